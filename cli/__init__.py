@@ -1,0 +1,1 @@
+"""The vtcodec command line (installed as vtcodec.cli)."""

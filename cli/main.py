@@ -1,0 +1,192 @@
+"""The ``vtcodec`` command line: parses arguments and calls the library; nothing else.
+
+Errors the library raises on purpose (``VtcError``) become one line on stderr and exit code 1;
+anything else is reported as an internal error in one line (set VTCODEC_DEBUG=1 for the traceback).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from ..errors import VtcError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="vtcodec: a video codec built on learned discrete tokens.")
+err = Console(stderr=True, highlight=False)
+
+
+def say(line: str) -> None:
+    """One plain line on stderr (never wrapped, no markup)."""
+    print(line, file=sys.stderr, flush=True)
+
+
+def _progress(quiet: bool, label: str):
+    """A rich progress bar on stderr, as a ``(done, total)`` callback, plus its context."""
+    if quiet or not err.is_terminal:
+        return None, _Null()
+    bar = Progress(TextColumn(f"[bold]{label}"), BarColumn(), MofNCompleteColumn(),
+                   TextColumn("frames"), TimeRemainingColumn(), console=err, transient=True)
+    task = bar.add_task(label, total=None)
+
+    def update(done: int, total: int | None) -> None:
+        bar.update(task, completed=done, total=total)
+
+    return update, bar
+
+
+class _Null:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *a):
+        return False
+
+
+@app.command()
+def encode(
+    input: Annotated[str, typer.Argument(help="input video (anything PyAV reads)")],
+    output: Annotated[str, typer.Option("-o", "--output", help="output .vtc file")],
+    quality: Annotated[Optional[int], typer.Option("--quality", "-q", help="quality level [model default]")] = None,
+    model: Annotated[str, typer.Option("--model", help="model name or folder [vt1-fsq]")] = "vt1-fsq",
+    gop: Annotated[int, typer.Option("--gop", help="frames per chunk (random-access unit) [32]")] = 32,
+    force: Annotated[bool, typer.Option("-f", "--force", help="overwrite the output")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", help="no progress bar")] = False,
+) -> None:
+    """Compress a video into a .vtc file.
+
+    Example: vtcodec encode clip.mp4 -o clip.vtc
+    """
+    from ..codec import encode_file
+
+    update, bar = _progress(quiet, "encode")
+    with bar:
+        stats = encode_file(input, output, model=model, quality=quality, gop=gop, force=force,
+                            progress=update)
+    say(stats.summary("encoded"))
+
+
+@app.command()
+def decode(
+    input: Annotated[str, typer.Argument(help="input .vtc file")],
+    output: Annotated[str, typer.Option("-o", "--output", help="output .y4m, .mkv (FFV1), .mp4 (x264, re-compresses) or DIR/ of PNGs")],
+    force: Annotated[bool, typer.Option("-f", "--force", help="overwrite the output")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", help="no progress bar")] = False,
+) -> None:
+    """Decompress a .vtc file.
+
+    Example: vtcodec decode clip.vtc -o clip.y4m
+    """
+    from ..codec import decode_file
+
+    update, bar = _progress(quiet, "decode")
+    with bar:
+        stats = decode_file(input, output, force=force, progress=update)
+    say(stats.summary("decoded"))
+
+
+@app.command()
+def info(input: Annotated[str, typer.Argument(help="input .vtc file")]) -> None:
+    """Show a .vtc file's header, chunks, sizes and bits per pixel."""
+    from ..bitstream import UNKNOWN_FRAMES, iter_chunks
+    from ..codec import open_stream
+
+    out = Console(highlight=False, soft_wrap=True)
+    f, header, size = open_stream(input)
+    with f:
+        header_size = f.tell()
+        chunks = list(iter_chunks(f, header, size))
+    frames = sum(c.n_frames for c in chunks)
+    pixels = header.width * header.height
+    out.print(f"file        {input}: {size} bytes")
+    out.print(f"format      vtc {header.major}.{header.minor}, written by {header.encoder or '?'}")
+    out.print(f"video       {header.width}x{header.height}, {header.fps_num}/{header.fps_den} fps, "
+              f"{'unknown' if header.frame_count == UNKNOWN_FRAMES else header.frame_count} frames, "
+              f"chroma {header.chroma}, matrix {header.matrix}, range {'full' if header.color_range == 2 else 'limited'}")
+    out.print(f"model       {header.model} (weights sha256 {header.weights_sha256.hex()[:16]}...), "
+              f"quantizer {header.quantizer}, quality {header.quality}, gop {header.gop}")
+    table = Table("chunk", "frames", "offset", "bytes", "bpp")
+    for i, c in enumerate(chunks):
+        table.add_row(str(i), f"{c.first_frame}-{c.first_frame + c.n_frames - 1}", str(c.offset),
+                      str(c.size), f"{c.size * 8 / (c.n_frames * pixels):.4f}")
+    out.print(table)
+    total = header_size + sum(c.size for c in chunks)
+    seconds = frames * header.fps_den / header.fps_num
+    out.print(f"total       header {header_size} + chunks {total - header_size} = {total} bytes "
+              f"(file: {size}); {frames} frames, {size * 8 / max(1, frames * pixels):.4f} bpp, "
+              f"{size * 8 / max(seconds, 1e-9) / 1000:.1f} kb/s")
+
+
+@app.command()
+def models() -> None:
+    """List the bundled models with their sizes and hashes."""
+    from ..zoo import DEFAULT_MODEL, list_models
+
+    table = Table("name", "quantizer", "tokens", "bits/token", "weights", "sha256")
+    for e in list_models():
+        c = e.config
+        q = f"FSQ {list(c.fsq_levels)}" if c.quantizer == "fsq" else f"BSQ {c.bsq_bits} bits"
+        import math
+
+        bits = (sum(math.log2(x) for x in c.fsq_levels) if c.quantizer == "fsq" else c.bsq_bits)
+        name = e.name + (" (default)" if e.name == DEFAULT_MODEL else "")
+        table.add_row(name, q, "8x8 px", f"{bits:.2f}", f"{e.size / 1e6:.2f} MB", e.sha256)
+    Console(width=200).print(table)
+
+
+@app.command()
+def train(
+    config: Annotated[str, typer.Option("--config", help="TOML file of training settings")],
+    data: Annotated[list[str], typer.Option("--data", help="folder or file of videos (repeatable)")],
+    out: Annotated[str, typer.Option("--out", help="run folder")],
+    val: Annotated[Optional[str], typer.Option("--val", help="validation video")] = None,
+    device: Annotated[str, typer.Option("--device", help="cpu or cuda [cpu]")] = "cpu",
+    resume: Annotated[bool, typer.Option("--resume", help="continue from RUN/last.pt")] = False,
+) -> None:
+    """Train a tokenizer + prior (see configs/ for the bundled models' recipes)."""
+    from ..train.__main__ import main as train_main
+
+    argv = ["--config", config, "--data", *data, "--out", out, "--device", device]
+    argv += ["--val", val] if val else []
+    argv += ["--resume"] if resume else []
+    raise typer.Exit(train_main(argv))
+
+
+@app.command("export")
+def export_cmd(
+    run_dir: Annotated[str, typer.Argument(help="training run folder")],
+    output: Annotated[str, typer.Option("-o", "--output", help="model folder to write")],
+) -> None:
+    """Write a run's weights (safetensors), config and sha256 as a model folder."""
+    from ..train.export import export
+
+    entry = export(run_dir, output, command=" ".join(sys.argv))
+    say(f"exported {entry.name} to {output}: {entry.size} bytes, sha256 {entry.sha256}")
+
+
+def main() -> None:
+    try:
+        app(prog_name="vtcodec")
+    except VtcError as exc:
+        say(f"vtcodec: error: {exc}")
+        sys.exit(1)
+    except KeyboardInterrupt:
+        say("vtcodec: interrupted")
+        sys.exit(130)
+    except Exception as exc:  # noqa: BLE001 - one line, never a traceback
+        if os.environ.get("VTCODEC_DEBUG"):
+            raise
+        say(f"vtcodec: internal error: {exc.__class__.__name__}: {exc} "
+            "(set VTCODEC_DEBUG=1 for details)")
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,132 @@
+"""``VTModel``: quantizer + tokenizer + prior, built from a ``ModelConfig``.
+
+Tensors in, tensors out; the model never touches bytes (that is ``vtcodec.codec``).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import nn
+
+from .bsq import BSQ
+from .config import ModelConfig
+from .fsq import FSQ
+from .intnet import ACT_BITS, IntConvNet
+from .prior import Prior, schedule
+from .tokenizer import Decoder, Encoder, previous
+
+
+class VTModel(nn.Module):
+    def __init__(self, cfg: ModelConfig) -> None:
+        super().__init__()
+        self.cfg = cfg
+        if cfg.quantizer == "fsq":
+            self.quantizer: FSQ | BSQ = FSQ(cfg.fsq_levels)
+        elif cfg.quantizer == "bsq":
+            self.quantizer = BSQ(cfg.bsq_bits, cfg.bsq_group_bits)
+        else:
+            raise ValueError(f"unknown quantizer {cfg.quantizer!r}")
+        dim = self.quantizer.dim
+        self.encoder = Encoder(cfg, dim)
+        self.decoder = Decoder(cfg, dim)
+        self.prior = Prior(dim, self.quantizer.alphabets, cfg.prior_width, cfg.prior_layers)
+        self._exact = None
+
+    @property
+    def alphabets(self) -> tuple[int, ...]:
+        return self.quantizer.alphabets
+
+    @property
+    def n_symbols(self) -> int:
+        return len(self.quantizer.alphabets)
+
+    # ----------------------------------------------------------------- tokens <-> frames
+    def tokenize(self, x: torch.Tensor) -> torch.Tensor:
+        """``[B, 3, H, W]`` float in [0, 1], H and W multiples of 8 -> symbols ``[B, S, H/8, W/8]``."""
+        return self.quantizer.encode(self.encoder(x))
+
+    def reconstruct(self, symbols: torch.Tensor, starts_chunk: bool = True,
+                    before: torch.Tensor | None = None) -> torch.Tensor:
+        """Symbols ``[T, S, h, w]`` of consecutive frames of one chunk -> ``[T, 3, 8h, 8w]`` in
+        [0, 1]. ``before``: symbols ``[S, h, w]`` of the frame preceding this run (when the run
+        does not start the chunk)."""
+        q = self.quantizer.decode(symbols)
+        q_prev, has_prev = previous(q, starts_chunk=starts_chunk)
+        if not starts_chunk and before is not None:
+            q_prev[0] = self.quantizer.decode(before.unsqueeze(0))[0]
+        return self.decoder(q, q_prev, has_prev).clamp(0, 1)
+
+    # ----------------------------------------------------------------------- training
+    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Training pass over clips ``[B, T, 3, H, W]`` (each clip starts a chunk).
+
+        Returns ``recon`` ``[B, T, 3, H, W]``, ``symbols`` ``[B, T, S, h, w]`` and ``bits``: the
+        prior's cost of every symbol ``[B, T, S, h, w]`` (the prior is trained on detached tokens:
+        it never pushes gradients into the tokenizer).
+        """
+        b, t = x.shape[:2]
+        z = self.encoder(x.flatten(0, 1))
+        q = self.quantizer(z)
+        symbols = self.quantizer.encode(z.detach())
+        qs = q.view(b, t, *q.shape[1:])
+        q_prev = torch.cat([torch.zeros_like(qs[:, :1]), qs[:, :-1]], dim=1).flatten(0, 1)
+        has_prev = (torch.arange(t, device=x.device) > 0).float().repeat(b)
+        recon = self.decoder(q, q_prev, has_prev).view_as(x)
+        bits = self.prior_bits(symbols.view(b, t, *symbols.shape[1:]))
+        return {"recon": recon, "symbols": symbols.view(b, t, *symbols.shape[1:]), "bits": bits}
+
+    def prior_bits(self, symbols: torch.Tensor) -> torch.Tensor:
+        """Cost in bits under the float prior of symbols ``[B, T, S, h, w]``, every step of the
+        coding schedule evaluated in one batch."""
+        b, t, s, h, w = symbols.shape
+        values = self.quantizer.prior_values(symbols.flatten(0, 1)).view(b, t, -1, h, w)
+        prev = torch.cat([torch.zeros_like(values[:, :1]), values[:, :-1]], 1).flatten(0, 1)
+        has_prev = (torch.arange(t, device=symbols.device) > 0).float().repeat(b)
+        cur = values.flatten(0, 1)
+        flat = symbols.flatten(0, 1)
+        steps = schedule(self.cfg.prior_groups, s, h, w, device=symbols.device)
+        n = len(steps)
+        known = torch.stack([self.expand_mask(k) for k, _ in steps])  # [n, D, h, w]
+        target = torch.stack([tg for _, tg in steps]).float()  # [n, S, h, w]
+        bt = flat.shape[0]
+        logits = self.prior(prev.repeat(n, 1, 1, 1), has_prev.repeat(n), cur.repeat(n, 1, 1, 1),
+                            known.repeat_interleave(bt, 0).float())
+        bits = self.prior.bits(logits, flat.repeat(n, 1, 1, 1)).view(n, bt, s, h, w)
+        bits = (bits * target.unsqueeze(1)).sum(0)
+        return bits.view(b, t, s, h, w)
+
+    def expand_mask(self, mask: torch.Tensor) -> torch.Tensor:
+        """Symbol-channel mask ``[S, h, w]`` -> latent-channel mask ``[D, h, w]``."""
+        per = self.quantizer.dim // self.n_symbols
+        return mask.repeat_interleave(per, dim=0)
+
+    # ----------------------------------------------------------------- exact prior
+    def exact_prior(self) -> "ExactPrior":
+        if self._exact is None:
+            self._exact = ExactPrior(self)
+        return self._exact
+
+
+class ExactPrior:
+    """Integer-exact prior used for coding (see ``models/intnet.py``)."""
+
+    def __init__(self, model: VTModel) -> None:
+        self.model = model
+        self.net = IntConvNet(list(model.prior.convs))
+        self.alphabets = model.alphabets
+        self.amax = max(self.alphabets)
+
+    @torch.no_grad()
+    def logits(self, prev: torch.Tensor, has_prev: torch.Tensor, cur: torch.Tensor,
+               known: torch.Tensor) -> np.ndarray:
+        """``prev``/``cur`` symbols ``[B, S, h, w]`` (int), ``has_prev`` ``[B]``, ``known`` symbol
+        mask ``[S, h, w]`` (bool). Returns int64 logits ``[B, S, A, h, w]``."""
+        q = self.model.quantizer
+        pv = q.prior_values(prev).to(torch.float64)
+        cv = q.prior_values(cur).to(torch.float64)
+        km = self.model.expand_mask(known).to(torch.float64).unsqueeze(0).expand_as(cv)
+        x = self.model.prior.inputs(pv, has_prev.to(torch.float64), cv, km)
+        out = self.net(torch.ldexp(x, torch.tensor(ACT_BITS, dtype=torch.float64)))
+        b, _, h, w = out.shape
+        return out.view(b, len(self.alphabets), self.amax, h, w).numpy().astype(np.int64)

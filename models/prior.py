@@ -1,0 +1,89 @@
+"""Autoregressive token prior: P(token symbols of frame t | previous token frame, coded neighbours).
+
+Each frame's symbol grid ``[S, h, w]`` (S symbol channels: FSQ channels, or BSQ bit groups) is
+coded in ``2 * G`` *steps*: a checkerboard split of positions into two passes (anchors first, as
+in He et al., "Checkerboard Context Model", arXiv 2103.15306), and within each pass ``G`` groups
+of symbol channels. One step's symbols (one pass, one channel group, every position of the frame)
+are coded in one vectorised range-coder call. The network predicting a step sees
+
+* the previous frame's token values (all channels; zeros plus a flag for a chunk's first frame),
+* the current frame's already-coded values and a mask saying which they are,
+
+through a small conv net (3x3 receptive fields, so already-coded neighbours and the co-located
+and nearby tokens of the previous frame all inform the prediction).
+
+Logits are in bits (log2 units). For coding, the net runs in exact integer arithmetic
+(``models/intnet.py``) so encoder and decoder rebuild bit-identical tables on any machine.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+def schedule(groups: tuple[tuple[int, ...], ...], n_symbols: int, h: int, w: int,
+             device: torch.device | str = "cpu") -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """The coding steps of one frame, in stream order: a list of ``(known, target)`` bool masks of
+    shape ``[S, h, w]``. ``target`` marks the symbols coded by that step; ``known`` those coded
+    before it."""
+    groups = groups or (tuple(range(n_symbols)),)
+    ii, jj = torch.meshgrid(torch.arange(h, device=device), torch.arange(w, device=device), indexing="ij")
+    anchor = (ii + jj) % 2 == 0
+    steps = []
+    known = torch.zeros(n_symbols, h, w, dtype=torch.bool, device=device)
+    for positions in (anchor, ~anchor):
+        for group in groups:
+            target = torch.zeros_like(known)
+            target[list(group)] = positions
+            steps.append((known.clone(), target))
+            known |= target
+    return steps
+
+
+class Prior(nn.Module):
+    """Float version of the prior, used for training.
+
+    ``forward(prev, has_prev, cur, known)``: ``prev``/``cur`` are prior values ``[B, D, h, w]``
+    (small integers, see the quantizers' ``prior_values``), ``has_prev`` ``[B]``, ``known``
+    ``[B, D, h, w]`` (0/1). Returns logits in bits, ``[B, S, A, h, w]`` with ``A = max(alphabets)``
+    (entries beyond a channel's alphabet are ignored).
+    """
+
+    def __init__(self, dim: int, alphabets: tuple[int, ...], width: int, layers: int) -> None:
+        super().__init__()
+        self.dim = dim
+        self.alphabets = tuple(alphabets)
+        self.amax = max(alphabets)
+        in_ch = 3 * dim + 1
+        convs = [nn.Conv2d(in_ch, width, 3, padding=1)]
+        convs += [nn.Conv2d(width, width, 3, padding=1) for _ in range(layers - 1)]
+        convs.append(nn.Conv2d(width, len(alphabets) * self.amax, 1))
+        self.convs = nn.ModuleList(convs)
+        valid = torch.zeros(len(alphabets), self.amax, dtype=torch.bool)
+        for s, a in enumerate(alphabets):
+            valid[s, :a] = True
+        self.register_buffer("valid", valid, persistent=False)
+
+    def inputs(self, prev: torch.Tensor, has_prev: torch.Tensor, cur: torch.Tensor,
+               known: torch.Tensor) -> torch.Tensor:
+        flag = has_prev.to(prev.dtype).view(-1, 1, 1, 1)
+        return torch.cat([prev * flag, cur * known, known, flag.expand(-1, 1, *prev.shape[2:])], 1)
+
+    def forward(self, prev: torch.Tensor, has_prev: torch.Tensor, cur: torch.Tensor,
+                known: torch.Tensor) -> torch.Tensor:
+        h = self.inputs(prev, has_prev, cur, known)
+        for conv in self.convs[:-1]:
+            h = F.relu(conv(h))
+        out = self.convs[-1](h)
+        b, _, hh, ww = out.shape
+        return out.view(b, len(self.alphabets), self.amax, hh, ww)
+
+    def bits(self, logits: torch.Tensor, symbols: torch.Tensor) -> torch.Tensor:
+        """Cost in bits of ``symbols`` ``[B, S, h, w]`` under ``logits`` ``[B, S, A, h, w]``."""
+        logits = logits.masked_fill(~self.valid.view(1, *self.valid.shape, 1, 1), -1e4)
+        logp = F.log_softmax(logits * math.log(2), dim=2)
+        return -logp.gather(2, symbols.unsqueeze(2)).squeeze(2) / math.log(2)

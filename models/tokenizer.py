@@ -1,0 +1,104 @@
+"""Causal video tokenizer: frames ``[T, 3, H, W]`` <-> token grids ``[T, S, H/8, W/8]``.
+
+Design (argued here, measured in models/README.md):
+
+* **Space.** An early 4x4 patchify (``pixel_unshuffle``) turns 3 channels into 48 at a quarter
+  of the resolution, so no convolution ever runs at full resolution; one residual stage at 1/4
+  and a few at 1/8 follow. The decoder mirrors it and ends in ``pixel_shuffle``. This keeps the
+  CPU cost per frame to a few GMAC at 640x360 (``benchmarks/speed.py``).
+* **Time.** The encoder is intra (a frame's tokens depend on that frame only) and the decoder is
+  conditioned on the *tokens* of the previous frame of the same chunk, never on decoded pixels:
+  ``x_t = D(q_t, q_{t-1})``. We chose this over temporal downsampling (MAGVIT-v2/Cosmos style)
+  and over pixel-domain conditional coding (DCVC style) because
+
+  - it is causal: frame ``t`` decodes as soon as its tokens arrive;
+  - the temporal redundancy of the *bits* is removed by the autoregressive prior, which sees the
+    previous token frame (a static background repeats its tokens and costs almost nothing);
+  - there is no decoded-pixel feedback loop, so float differences between machines cannot drift
+    from frame to frame, and all frames of a chunk decode in one batched call (fast on a CPU);
+  - the decoder still exploits time: two token frames carry more detail about a static or slowly
+    moving region than one.
+
+The first frame of a chunk (the unit of random access) is decoded with an empty context.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .config import ModelConfig
+
+
+class ResBlock(nn.Module):
+    """``x + conv(silu(conv(silu(x))))``; the last conv starts at zero so the block starts as
+    the identity (stable training without normalisation layers, which would tie a frame's output
+    to statistics of the whole frame)."""
+
+    def __init__(self, width: int) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(width, width, 3, padding=1)
+        self.conv2 = nn.Conv2d(width, width, 3, padding=1)
+        nn.init.zeros_(self.conv2.weight)
+        nn.init.zeros_(self.conv2.bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.conv2(F.silu(self.conv1(F.silu(x))))
+
+
+class Encoder(nn.Module):
+    """``[B, 3, H, W]`` in [0, 1] (H, W multiples of 8) -> ``[B, D, H/8, W/8]``."""
+
+    def __init__(self, cfg: ModelConfig, dim: int) -> None:
+        super().__init__()
+        w0, w1 = cfg.enc_widths
+        self.stem = nn.Conv2d(48, w0, 3, padding=1)
+        self.block0 = ResBlock(w0)
+        self.down = nn.Conv2d(w0, w1, 3, stride=2, padding=1)
+        self.blocks = nn.Sequential(*[ResBlock(w1) for _ in range(cfg.enc_blocks)])
+        self.head = nn.Conv2d(w1, dim, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = F.pixel_unshuffle(x * 2 - 1, 4)
+        h = self.block0(self.stem(h))
+        h = self.blocks(self.down(F.silu(h)))
+        return self.head(F.silu(h))
+
+
+class Decoder(nn.Module):
+    """``[B, D, h, w]`` (+ previous frame's ``[B, D, h, w]`` and a context flag) ->
+    ``[B, 3, 8h, 8w]`` in roughly [0, 1] (clamp before display)."""
+
+    def __init__(self, cfg: ModelConfig, dim: int) -> None:
+        super().__init__()
+        w0, w1 = cfg.dec_widths
+        self.context = cfg.context
+        in_ch = 2 * dim + 1 if cfg.context else dim
+        self.stem = nn.Conv2d(in_ch, w1, 3, padding=1)
+        self.blocks = nn.Sequential(*[ResBlock(w1) for _ in range(cfg.dec_blocks)])
+        self.up = nn.Conv2d(w1, w0 * 4, 1)
+        self.block0 = ResBlock(w0)
+        self.head = nn.Conv2d(w0, 48, 3, padding=1)
+
+    def forward(self, q: torch.Tensor, q_prev: torch.Tensor, has_prev: torch.Tensor) -> torch.Tensor:
+        """``q``, ``q_prev``: ``[B, D, h, w]``; ``has_prev``: ``[B]`` (0 for a chunk's first frame,
+        whose ``q_prev`` is ignored)."""
+        if self.context:
+            flag = has_prev.to(q.dtype).view(-1, 1, 1, 1)
+            q = torch.cat([q, q_prev * flag, flag.expand(-1, 1, *q.shape[2:])], dim=1)
+        h = self.blocks(self.stem(q))
+        h = F.pixel_shuffle(self.up(F.silu(h)), 2)
+        h = self.head(F.silu(self.block0(h)))
+        return (F.pixel_shuffle(h, 4) + 1) / 2
+
+
+def previous(q: torch.Tensor, starts_chunk: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+    """Context for a run ``[T, D, h, w]`` of consecutive frames of one chunk: returns
+    ``(q_prev, has_prev)`` with ``q_prev[t] = q[t-1]``; frame 0 has no context when the run starts
+    the chunk."""
+    q_prev = torch.cat([torch.zeros_like(q[:1]), q[:-1]], dim=0)
+    has_prev = torch.ones(q.shape[0], device=q.device)
+    if starts_chunk:
+        has_prev[0] = 0
+    return q_prev, has_prev

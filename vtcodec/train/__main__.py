@@ -1,0 +1,40 @@
+"""``python -m vtcodec.train --config CONFIG --data DIR... --out RUN_DIR [--resume]``."""
+
+import argparse
+import sys
+
+from .loop import TrainConfig, Trainer
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m vtcodec.train")
+    ap.add_argument("--config", required=True, help="TOML file of training settings")
+    ap.add_argument("--data", nargs="+", required=True, help="folders or files of videos")
+    ap.add_argument("--out", required=True, help="run folder (checkpoints, history)")
+    ap.add_argument("--val", help="a video to validate on (first 8 frames)")
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--resume", action="store_true")
+    ap.add_argument("--steps", type=int, help="override the config's step count")
+    ap.add_argument("--time-limit", type=float, help="save and stop after this many seconds")
+    ap.add_argument("--fit-steps-to", type=float,
+                    help="set the step count so the whole run takes about this many seconds")
+    args = ap.parse_args(argv)
+    if args.device.startswith("cuda"):
+        import torch
+
+        torch.backends.cudnn.benchmark = True
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
+    cfg = TrainConfig.load(args.config)
+    if args.steps:
+        from dataclasses import replace
+
+        cfg = replace(cfg, steps=args.steps)
+    Trainer(cfg, args.data, args.out, val=args.val, device=args.device, resume=args.resume,
+            log=lambda m: print(m, flush=True)).run(time_limit=args.time_limit,
+                                                    fit_steps_to=args.fit_steps_to)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,213 @@
+"""Video I/O: the one module that imports PyAV.
+
+Frames are ``uint8`` numpy arrays ``[H, W, 3]`` in RGB. Input of any container/codec PyAV reads is
+converted to RGB with the colour matrix and range the stream declares (BT.601 limited range when
+it declares none); those two facts are returned in ``VideoInfo`` and written into the .vtc header
+so that output is converted back the same way.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+
+from .errors import VideoError
+
+# colour matrices we convert with: code written into the .vtc header -> PyAV name
+MATRICES = {1: "ITU709", 4: "FCC", 5: "ITU601", 7: "SMPTE240M", 9: "BT2020"}
+RANGES = {1: "MPEG", 2: "JPEG"}  # 1: limited ("tv"), 2: full ("pc")
+CHROMA = {"420": "yuv420p", "422": "yuv422p", "444": "yuv444p", "mono": "gray"}
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    width: int
+    height: int
+    fps: Fraction
+    frame_count: int | None  # as the container declares it; None when unknown
+    pix_fmt: str  # source pixel format, e.g. "yuv420p"
+    chroma: str  # "420", "422", "444" or "mono": the layout output is written back in
+    matrix: int  # key of MATRICES
+    color_range: int  # key of RANGES
+    codec: str
+
+
+def _chroma_of(pix_fmt: str) -> str:
+    if pix_fmt.startswith("gray") or pix_fmt in ("y400a", "monob", "monow"):
+        return "mono"
+    for tag in ("420", "422", "444", "411", "440", "410"):
+        if tag in pix_fmt:
+            return {"411": "420", "440": "420", "410": "420"}.get(tag, tag)
+    return "444"  # rgb, bgr, gbrp, pal8, ...
+
+
+def _matrix_of(frame_or_ctx, pix_fmt: str) -> tuple[int, int]:
+    space = int(getattr(frame_or_ctx, "colorspace", 0) or 0)
+    matrix = {1: 1, 4: 4, 5: 5, 6: 5, 7: 7, 9: 9, 10: 9}.get(space, 5)
+    rng = int(getattr(frame_or_ctx, "color_range", 0) or 0)
+    if rng not in RANGES:
+        rng = 2 if pix_fmt.startswith("yuvj") else 1
+    return matrix, rng
+
+
+def _open(path: str | os.PathLike) -> av.container.InputContainer:
+    p = Path(path)
+    if str(path) != "-" and not p.exists():
+        raise VideoError(f"{path}: no such file")
+    if p.is_dir():
+        raise VideoError(f"{path}: is a directory, not a video")
+    try:
+        container = av.open(str(path), mode="r")
+    except (av.error.InvalidDataError, av.error.ValueError, UnicodeDecodeError) as exc:
+        raise VideoError(f"{path}: not a video PyAV can read ({exc.__class__.__name__})") from None
+    except av.error.FFmpegError as exc:
+        raise VideoError(f"{path}: cannot open ({exc})") from None
+    if not container.streams.video:
+        container.close()
+        raise VideoError(f"{path}: contains no video stream")
+    return container
+
+
+class VideoReader:
+    """Iterate over the RGB frames of a video file: ``for frame in VideoReader(path): ...``.
+
+    ``info`` is filled from the stream before the first frame is read.
+    """
+
+    def __init__(self, path: str | os.PathLike, size: tuple[int, int] | None = None) -> None:
+        self.path = str(path)
+        self._container = _open(path)
+        self._stream = self._container.streams.video[0]
+        self._stream.thread_type = "AUTO"
+        ctx = self._stream.codec_context
+        rate = self._stream.average_rate or self._stream.guessed_rate or Fraction(25, 1)
+        pix_fmt = ctx.pix_fmt or "yuv420p"
+        matrix, rng = _matrix_of(ctx, pix_fmt)
+        if not ctx.width or not ctx.height:
+            self.close()
+            raise VideoError(f"{path}: video stream has no frame size")
+        self.size = size  # optional (width, height) to scale to
+        self.info = VideoInfo(
+            width=int(ctx.width), height=int(ctx.height), fps=Fraction(rate),
+            frame_count=int(self._stream.frames) or None, pix_fmt=pix_fmt,
+            chroma=_chroma_of(pix_fmt), matrix=matrix, color_range=rng, codec=ctx.name,
+        )
+
+    def __iter__(self) -> Iterator[np.ndarray]:
+        try:
+            for frame in self._container.decode(self._stream):
+                matrix, rng = _matrix_of(frame, frame.format.name)
+                if frame.format.name.startswith(("yuv", "gray", "nv")):
+                    kw = {"src_colorspace": MATRICES[matrix], "src_color_range": RANGES[rng]}
+                else:
+                    kw = {}
+                w, h = self.size or (frame.width, frame.height)
+                rgb = frame.reformat(width=w, height=h, format="rgb24",
+                                     interpolation="AREA" if self.size else None, **kw)
+                yield rgb.to_ndarray()
+        except av.error.FFmpegError as exc:
+            raise VideoError(f"{self.path}: decoding failed ({exc})") from None
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        self._container.close()
+
+    def __enter__(self) -> "VideoReader":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def read_video(path: str | os.PathLike, max_frames: int | None = None,
+               size: tuple[int, int] | None = None) -> tuple[np.ndarray, VideoInfo]:
+    """Read a whole (short) clip: ``([T, H, W, 3] uint8, info)``."""
+    reader = VideoReader(path, size=size)
+    frames = []
+    for frame in reader:
+        frames.append(frame)
+        if max_frames is not None and len(frames) >= max_frames:
+            break
+    reader.close()
+    if not frames:
+        raise VideoError(f"{path}: contains no frames")
+    return np.stack(frames), reader.info
+
+
+class VideoWriter:
+    """Write RGB frames to ``.y4m`` (raw, exact), ``.mkv`` (FFV1, lossless), ``.mp4`` (x264 CRF 12:
+    this re-compresses) or a folder of PNG frames (a path ending in ``/`` or an existing folder).
+
+    YUV outputs are converted with ``matrix``/``color_range`` into the ``chroma`` layout given.
+    """
+
+    def __init__(self, path: str | os.PathLike, width: int, height: int, fps: Fraction,
+                 chroma: str = "420", matrix: int = 5, color_range: int = 1) -> None:
+        self.path = str(path)
+        self.width, self.height, self.fps = width, height, Fraction(fps)
+        self.matrix, self.color_range = matrix, color_range
+        self.index = 0
+        self._container = None
+        self.kind = writer_kind(self.path)
+        pix_fmt = CHROMA.get(chroma, "yuv420p")
+        if self.kind == "png":
+            Path(self.path).mkdir(parents=True, exist_ok=True)
+            return
+        if self.kind == "mp4" and (width % 2 or height % 2) and pix_fmt != "yuv444p":
+            pix_fmt = "yuv444p"  # x264 cannot subsample odd sizes
+        if self.kind == "mp4" and pix_fmt == "gray":
+            pix_fmt = "yuv420p" if not (width % 2 or height % 2) else "yuv444p"
+        self.pix_fmt = pix_fmt
+        fmt = {"y4m": "yuv4mpegpipe", "mkv": "matroska", "mp4": "mp4"}[self.kind]
+        self._container = av.open(self.path, mode="w", format=fmt)
+        codec = {"y4m": "rawvideo", "mkv": "ffv1", "mp4": "libx264"}[self.kind]
+        stream = self._container.add_stream(codec, rate=self.fps)
+        stream.width, stream.height, stream.pix_fmt = width, height, pix_fmt
+        stream.time_base = 1 / self.fps
+        if self.kind == "mp4":
+            stream.options = {"crf": "12", "preset": "medium"}
+        stream.codec_context.colorspace = matrix
+        stream.codec_context.color_range = color_range
+        self._stream = stream
+
+    def write(self, frame: np.ndarray) -> None:
+        if self.kind == "png":
+            out = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="rgb24")
+            out.save(str(Path(self.path) / f"{self.index:06d}.png"))
+            self.index += 1
+            return
+        vf = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="rgb24")
+        if self.pix_fmt != "gray":
+            vf = vf.reformat(format=self.pix_fmt, dst_colorspace=MATRICES[self.matrix],
+                             dst_color_range=RANGES[self.color_range])
+        else:
+            vf = vf.reformat(format="gray")
+        vf.pts = self.index
+        vf.time_base = 1 / self.fps
+        self.index += 1
+        for packet in self._stream.encode(vf):
+            self._container.mux(packet)
+
+    def close(self) -> None:
+        if self._container is not None:
+            for packet in self._stream.encode():
+                self._container.mux(packet)
+            self._container.close()
+            self._container = None
+
+
+def writer_kind(path: str) -> str:
+    if path.endswith(("/", os.sep)) or Path(path).is_dir():
+        return "png"
+    ext = Path(path).suffix.lower()
+    kinds = {".y4m": "y4m", ".mkv": "mkv", ".mp4": "mp4"}
+    if ext not in kinds:
+        raise VideoError(f"{path}: unknown output type (use .y4m, .mkv, .mp4 or a folder/)")
+    return kinds[ext]

@@ -1,0 +1,114 @@
+"""Model registry: stable name -> config, weights file and sha256.
+
+A model is a folder holding ``weights.safetensors`` and ``model.json`` (name, config, sha256 of
+the weights file, recipe). Bundled models live in ``models/zoo/NAME/``; a user's own model is
+selected by the path of its folder. The sha256 is checked every time weights are loaded, and
+``.vtc`` headers name a model by its name *and* that hash.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file, save_file
+
+from .errors import ModelError
+from .models import ModelConfig, VTModel
+
+ZOO_DIR = Path(__file__).resolve().parent.parent / "models" / "zoo"
+if not ZOO_DIR.is_dir():  # installed wheel: models/ is the vtcodec.models package
+    from . import models as _models
+
+    ZOO_DIR = Path(_models.__file__).resolve().parent / "zoo"
+DEFAULT_MODEL = "vt1-fsq"
+
+
+@dataclass(frozen=True)
+class ModelEntry:
+    name: str
+    path: Path  # folder
+    sha256: str
+    size: int  # bytes of the weights file
+    config: ModelConfig
+    info: dict
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _entry(folder: Path) -> ModelEntry:
+    meta_path = folder / "model.json"
+    try:
+        meta = json.loads(meta_path.read_text())
+        cfg = ModelConfig.from_dict(meta["config"])
+        weights = folder / "weights.safetensors"
+        return ModelEntry(meta["name"], folder, meta["sha256"], weights.stat().st_size, cfg, meta)
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise ModelError(f"{folder}: not a vtcodec model folder ({exc})") from None
+
+
+def list_models() -> list[ModelEntry]:
+    if not ZOO_DIR.is_dir():
+        return []
+    return [_entry(d) for d in sorted(ZOO_DIR.iterdir()) if (d / "model.json").is_file()]
+
+
+def find_model(name_or_path: str | os.PathLike) -> ModelEntry:
+    p = Path(name_or_path)
+    if (p / "model.json").is_file():
+        return _entry(p)
+    for entry in list_models():
+        if entry.name == str(name_or_path):
+            return entry
+    names = ", ".join(e.name for e in list_models()) or "none"
+    raise ModelError(f"unknown model {str(name_or_path)!r} (bundled: {names}; or give a model folder)")
+
+
+_CACHE: dict[tuple[str, str], VTModel] = {}
+
+
+def load_model(name_or_path: str | os.PathLike = DEFAULT_MODEL, device: str = "cpu") -> VTModel:
+    """Build a model and load its weights, after checking their sha256."""
+    entry = find_model(name_or_path)
+    key = (str(entry.path), device)
+    if key in _CACHE:
+        return _CACHE[key]
+    weights = entry.path / "weights.safetensors"
+    digest = sha256_file(weights)
+    if digest != entry.sha256:
+        raise ModelError(f"{weights}: sha256 {digest[:16]}... does not match the recorded "
+                         f"{entry.sha256[:16]}... (corrupt or replaced weights)")
+    model = VTModel(entry.config)
+    state = {k: v.float() for k, v in load_file(str(weights)).items()}
+    missing, unexpected = model.load_state_dict(state, strict=False)
+    if missing or unexpected:
+        raise ModelError(f"{weights}: weights do not fit the config (missing {missing[:3]}, "
+                         f"unexpected {unexpected[:3]})")
+    model.eval().requires_grad_(False).to(device)
+    model.sha256 = entry.sha256
+    model.entry = entry
+    _CACHE[key] = model
+    return model
+
+
+def save_model(model: VTModel, folder: str | os.PathLike, info: dict | None = None) -> ModelEntry:
+    """Write ``weights.safetensors`` (float16) and ``model.json`` into ``folder``."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    state = {k: v.detach().to("cpu", torch.float16).contiguous() for k, v in model.state_dict().items()}
+    weights = folder / "weights.safetensors"
+    save_file(state, str(weights), metadata={"config": model.cfg.to_json()})
+    meta = {"name": model.cfg.name, "config": json.loads(model.cfg.to_json()),
+            "sha256": sha256_file(weights), **(info or {})}
+    (folder / "model.json").write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
+    return _entry(folder)

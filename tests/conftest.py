@@ -1,0 +1,64 @@
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+DEV = ROOT.parent / "shared" / "data" / "dev"
+TINY = "vt1-bsq-tiny"  # the small bundled BSQ model: fast enough for most tests
+
+
+def synth_frames(w: int, h: int, n: int, seed: int = 0) -> np.ndarray:
+    """A smooth moving pattern with a static textured background: ``[n, h, w, 3]`` uint8."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    bg = 110 + 60 * np.sin(xx / 7.0)[..., None] * np.cos(yy / 9.0)[..., None] * np.array([1, 0.6, 0.3])
+    bg = bg + rng.normal(0, 3, size=(h, w, 3))
+    out = []
+    for t in range(n):
+        f = bg.copy()
+        cx, cy = (w * 0.2 + 2.5 * t) % w, h / 2 + 0.2 * h * np.sin(t / 5)
+        mask = ((xx - cx) ** 2 + (yy - cy) ** 2) < (min(w, h) / 4) ** 2
+        f[mask] = np.array([220, 60, 40])
+        out.append(np.clip(f, 0, 255).astype(np.uint8))
+    return np.stack(out)
+
+
+def write_clip(path: Path, frames: np.ndarray, fps: Fraction = Fraction(25),
+               pix_fmt: str = "yuv420p", codec: str | None = None) -> Path:
+    """Write frames with PyAV; codec chosen from the extension unless given."""
+    ext = path.suffix
+    codec = codec or {".y4m": "rawvideo", ".mkv": "ffv1", ".mp4": "libx264", ".avi": "mjpeg",
+                      ".webm": "libvpx-vp9", ".mov": "libx264"}[ext]
+    fmt = {".y4m": "yuv4mpegpipe"}.get(ext)
+    with av.open(str(path), "w", format=fmt) as c:
+        s = c.add_stream(codec, rate=fps)
+        s.width, s.height, s.pix_fmt = frames.shape[2], frames.shape[1], pix_fmt
+        if codec == "libx264":
+            s.options = {"crf": "10"}
+        for i, f in enumerate(frames):
+            vf = av.VideoFrame.from_ndarray(f, format="rgb24").reformat(format=pix_fmt)
+            vf.pts = i
+            for p in s.encode(vf):
+                c.mux(p)
+        for p in s.encode():
+            c.mux(p)
+    return path
+
+
+@pytest.fixture
+def clip(tmp_path: Path) -> Path:
+    return write_clip(tmp_path / "clip.y4m", synth_frames(64, 48, 5))
+
+
+def run_cli(*args: str, env: dict | None = None, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    e = dict(os.environ, **(env or {}))
+    return subprocess.run([sys.executable, "-m", "vtcodec", *args], capture_output=True, text=True,
+                          env=e, cwd=cwd, timeout=600)

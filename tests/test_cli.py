@@ -1,0 +1,128 @@
+"""The command line: outputs, summaries, and bad input of every kind (one line, no traceback,
+non-zero exit, no output file left behind)."""
+
+from __future__ import annotations
+
+import av
+import pytest
+
+from conftest import TINY, run_cli, synth_frames, write_clip
+
+
+def one_clean_error(proc) -> str:
+    assert proc.returncode != 0
+    lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1, proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert lines[0].startswith("vtcodec: error:")
+    return lines[0]
+
+
+def leftovers(folder, name):
+    return [p.name for p in folder.iterdir() if name in p.name]
+
+
+def test_encode_decode_info_and_summary(tmp_path, clip):
+    out = tmp_path / "a.vtc"
+    p = run_cli("encode", str(clip), "-o", str(out), "--model", TINY)
+    assert p.returncode == 0, p.stderr
+    assert "encoded 5 frames 64x48" in p.stderr and "bpp" in p.stderr and "kb/s" in p.stderr
+    info = run_cli("info", str(out))
+    assert info.returncode == 0
+    size = out.stat().st_size
+    assert f"= {size} bytes (file: {size})" in info.stdout
+    for target in ("b.y4m", "b.mkv", "b.mp4", "frames/"):
+        p = run_cli("decode", str(out), "-o", f"{tmp_path}/{target}")
+        assert p.returncode == 0, p.stderr
+        assert "decoded 5 frames" in p.stderr
+    assert len(list((tmp_path / "frames").glob("*.png"))) == 5
+    assert av.open(str(tmp_path / "b.mp4")).streams.video[0].codec_context.name == "h264"
+
+
+def test_refuses_to_overwrite_without_force(tmp_path, clip):
+    out = tmp_path / "a.vtc"
+    out.write_bytes(b"keep me")
+    line = one_clean_error(run_cli("encode", str(clip), "-o", str(out), "--model", TINY))
+    assert "-f" in line and out.read_bytes() == b"keep me"
+    assert run_cli("encode", str(clip), "-o", str(out), "--model", TINY, "-f").returncode == 0
+    assert out.read_bytes()[:4] == b"VTC\x1a"
+
+
+def test_missing_file(tmp_path):
+    line = one_clean_error(run_cli("encode", str(tmp_path / "nope.mp4"), "-o", str(tmp_path / "a.vtc")))
+    assert "no such file" in line
+    assert not leftovers(tmp_path, "a.vtc")
+
+
+def test_not_a_video(tmp_path):
+    bad = tmp_path / "notes.mp4"
+    bad.write_text("this is not a video\n" * 50)
+    one_clean_error(run_cli("encode", str(bad), "-o", str(tmp_path / "a.vtc")))
+    assert not leftovers(tmp_path, "a.vtc")
+
+
+def test_zero_frame_video(tmp_path):
+    empty = tmp_path / "empty.y4m"  # a valid stream header followed by no frame
+    empty.write_bytes(b"YUV4MPEG2 W32 H32 F25:1 Ip A1:1 C420jpeg\n")
+    line = one_clean_error(run_cli("encode", str(empty), "-o", str(tmp_path / "a.vtc"), "--model", TINY))
+    assert "no frames" in line
+    assert not leftovers(tmp_path, "a.vtc")
+
+
+@pytest.mark.parametrize("cut", [3, 20, 60, -1])
+def test_truncated_vtc(tmp_path, clip, cut):
+    out = tmp_path / "a.vtc"
+    assert run_cli("encode", str(clip), "-o", str(out), "--model", TINY, "--gop", "2").returncode == 0
+    data = out.read_bytes()
+    (tmp_path / "t.vtc").write_bytes(data[:cut])
+    one_clean_error(run_cli("decode", str(tmp_path / "t.vtc"), "-o", str(tmp_path / "t.y4m")))
+    assert not leftovers(tmp_path, "t.y4m")
+    one_clean_error(run_cli("info", str(tmp_path / "t.vtc")))
+
+
+def test_corrupt_and_newer_version_vtc(tmp_path, clip):
+    out = tmp_path / "a.vtc"
+    assert run_cli("encode", str(clip), "-o", str(out), "--model", TINY).returncode == 0
+    data = bytearray(out.read_bytes())
+    data[-10] ^= 0x40
+    (tmp_path / "c.vtc").write_bytes(bytes(data))
+    assert "CRC" in one_clean_error(run_cli("decode", str(tmp_path / "c.vtc"), "-o", str(tmp_path / "c.y4m")))
+    newer = bytearray(out.read_bytes())
+    newer[4] = 9
+    (tmp_path / "n.vtc").write_bytes(bytes(newer))
+    assert "version 9" in one_clean_error(run_cli("decode", str(tmp_path / "n.vtc"), "-o", str(tmp_path / "n.y4m")))
+    assert not leftovers(tmp_path, "c.y4m") and not leftovers(tmp_path, "n.y4m")
+
+
+def test_unwritable_output_and_unknown_model(tmp_path, clip):
+    one_clean_error(run_cli("encode", str(clip), "-o", str(tmp_path / "no" / "dir" / "a.vtc"), "--model", TINY))
+    assert "unknown model" in one_clean_error(run_cli("encode", str(clip), "-o", str(tmp_path / "a.vtc"),
+                                                      "--model", "nope"))
+
+
+def test_models_lists_bundled_models_with_hashes():
+    p = run_cli("models")
+    assert p.returncode == 0
+    from vtcodec.zoo import list_models
+
+    for e in list_models():
+        assert e.name in p.stdout and e.sha256 in p.stdout
+
+
+def test_python_dash_m_and_console_script_agree(tmp_path):
+    import shutil
+    import subprocess
+
+    exe = shutil.which("vtcodec")
+    assert exe, "console script not installed"
+    a = subprocess.run([exe, "models"], capture_output=True, text=True)
+    assert a.returncode == 0 and a.stdout == run_cli("models").stdout
+
+
+def test_many_input_containers(tmp_path):
+    frames = synth_frames(40, 30, 3)
+    for name in ("a.mp4", "a.avi", "a.webm", "a.mov"):
+        src = write_clip(tmp_path / name, frames, pix_fmt="yuvj420p" if name == "a.avi" else "yuv420p")
+        p = run_cli("encode", str(src), "-o", str(tmp_path / (name + ".vtc")), "--model", TINY)
+        assert p.returncode == 0, (name, p.stderr)
+        assert "encoded 3 frames 40x30" in p.stderr

@@ -35,9 +35,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         src = Path(tmp) / "in.y4m"
         reader = VideoReader(args.input, size=(w, h))
-        frames = []
-        for f in reader:
-            frames.append(f)
+        frames = list(reader)
         while len(frames) < args.frames:  # loop short clips (forward, backward)
             frames += frames[::-1]
         writer = VideoWriter(str(src), w, h, reader.info.fps)

@@ -16,8 +16,9 @@ from __future__ import annotations
 
 import struct
 import zlib
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import BinaryIO, Iterator
+from typing import BinaryIO
 
 from ..errors import CorruptChunk, FormatError, UnsupportedVersion  # standard library only
 

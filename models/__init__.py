@@ -3,4 +3,4 @@
 from .config import ModelConfig
 from .model import ExactPrior, VTModel
 
-__all__ = ["ModelConfig", "VTModel", "ExactPrior"]
+__all__ = ["ExactPrior", "ModelConfig", "VTModel"]

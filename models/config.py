@@ -36,7 +36,7 @@ class ModelConfig:
         return json.dumps(asdict(self), sort_keys=True)
 
     @classmethod
-    def from_dict(cls, data: dict) -> "ModelConfig":
+    def from_dict(cls, data: dict) -> ModelConfig:
         known = {f.name for f in fields(cls)}
         kwargs = {}
         for key, value in data.items():
@@ -50,5 +50,5 @@ class ModelConfig:
         return cls(**kwargs)
 
     @classmethod
-    def from_json(cls, text: str) -> "ModelConfig":
+    def from_json(cls, text: str) -> ModelConfig:
         return cls.from_dict(json.loads(text))

@@ -102,7 +102,7 @@ class VTModel(nn.Module):
         return mask.repeat_interleave(per, dim=0)
 
     # ----------------------------------------------------------------- exact prior
-    def exact_prior(self) -> "ExactPrior":
+    def exact_prior(self) -> ExactPrior:
         if self._exact is None:
             self._exact = ExactPrior(self)
         return self._exact

@@ -61,4 +61,4 @@ def clip(tmp_path: Path) -> Path:
 def run_cli(*args: str, env: dict | None = None, cwd: Path | None = None) -> subprocess.CompletedProcess:
     e = dict(os.environ, **(env or {}))
     return subprocess.run([sys.executable, "-m", "vtcodec", *args], capture_output=True, text=True,
-                          env=e, cwd=cwd, timeout=600)
+                          env=e, cwd=cwd, timeout=600, check=False)

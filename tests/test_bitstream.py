@@ -3,15 +3,21 @@ import struct
 import zlib
 
 import pytest
-
-from vtcodec.bitstream import (Chunk, CorruptChunk, FormatError, Header, UnsupportedVersion,
-                               iter_chunks, read_header)
+from vtcodec.bitstream import (
+    Chunk,
+    CorruptChunk,
+    FormatError,
+    Header,
+    UnsupportedVersion,
+    iter_chunks,
+    read_header,
+)
 
 
 def header(**kw) -> Header:
-    base = dict(width=33, height=17, fps_num=30000, fps_den=1001, frame_count=3, chroma="420",
-                matrix=5, color_range=1, quantizer="fsq", quality=1, gop=2, model="m",
-                weights_sha256=bytes(range(32)), encoder="test")
+    base = {"width": 33, "height": 17, "fps_num": 30000, "fps_den": 1001, "frame_count": 3,
+            "chroma": "420", "matrix": 5, "color_range": 1, "quantizer": "fsq", "quality": 1,
+            "gop": 2, "model": "m", "weights_sha256": bytes(range(32)), "encoder": "test"}
     base.update(kw)
     return Header(**base)
 

@@ -8,10 +8,10 @@ from fractions import Fraction
 
 import numpy as np
 import pytest
-
 from conftest import TINY, synth_frames, write_clip
-from vtcodec import codec, metrics
 from vtcodec.bitstream import read_header
+
+from vtcodec import codec, metrics
 from vtcodec.video import read_video
 
 

@@ -7,8 +7,8 @@ import importlib.util
 from pathlib import Path
 
 import pytest
-
 from conftest import DEV, run_cli
+
 from vtcodec import codec
 
 

@@ -1,7 +1,6 @@
 import numpy as np
 import torch
 import torch.nn.functional as F
-
 from vtcodec.models.intnet import ACT_BITS, IntConvNet, pmf_from_logits
 
 

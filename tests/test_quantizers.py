@@ -1,7 +1,6 @@
 import math
 
 import torch
-
 from vtcodec.models.bsq import BSQ
 from vtcodec.models.fsq import FSQ
 

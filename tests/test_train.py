@@ -6,11 +6,11 @@ from dataclasses import replace
 
 import pytest
 import torch
-
 from conftest import synth_frames, write_clip
+from vtcodec.models import ModelConfig
+
 from vtcodec import codec
 from vtcodec.errors import ModelError
-from vtcodec.models import ModelConfig
 from vtcodec.train.export import export
 from vtcodec.train.loop import TrainConfig, Trainer
 from vtcodec.zoo import load_model

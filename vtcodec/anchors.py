@@ -50,7 +50,7 @@ def _strip_x264_sei(data: bytes) -> bytes:
 def x264(frames: np.ndarray, fps: Fraction, crf: int, preset: str = "medium",
          matrix: int = 5, color_range: int = 1) -> AnchorResult:
     """Encode RGB frames with libx264 (yuv420p; yuv444p for odd sizes) and decode them back."""
-    t, h, w, _ = frames.shape
+    _, h, w, _ = frames.shape
     pix = "yuv420p" if not (h % 2 or w % 2) else "yuv444p"
     enc = av.CodecContext.create("libx264", "w")
     enc.width, enc.height, enc.pix_fmt = w, h, pix

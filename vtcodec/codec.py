@@ -326,7 +326,7 @@ def open_stream(src: str | os.PathLike):
         raise VtcError(f"{src}: no such file")
     if path.is_dir():
         raise VtcError(f"{src}: is a directory")
-    f = open(path, "rb")
+    f = open(path, "rb")  # noqa: SIM115 - handed to the caller, who closes it
     try:
         header = read_header(f)
     except BaseException:

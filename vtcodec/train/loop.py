@@ -52,7 +52,7 @@ class TrainConfig:
     log_every: int = 50
 
     @classmethod
-    def from_dict(cls, data: dict) -> "TrainConfig":
+    def from_dict(cls, data: dict) -> TrainConfig:
         known = {f.name for f in fields(cls)}
         bad = set(data) - known
         if bad:
@@ -63,7 +63,7 @@ class TrainConfig:
         return cls(**kwargs)
 
     @classmethod
-    def load(cls, path: str | os.PathLike) -> "TrainConfig":
+    def load(cls, path: str | os.PathLike) -> TrainConfig:
         with open(path, "rb") as f:
             return cls.from_dict(tomllib.load(f))
 
@@ -227,6 +227,7 @@ class Trainer:
         self.model.train()
         t0, n0 = time.time(), self.step
         stats: list[dict] = []
+        t_fit = t0
         while self.step < cfg.steps:
             if fit_steps_to and self.step == n0 + 60:
                 rate = 50 / (time.time() - t_fit)

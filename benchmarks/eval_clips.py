@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from vtcodec import anchors, codec, metrics
+from vtcodec import anchors, codec, files, metrics
 from vtcodec.video import read_video
 
 
@@ -40,8 +40,8 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as tmp:
             enc_tokens: list = []
             dec_tokens: list = []
-            st = codec.encode_file(clip, f"{tmp}/a.vtc", model=args.model, tokens_out=enc_tokens)
-            dec = np.concatenate(list(codec.iter_decode(f"{tmp}/a.vtc", tokens_out=dec_tokens)))
+            st = files.encode_file(clip, f"{tmp}/a.vtc", model=args.model, tokens_out=enc_tokens)
+            dec = np.concatenate(list(files.iter_decode(f"{tmp}/a.vtc", tokens_out=dec_tokens)))
         same = codec.digest_tokens(enc_tokens) == codec.digest_tokens(dec_tokens)
         x = anchors.x264_nearest(src, info.fps, st.bpp, matrix=info.matrix, color_range=info.color_range)
         pixels = src.shape[0] * src.shape[1] * src.shape[2]

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from vtcodec import codec
+from vtcodec import files
 from vtcodec.video import VideoReader, VideoWriter
 
 
@@ -42,12 +42,12 @@ def main() -> None:
         for f in np.stack(frames[:args.frames]):
             writer.write(f)
         writer.close()
-        codec.encode_file(src, Path(tmp) / "warm.vtc", model=args.model, force=True)
+        files.encode_file(src, Path(tmp) / "warm.vtc", model=args.model, force=True)
         t = time.perf_counter()
-        enc = codec.encode_file(src, Path(tmp) / "a.vtc", model=args.model, force=True)
+        enc = files.encode_file(src, Path(tmp) / "a.vtc", model=args.model, force=True)
         t_enc = time.perf_counter() - t
         t = time.perf_counter()
-        codec.decode_file(Path(tmp) / "a.vtc", Path(tmp) / "b.y4m", force=True)
+        files.decode_file(Path(tmp) / "a.vtc", Path(tmp) / "b.y4m", force=True)
         t_dec = time.perf_counter() - t
     res = {"size": args.size, "frames": args.frames, "threads": torch.get_num_threads(),
            "encode_fps": args.frames / t_enc, "decode_fps": args.frames / t_dec, "bpp": enc.bpp}

@@ -10,9 +10,12 @@ from .format import (
     FormatError,
     Header,
     UnsupportedVersion,
+    chunk_size,
+    header_size,
     iter_chunks,
     read_header,
 )
 
 __all__ = ["CHUNK_FRAMES", "MAJOR", "MINOR", "UNKNOWN_FRAMES", "Chunk", "CorruptChunk",
-           "FormatError", "Header", "UnsupportedVersion", "iter_chunks", "read_header"]
+           "FormatError", "Header", "UnsupportedVersion", "chunk_size", "header_size", "iter_chunks",
+           "read_header"]

@@ -89,6 +89,39 @@ class Header:
         return head + struct.pack("<I", zlib.crc32(head))
 
 
+def _check_version(start: bytes) -> int:
+    """Check magic and version of the first 8 bytes; return the header's total size."""
+    if start[:4] != MAGIC:
+        raise FormatError("not a .vtc stream (bad magic bytes)")
+    major, minor, body_len = struct.unpack("<BBH", start[4:8])
+    if major > MAJOR:
+        raise UnsupportedVersion(f"stream is format version {major}.{minor}; this vtcodec reads "
+                                 f"version {MAJOR}.x only (upgrade vtcodec)")
+    if major < 1:
+        raise FormatError(f"invalid format version {major}.{minor}")
+    return 8 + body_len + 4
+
+
+def header_size(buf: bytes) -> int | None:
+    """Size of the header that ``buf`` starts with, or None until 8 bytes are there (for readers
+    fed a stream piece by piece). Raises on bad magic or a newer major version."""
+    if buf[:4] != MAGIC[:len(buf[:4])]:
+        raise FormatError("not a .vtc stream (bad magic bytes)")
+    return _check_version(bytes(buf[:8])) if len(buf) >= 8 else None
+
+
+def chunk_size(buf: bytes) -> int | None:
+    """Size of the chunk that ``buf`` starts with, or None until its 15-byte head is there."""
+    if buf[:4] != CHUNK_MAGIC[:len(buf[:4])]:
+        raise FormatError("bad chunk marker")
+    if len(buf) < _CHUNK_HEAD.size:
+        return None
+    length = _CHUNK_HEAD.unpack_from(buf, 0)[4]
+    if length > MAX_PAYLOAD:
+        raise FormatError(f"chunk claims {length} bytes, more than any chunk may hold")
+    return _CHUNK_HEAD.size + length + 4
+
+
 def _read_exact(f: BinaryIO, n: int, what: str) -> bytes:
     data = f.read(n)
     if len(data) != n:
@@ -102,12 +135,8 @@ def read_header(f: BinaryIO) -> Header:
         raise FormatError("not a .vtc stream (bad magic bytes)")
     if len(start) < 8:
         raise FormatError("truncated stream: header ends early")
-    major, minor, body_len = struct.unpack("<BBH", start[4:])
-    if major > MAJOR:
-        raise UnsupportedVersion(f"stream is format version {major}.{minor}; this vtcodec reads "
-                                 f"version {MAJOR}.x only (upgrade vtcodec)")
-    if major < 1:
-        raise FormatError(f"invalid format version {major}.{minor}")
+    body_len = _check_version(start) - 12
+    major, minor = start[4], start[5]
     body = _read_exact(f, body_len, "header")
     (crc,) = struct.unpack("<I", _read_exact(f, 4, "header CRC"))
     if zlib.crc32(start + body) != crc:
@@ -154,9 +183,11 @@ class Chunk:
         return _CHUNK_HEAD.size + len(self.payload) + 4
 
 
-def iter_chunks(f: BinaryIO, header: Header, file_size: int | None = None) -> Iterator[Chunk]:
-    """Chunks in order, each checked (magic, limits, CRC) before it is returned."""
-    expected = 0
+def iter_chunks(f: BinaryIO, header: Header, file_size: int | None = None,
+                first_frame: int = 0) -> Iterator[Chunk]:
+    """Chunks in order, each checked (magic, limits, CRC) before it is returned; the first is
+    expected to start at frame ``first_frame``."""
+    expected = first_frame
     while True:
         offset = f.tell() if f.seekable() else -1
         head = f.read(_CHUNK_HEAD.size)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import sys
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -63,7 +64,7 @@ def encode(
 
     Example: vtcodec encode clip.mp4 -o clip.vtc
     """
-    from ..codec import encode_file
+    from ..files import encode_file
 
     update, bar = _progress(quiet, "encode")
     with bar:
@@ -83,7 +84,7 @@ def decode(
 
     Example: vtcodec decode clip.vtc -o clip.y4m
     """
-    from ..codec import decode_file
+    from ..files import decode_file
 
     update, bar = _progress(quiet, "decode")
     with bar:
@@ -94,12 +95,15 @@ def decode(
 @app.command()
 def info(input: Annotated[str, typer.Argument(help="input .vtc file")]) -> None:
     """Show a .vtc file's header, chunks, sizes and bits per pixel."""
-    from ..bitstream import UNKNOWN_FRAMES, iter_chunks
-    from ..codec import open_stream
+    from ..bitstream import UNKNOWN_FRAMES, iter_chunks, read_header
 
     out = Console(highlight=False, soft_wrap=True)
-    f, header, size = open_stream(input)
-    with f:
+    path = Path(input)
+    if not path.is_file():
+        raise VtcError(f"{input}: no such file")
+    size = path.stat().st_size
+    with open(path, "rb") as f:
+        header = read_header(f)
         header_size = f.tell()
         chunks = list(iter_chunks(f, header, size))
     frames = sum(c.n_frames for c in chunks)

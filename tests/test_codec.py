@@ -11,7 +11,7 @@ import pytest
 from conftest import TINY, synth_frames, write_clip
 from vtcodec.bitstream import read_header
 
-from vtcodec import codec, metrics
+from vtcodec import files, metrics
 from vtcodec.video import read_video
 
 
@@ -19,8 +19,8 @@ from vtcodec.video import read_video
 def test_round_trip_tokens_identical(tmp_path, model):
     src = write_clip(tmp_path / "a.y4m", synth_frames(72, 40, 7))
     enc, dec = [], []
-    st = codec.encode_file(src, tmp_path / "a.vtc", model=model, gop=4, tokens_out=enc)
-    frames = np.concatenate(list(codec.iter_decode(tmp_path / "a.vtc", tokens_out=dec)))
+    st = files.encode_file(src, tmp_path / "a.vtc", model=model, gop=4, tokens_out=enc)
+    frames = np.concatenate(list(files.iter_decode(tmp_path / "a.vtc", tokens_out=dec)))
     assert [t.shape[0] for t in enc] == [4, 3]
     assert all(np.array_equal(a.numpy(), b.numpy()) for a, b in zip(enc, dec, strict=True))
     assert frames.shape == (7, 40, 72, 3)
@@ -35,11 +35,11 @@ def test_round_trip_tokens_identical(tmp_path, model):
 @pytest.mark.parametrize("w,h,n", [(33, 17, 3), (1, 1, 1), (8, 8, 2), (17, 90, 2)])
 def test_odd_and_tiny_sizes(tmp_path, w, h, n):
     src = write_clip(tmp_path / "a.y4m", synth_frames(w, h, n), pix_fmt="yuv444p")
-    st = codec.encode_file(src, tmp_path / "a.vtc", model=TINY)
+    st = files.encode_file(src, tmp_path / "a.vtc", model=TINY)
     with open(tmp_path / "a.vtc", "rb") as f:
         hd = read_header(f)
     assert (hd.width, hd.height, hd.frame_count, hd.chroma) == (w, h, n, "444")
-    out = codec.decode_file(tmp_path / "a.vtc", tmp_path / "b.y4m")
+    out = files.decode_file(tmp_path / "a.vtc", tmp_path / "b.y4m")
     back, info = read_video(tmp_path / "b.y4m")
     assert back.shape == (n, h, w, 3) and out.frames == st.frames == n
     assert info.fps == Fraction(25)
@@ -47,8 +47,8 @@ def test_odd_and_tiny_sizes(tmp_path, w, h, n):
 
 def test_frame_rate_and_count_kept_for_ntsc_rate(tmp_path):
     src = write_clip(tmp_path / "a.mkv", synth_frames(48, 32, 11), fps=Fraction(30000, 1001))
-    codec.encode_file(src, tmp_path / "a.vtc", model=TINY, gop=4)
-    codec.decode_file(tmp_path / "a.vtc", tmp_path / "b.mkv")
+    files.encode_file(src, tmp_path / "a.vtc", model=TINY, gop=4)
+    files.decode_file(tmp_path / "a.vtc", tmp_path / "b.mkv")
     back, info = read_video(tmp_path / "b.mkv")
     assert info.fps == Fraction(30000, 1001) and back.shape[0] == 11
 
@@ -56,17 +56,17 @@ def test_frame_rate_and_count_kept_for_ntsc_rate(tmp_path):
 ENCODE = """
 import sys, torch
 torch.set_num_threads({threads})
-from vtcodec import codec
+from vtcodec import codec, files
 tok = []
-codec.encode_file(sys.argv[1], sys.argv[2], model=sys.argv[3], gop=3, tokens_out=tok)
+files.encode_file(sys.argv[1], sys.argv[2], model=sys.argv[3], gop=3, tokens_out=tok)
 print(codec.digest_tokens(tok))
 """
 DECODE = """
 import sys, torch
 torch.set_num_threads({threads})
-from vtcodec import codec
+from vtcodec import codec, files
 tok = []
-for _ in codec.iter_decode(sys.argv[1], tokens_out=tok):
+for _ in files.iter_decode(sys.argv[1], tokens_out=tok):
     pass
 print(codec.digest_tokens(tok), torch.get_num_threads())
 """
@@ -87,9 +87,9 @@ def test_encoder_one_thread_decoder_two_threads_agree(tmp_path, model):
 @pytest.mark.parametrize("pix_fmt,chroma", [("gray", "mono"), ("yuv422p", "422"), ("yuv444p", "444")])
 def test_chroma_layouts_kept(tmp_path, pix_fmt, chroma):
     src = write_clip(tmp_path / "a.mkv", synth_frames(32, 24, 2), pix_fmt=pix_fmt)
-    codec.encode_file(src, tmp_path / "a.vtc", model=TINY)
+    files.encode_file(src, tmp_path / "a.vtc", model=TINY)
     with open(tmp_path / "a.vtc", "rb") as f:
         assert read_header(f).chroma == chroma
-    codec.decode_file(tmp_path / "a.vtc", tmp_path / "b.mkv")
+    files.decode_file(tmp_path / "a.vtc", tmp_path / "b.mkv")
     back, info = read_video(tmp_path / "b.mkv")
     assert info.chroma == chroma and back.shape == (2, 24, 32, 3)

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from conftest import DEV, run_cli
 
-from vtcodec import codec
+from vtcodec import codec, files
 
 
 def clips() -> list[Path]:
@@ -29,8 +29,8 @@ def test_dev_material_is_present():
 @pytest.mark.parametrize("clip", clips(), ids=lambda p: p.name)
 def test_default_model_round_trip(tmp_path, clip):
     enc, dec = [], []
-    stats = codec.encode_file(clip, tmp_path / "a.vtc", tokens_out=enc)
-    frames = sum(len(f) for f in codec.iter_decode(tmp_path / "a.vtc", tokens_out=dec))
+    stats = files.encode_file(clip, tmp_path / "a.vtc", tokens_out=enc)
+    frames = sum(len(f) for f in files.iter_decode(tmp_path / "a.vtc", tokens_out=dec))
     assert frames == stats.frames
     assert codec.digest_tokens(enc) == codec.digest_tokens(dec)
     size = (tmp_path / "a.vtc").stat().st_size

@@ -9,7 +9,7 @@ import torch
 from conftest import synth_frames, write_clip
 from vtcodec.models import ModelConfig
 
-from vtcodec import codec
+from vtcodec import codec, files
 from vtcodec.errors import ModelError
 from vtcodec.train.export import export
 from vtcodec.train.loop import TrainConfig, Trainer
@@ -52,7 +52,7 @@ def test_export_is_loadable_by_the_codec_and_hash_checked(tmp_path, data):
     assert entry.name == "test-tiny" and len(entry.sha256) == 64
     src = write_clip(tmp_path / "c.y4m", synth_frames(24, 16, 3))
     tokens_in, tokens_out = [], []
-    codec.encode_file(src, tmp_path / "c.vtc", model=str(tmp_path / "model"), tokens_out=tokens_in)
+    files.encode_file(src, tmp_path / "c.vtc", model=str(tmp_path / "model"), tokens_out=tokens_in)
     # decoding finds the model by name only among installed ones: check tokens with the API
     from vtcodec.bitstream import iter_chunks, read_header
 

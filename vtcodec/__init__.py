@@ -1,3 +1,55 @@
-"""vtcodec: a video codec built on learned discrete tokens."""
+"""vtcodec: a video codec built on learned discrete tokens.
+
+The public API (imported lazily, so ``import vtcodec.bitstream`` stays light)::
+
+    data = vtcodec.compress("clip.mp4")              # or frames: [H, W, 3] uint8 arrays, ...
+    frames = vtcodec.decompress(data)                # [T, H, W, 3] uint8
+
+    enc = vtcodec.Encoder(width, height, fps, quality=None, model="vt1-fsq", device="cpu")
+    packets = [enc.encode(frame) for frame in frames] + [enc.flush()]
+    dec = vtcodec.Decoder(device="cpu")              # feed byte slices of any size
+    out = [f for p in packets for f in dec.decode(p)]; dec.flush()
+
+    vtcodec.load_model("vt1-fsq" | "path/to/model_folder")
+    vtcodec.register_model("path/to/model_folder")   # decodable by name from then on
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
 
 __version__ = "0.1.0"
+
+_EXPORTS = {
+    "compress": "files", "decompress": "files", "encode_file": "files", "decode_file": "files",
+    "Encoder": "codec", "Decoder": "codec", "Stats": "codec",
+    "load_model": "zoo", "list_models": "zoo", "register_model": "zoo",
+    "VtcError": "errors", "FormatError": "errors", "UnsupportedVersion": "errors",
+    "CorruptChunk": "errors", "VideoError": "errors", "ModelError": "errors",
+}
+__all__ = [  # noqa: RUF022 - grouped as in _EXPORTS
+    "compress", "decompress", "encode_file", "decode_file", "Encoder", "Decoder", "Stats",
+    "load_model", "list_models", "register_model", "VtcError", "FormatError",
+    "UnsupportedVersion", "CorruptChunk", "VideoError", "ModelError",
+]
+
+if TYPE_CHECKING:
+    from .codec import Decoder, Encoder, Stats
+    from .errors import (
+        CorruptChunk,
+        FormatError,
+        ModelError,
+        UnsupportedVersion,
+        VideoError,
+        VtcError,
+    )
+    from .files import compress, decode_file, decompress, encode_file
+    from .zoo import list_models, load_model, register_model
+
+
+def __getattr__(name: str):
+    if name in _EXPORTS:
+        import importlib
+
+        return getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)
+    raise AttributeError(f"module 'vtcodec' has no attribute {name!r}")

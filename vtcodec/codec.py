@@ -14,14 +14,11 @@ Per chunk (a group of ``gop`` frames, the unit of random access):
 from __future__ import annotations
 
 import hashlib
+import io
 import os
-import tempfile
 import time
-from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from fractions import Fraction
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -29,7 +26,7 @@ import torch.nn.functional as F
 
 from . import __version__, entropy
 from .bitstream import UNKNOWN_FRAMES, Chunk, Header, iter_chunks, read_header
-from .errors import FormatError, ModelError, VideoError, VtcError
+from .errors import FormatError, ModelError, VtcError
 from .models import VTModel
 from .models.intnet import pmf_from_logits
 from .models.prior import schedule
@@ -152,28 +149,183 @@ class TokenCoder:
         return out
 
 
-class ChunkEncoder:
-    """Frames -> chunks for one stream (shape fixed by the header)."""
+def frame_size(frame: object) -> tuple[int, int]:
+    """(width, height) of a frame in any of the forms ``_as_rgb`` takes."""
+    if hasattr(frame, "to_ndarray") and hasattr(frame, "format"):
+        return int(frame.width), int(frame.height)
+    if isinstance(frame, torch.Tensor) and frame.is_floating_point():
+        return int(frame.shape[-1]), int(frame.shape[-2])
+    shape = np.shape(frame)
+    if len(shape) not in (2, 3):
+        raise VtcError(f"a frame must be [H, W, 3] or [H, W], got shape {shape}")
+    return int(shape[1]), int(shape[0])
 
-    def __init__(self, header: Header, model: VTModel) -> None:
-        self.header, self.model = header, model
-        self.coder = TokenCoder(model)
-        self.device = next(model.parameters()).device
-        self.next_frame = 0
+
+def _as_rgb(frame: object, width: int, height: int) -> np.ndarray:
+    """A frame as ``[H, W, 3]`` uint8 RGB: numpy ``[H, W, 3]`` / ``[H, W]`` uint8, an
+    ``av.VideoFrame``, or a torch tensor ``[3, H, W]`` float in [0, 1] (or uint8 ``[H, W, 3]``)."""
+    if hasattr(frame, "to_ndarray") and hasattr(frame, "format"):
+        from .video import frame_to_rgb
+
+        arr = frame_to_rgb(frame)
+    elif isinstance(frame, torch.Tensor):
+        t = frame.detach().cpu()
+        if t.is_floating_point():
+            t = (t.clamp(0, 1) * 255).round().to(torch.uint8).permute(1, 2, 0)
+        arr = t.numpy()
+    else:
+        arr = np.asarray(frame)
+    if arr.ndim == 2:
+        arr = np.repeat(arr[:, :, None], 3, axis=2)
+    if arr.dtype != np.uint8 or arr.shape != (height, width, 3):
+        raise VtcError(f"expected a {width}x{height} RGB uint8 frame, got {arr.dtype} {arr.shape}")
+    return arr
+
+
+class Encoder:
+    """Streaming encoder: push frames one at a time, get .vtc bytes as chunks complete.
+
+    ``encode(frame)`` returns the bytes ready so far (the header with the first frame, then a chunk
+    every ``gop`` frames, else ``b""``); ``flush()`` returns the last chunk. The concatenation of
+    everything returned is a valid .vtc stream (frame count "unknown" in its header, since the
+    header goes out before the count is known; ``header_bytes()`` gives the final header after
+    ``flush()`` for writers that can seek back). Memory holds at most one chunk of frames.
+
+    An instance is not thread-safe; separate instances may run in separate threads. The torch
+    thread count is left to the caller.
+    """
+
+    def __init__(self, width: int, height: int, fps: float | Fraction = 25, quality: int | None = None,
+                 model: str | os.PathLike = DEFAULT_MODEL, gop: int = DEFAULT_GOP, device: str = "cpu",
+                 chroma: str = "420", matrix: int = 5, color_range: int = 1) -> None:
+        if not 1 <= gop <= 1024:
+            raise VtcError(f"gop must be in 1..1024, got {gop}")
+        self.model = load_model(model, device=device)
+        self.device = torch.device(device)
+        fps = Fraction(fps).limit_denominator(1 << 30)
+        self.header = Header(int(width), int(height), fps.numerator, fps.denominator, UNKNOWN_FRAMES,
+                             chroma, matrix, color_range, self.model.cfg.quantizer,
+                             _check_quality(self.model, quality), gop, self.model.cfg.name,
+                             bytes.fromhex(self.model.sha256), f"vtcodec {__version__}")
+        self.header.validate()
+        self.coder = TokenCoder(self.model)
+        self.stats = Stats(width=int(width), height=int(height), fps=Fraction(fps),
+                           bytes=len(self.header.pack()))
+        self.tokens: list[torch.Tensor] | None = None  # set to [] to keep every chunk's symbols
+        self._pending: list[np.ndarray] = []
+        self._started = False
+        self._t0 = time.time()
+
+    def encode(self, frame: object) -> bytes:
+        out = b""
+        if not self._started:
+            out, self._started = self.header.pack(), True
+        self._pending.append(_as_rgb(frame, self.header.width, self.header.height))
+        if len(self._pending) == self.header.gop:
+            out += self._emit()
+        return out
+
+    def flush(self) -> bytes:
+        out = self._emit() if self._pending else b""
+        if self.stats.frames == 0:
+            raise VtcError("no frames to encode")
+        self.stats.seconds = time.time() - self._t0
+        return out
+
+    def header_bytes(self) -> bytes:
+        """The header with the frame count filled in (same size as the one sent first)."""
+        from dataclasses import replace
+
+        return replace(self.header, frame_count=self.stats.frames).pack()
 
     @torch.inference_mode()
-    def tokenize(self, frames: np.ndarray) -> torch.Tensor:
-        return torch.cat([self.model.tokenize(_to_tensor(frames[i:i + BATCH], self.device)).cpu()
-                          for i in range(0, len(frames), BATCH)])
-
-    @torch.inference_mode()
-    def encode(self, frames: np.ndarray) -> tuple[Chunk, torch.Tensor, float]:
-        """``[T, H, W, 3]`` uint8 (T <= gop) -> (chunk, symbols, ideal bits)."""
-        symbols = self.tokenize(frames)
+    def _emit(self) -> bytes:
+        frames = np.stack(self._pending)
+        self._pending = []
+        symbols = torch.cat([self.model.tokenize(_to_tensor(frames[i:i + BATCH], self.device)).cpu()
+                             for i in range(0, len(frames), BATCH)])
         payload, ideal = self.coder.encode(symbols)
-        chunk = Chunk(self.next_frame, len(frames), payload)
-        self.next_frame += len(frames)
-        return chunk, symbols, ideal
+        chunk = Chunk(self.stats.frames, len(frames), payload)
+        if self.tokens is not None:
+            self.tokens.append(symbols)
+        st = self.stats
+        st.frames += len(frames)
+        st.chunks += 1
+        st.payload_bits += len(payload) * 8
+        st.ideal_bits += ideal
+        st.raw_bits += self.model.quantizer.bits_per_token * symbols[0, 0].numel() * len(frames)
+        data = chunk.pack()
+        st.bytes += len(data)
+        return data
+
+
+class Decoder:
+    """Streaming decoder: feed .vtc bytes in slices of any size (as from a socket), get frames.
+
+    ``decode(data)`` returns the frames of every chunk completed by ``data`` (``[H, W, 3]`` uint8
+    numpy arrays, or ``av.VideoFrame`` / ``[3, H, W]`` float tensors with ``output="av"`` /
+    ``"torch"``); ``flush()`` checks that the stream ended cleanly. Memory holds at most one chunk.
+    Not thread-safe; separate instances may run in separate threads.
+    """
+
+    def __init__(self, device: str = "cpu", output: str = "numpy") -> None:
+        if output not in ("numpy", "av", "torch"):
+            raise VtcError(f"output must be numpy, av or torch, not {output!r}")
+        self.device, self.output = device, output
+        self.header: Header | None = None
+        self.model: VTModel | None = None
+        self.coder: TokenCoder | None = None
+        self.frames = 0
+        self.tokens: list[torch.Tensor] | None = None  # set to [] to keep every chunk's symbols
+        self._buf = bytearray()
+
+    def decode(self, data: bytes) -> list:
+        from .bitstream import chunk_size, header_size
+
+        self._buf += data
+        out: list = []
+        if self.header is None:
+            size = header_size(self._buf)
+            if size is None or len(self._buf) < size:
+                return out
+            self.header = read_header(io.BytesIO(bytes(self._buf[:size])))
+            del self._buf[:size]
+            self.model = model_for(self.header, self.device)
+            self.coder = TokenCoder(self.model)
+        while True:
+            size = chunk_size(self._buf)
+            if size is None or len(self._buf) < size:
+                return out
+            raw = bytes(self._buf[:size])
+            del self._buf[:size]
+            chunk = next(iter_chunks(io.BytesIO(raw), self.header, first_frame=self.frames))
+            frames, symbols = decode_chunk(chunk, self.header, self.model, self.coder)
+            if self.tokens is not None:
+                self.tokens.append(symbols)
+            self.frames += chunk.n_frames
+            out += self._convert(frames)
+
+    def flush(self) -> list:
+        if self.header is None:
+            raise FormatError("truncated stream: no complete header" if self._buf else "empty stream")
+        if self._buf:
+            raise FormatError(f"truncated stream: {len(self._buf)} bytes of an incomplete chunk "
+                              f"after frame {self.frames}")
+        count = self.header.frame_count
+        if count != UNKNOWN_FRAMES and self.frames != count:
+            raise FormatError(f"truncated stream: {self.frames} of {count} frames present")
+        if self.frames == 0:
+            raise FormatError("stream holds no frames")
+        return []
+
+    def _convert(self, frames: np.ndarray) -> list:
+        if self.output == "numpy":
+            return list(frames)
+        if self.output == "torch":
+            return [torch.from_numpy(f).permute(2, 0, 1).float() / 255 for f in frames]
+        from .video import rgb_to_frame
+
+        return [rgb_to_frame(f) for f in frames]
 
 
 @torch.inference_mode()
@@ -206,110 +358,6 @@ def model_for(header: Header, device: str = "cpu") -> VTModel:
     return load_model(entry.path, device=device)
 
 
-# ------------------------------------------------------------------------------- files
-@contextmanager
-def atomic_output(path: str | os.PathLike, force: bool, is_dir: bool = False) -> Iterator[Path]:
-    """Yield a temporary path (a file, or a folder when ``is_dir``) beside ``path``; it replaces
-    ``path`` only if the block succeeds. Refuses to overwrite without ``force``; an unwritable
-    destination fails before any work."""
-    path = Path(path)
-    if path.exists() and not force and (not is_dir or any(path.iterdir())):
-        raise VtcError(f"{path}: already exists (use -f to overwrite)")
-    parent = path.resolve().parent
-    if not parent.is_dir():
-        raise VtcError(f"{path}: folder {parent} does not exist")
-    try:
-        if is_dir:
-            tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=parent))
-        else:
-            fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=path.suffix, dir=parent)
-            os.close(fd)
-            tmp = Path(name)
-    except OSError as exc:
-        raise VtcError(f"{path}: cannot write ({exc.strerror})") from None
-    try:
-        yield tmp
-        if is_dir:
-            path.mkdir(exist_ok=True)
-            for f in sorted(tmp.iterdir()):
-                os.replace(f, path / f.name)
-            tmp.rmdir()
-        else:
-            os.replace(tmp, path)
-    except BaseException:
-        if tmp.is_dir():
-            for f in tmp.iterdir():
-                f.unlink()
-            tmp.rmdir()
-        elif tmp.exists():
-            tmp.unlink()
-        raise
-
-
-def _groups(frames: Iterable[np.ndarray], size: int) -> Iterator[np.ndarray]:
-    group: list[np.ndarray] = []
-    for frame in frames:
-        group.append(frame)
-        if len(group) == size:
-            yield np.stack(group)
-            group = []
-    if group:
-        yield np.stack(group)
-
-
-Progress = Callable[[int, int | None], None]  # (frames done, frames total or None)
-
-
-def encode_file(src: str | os.PathLike, dst: str | os.PathLike, model: str = DEFAULT_MODEL,
-                quality: int | None = None, gop: int = DEFAULT_GOP, force: bool = False,
-                progress: Progress | None = None, tokens_out: list | None = None) -> Stats:
-    """Compress a video file into a .vtc file. ``tokens_out`` (a list) receives each chunk's
-    symbols, for verification."""
-    from .video import VideoReader
-
-    t0 = time.time()
-    net = load_model(model)
-    quality = _check_quality(net, quality)
-    reader = VideoReader(src)
-    info = reader.info
-    if not 1 <= gop <= 1024:
-        raise VtcError(f"--gop must be in 1..1024, got {gop}")
-    fps = info.fps.limit_denominator(1 << 30)
-    header = Header(info.width, info.height, fps.numerator, fps.denominator, UNKNOWN_FRAMES,
-                    info.chroma, info.matrix, info.color_range, net.cfg.quantizer, quality, gop,
-                    net.cfg.name, bytes.fromhex(net.sha256), f"vtcodec {__version__}")
-    stats = Stats(width=info.width, height=info.height, fps=info.fps)
-    encoder = ChunkEncoder(header, net)
-    h8, w8 = -(-info.height // 8), -(-info.width // 8)
-    with atomic_output(dst, force) as tmp, open(tmp, "wb") as f:
-        f.write(header.pack())
-        for frames in _groups(reader, gop):
-            chunk, symbols, ideal = encoder.encode(frames)
-            f.write(chunk.pack())
-            if tokens_out is not None:
-                tokens_out.append(symbols)
-            stats.frames += len(frames)
-            stats.chunks += 1
-            stats.payload_bits += len(chunk.payload) * 8
-            stats.ideal_bits += ideal
-            stats.raw_bits += net.quantizer.bits_per_token * h8 * w8 * len(frames)
-            if progress:
-                progress(stats.frames, info.frame_count)
-        if stats.frames == 0:
-            raise VideoError(f"{src}: contains no frames")
-        f.seek(0)
-        f.write(_with_frame_count(header, stats.frames).pack())
-        stats.bytes = f.seek(0, os.SEEK_END)
-    stats.seconds = time.time() - t0
-    return stats
-
-
-def _with_frame_count(header: Header, n: int) -> Header:
-    from dataclasses import replace
-
-    return replace(header, frame_count=n)
-
-
 def _check_quality(model: VTModel, quality: int | None) -> int:
     levels = model.cfg.extra.get("qualities", [1]) if isinstance(model.cfg.extra, dict) else [1]
     if quality is None:
@@ -317,75 +365,6 @@ def _check_quality(model: VTModel, quality: int | None) -> int:
     if quality not in levels:
         raise VtcError(f"model {model.cfg.name} offers quality levels {levels}, not {quality}")
     return int(quality)
-
-
-def open_stream(src: str | os.PathLike):
-    """(file object, header, size) of a .vtc file, checked."""
-    path = Path(src)
-    if not path.exists():
-        raise VtcError(f"{src}: no such file")
-    if path.is_dir():
-        raise VtcError(f"{src}: is a directory")
-    f = open(path, "rb")  # noqa: SIM115 - handed to the caller, who closes it
-    try:
-        header = read_header(f)
-    except BaseException:
-        f.close()
-        raise
-    return f, header, path.stat().st_size
-
-
-def iter_decode(src: str | os.PathLike, stats: Stats | None = None,
-                tokens_out: list | None = None) -> Iterator[np.ndarray]:
-    """Decode a .vtc file chunk by chunk: yields frames ``[T, H, W, 3]`` uint8 per chunk."""
-    f, header, size = open_stream(src)
-    with f:
-        net = model_for(header)
-        coder = TokenCoder(net)
-        total = None if header.frame_count == UNKNOWN_FRAMES else header.frame_count
-        done = 0
-        for chunk in iter_chunks(f, header, size):
-            frames, symbols = decode_chunk(chunk, header, net, coder)
-            if tokens_out is not None:
-                tokens_out.append(symbols)
-            if stats is not None:
-                stats.chunks += 1
-                stats.payload_bits += len(chunk.payload) * 8
-            done += chunk.n_frames
-            yield frames
-        if total is not None and done != total:
-            raise FormatError(f"truncated stream: {done} of {total} frames present")
-        if done == 0:
-            raise FormatError("stream holds no frames")
-
-
-def decode_file(src: str | os.PathLike, dst: str | os.PathLike, force: bool = False,
-                progress: Progress | None = None, tokens_out: list | None = None) -> Stats:
-    """Decompress a .vtc file to .y4m / .mkv / .mp4 or a folder of PNG frames."""
-    from .video import VideoWriter, writer_kind
-
-    t0 = time.time()
-    kind = writer_kind(str(dst))  # fail early on an unknown output type
-    f, header, size = open_stream(src)  # fail early on a bad header, before touching dst
-    f.close()
-    fps = Fraction(header.fps_num, header.fps_den)
-    stats = Stats(width=header.width, height=header.height, fps=fps, bytes=size)
-    total = None if header.frame_count == UNKNOWN_FRAMES else header.frame_count
-    with atomic_output(dst, force, is_dir=kind == "png") as tmp:
-        target = str(tmp) + ("/" if kind == "png" else "")
-        writer = VideoWriter(target, header.width, header.height, fps, header.chroma,
-                             header.matrix, header.color_range)
-        try:
-            for frames in iter_decode(src, stats, tokens_out):
-                for frame in frames:
-                    writer.write(frame)
-                stats.frames += len(frames)
-                if progress:
-                    progress(stats.frames, total)
-        finally:
-            writer.close()
-    stats.seconds = time.time() - t0
-    return stats
 
 
 def digest_tokens(tokens: list[torch.Tensor]) -> str:

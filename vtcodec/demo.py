@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import codec, metrics
+from . import codec, files, metrics
 from .errors import VtcError
 from .video import read_video
 
@@ -33,12 +33,12 @@ def run(input: str | None = None, out_dir: str = "vtcodec-demo", model: str = co
     out.mkdir(parents=True, exist_ok=True)
     vtc, y4m = out / (src.stem + ".vtc"), out / (src.stem + ".y4m")
     say(f"input   {src}")
-    enc = codec.encode_file(src, vtc, model=model, force=True)
+    enc = files.encode_file(src, vtc, model=model, force=True)
     say(enc.summary("encoded"))
-    dec = codec.decode_file(vtc, y4m, force=True)
+    dec = files.decode_file(vtc, y4m, force=True)
     say(dec.summary("decoded"))
     original, _ = read_video(src)
-    decoded = np.concatenate(list(codec.iter_decode(vtc)))
+    decoded = np.concatenate(list(files.iter_decode(vtc)))
     result = {"bpp": enc.bpp, "psnr_rgb": metrics.psnr(original, decoded),
               "msssim_rgb": metrics.msssim(original, decoded),
               "saving_vs_raw_tokens": 1 - enc.payload_bits / enc.raw_bits,

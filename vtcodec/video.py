@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
-from typing import Self
+from typing import BinaryIO, Self
 
 import av
 import numpy as np
@@ -57,9 +57,32 @@ def _matrix_of(frame_or_ctx, pix_fmt: str) -> tuple[int, int]:
     return matrix, rng
 
 
+def frame_to_rgb(frame: av.VideoFrame, size: tuple[int, int] | None = None) -> np.ndarray:
+    """An ``av.VideoFrame`` as ``[H, W, 3]`` uint8 RGB (its own matrix and range, BT.601 limited
+    when it declares none), optionally scaled to ``size`` = (width, height) with an area filter."""
+    matrix, rng = _matrix_of(frame, frame.format.name)
+    kw = {}
+    if frame.format.name.startswith(("yuv", "gray", "nv")):
+        kw = {"src_colorspace": MATRICES[matrix], "src_color_range": RANGES[rng]}
+    if size:
+        kw.update(width=size[0], height=size[1], interpolation="AREA")
+    return frame.reformat(format="rgb24", **kw).to_ndarray()
+
+
+def rgb_to_frame(rgb: np.ndarray) -> av.VideoFrame:
+    return av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24")
+
+
 def _open(path: str | os.PathLike) -> av.container.InputContainer:
+    if str(path) == "-":  # a stream on standard input (e.g. y4m from ffmpeg)
+        import sys
+
+        try:
+            return av.open(sys.stdin.buffer, mode="r")
+        except av.error.FFmpegError as exc:
+            raise VideoError(f"standard input: not a video PyAV can read ({exc})") from None
     p = Path(path)
-    if str(path) != "-" and not p.exists():
+    if not p.exists():
         raise VideoError(f"{path}: no such file")
     if p.is_dir():
         raise VideoError(f"{path}: is a directory, not a video")
@@ -103,15 +126,7 @@ class VideoReader:
     def __iter__(self) -> Iterator[np.ndarray]:
         try:
             for frame in self._container.decode(self._stream):
-                matrix, rng = _matrix_of(frame, frame.format.name)
-                if frame.format.name.startswith(("yuv", "gray", "nv")):
-                    kw = {"src_colorspace": MATRICES[matrix], "src_color_range": RANGES[rng]}
-                else:
-                    kw = {}
-                w, h = self.size or (frame.width, frame.height)
-                rgb = frame.reformat(width=w, height=h, format="rgb24",
-                                     interpolation="AREA" if self.size else None, **kw)
-                yield rgb.to_ndarray()
+                yield frame_to_rgb(frame, self.size)
         except av.error.FFmpegError as exc:
             raise VideoError(f"{self.path}: decoding failed ({exc})") from None
         finally:
@@ -149,14 +164,14 @@ class VideoWriter:
     YUV outputs are converted with ``matrix``/``color_range`` into the ``chroma`` layout given.
     """
 
-    def __init__(self, path: str | os.PathLike, width: int, height: int, fps: Fraction,
+    def __init__(self, path: str | os.PathLike | BinaryIO, width: int, height: int, fps: Fraction,
                  chroma: str = "420", matrix: int = 5, color_range: int = 1) -> None:
-        self.path = str(path)
+        self.path = path if not isinstance(path, (str, os.PathLike)) else str(path)
         self.width, self.height, self.fps = width, height, Fraction(fps)
         self.matrix, self.color_range = matrix, color_range
         self.index = 0
         self._container = None
-        self.kind = writer_kind(self.path)
+        self.kind = writer_kind(self.path) if isinstance(self.path, str) else "y4m"  # a stream
         pix_fmt = CHROMA.get(chroma, "yuv420p")
         if self.kind == "png":
             Path(self.path).mkdir(parents=True, exist_ok=True)

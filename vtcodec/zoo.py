@@ -57,10 +57,31 @@ def _entry(folder: Path) -> ModelEntry:
         raise ModelError(f"{folder}: not a vtcodec model folder ({exc})") from None
 
 
+_REGISTERED: list[Path] = []  # model folders added with register_model()
+
+
+def register_model(folder: str | os.PathLike) -> ModelEntry:
+    """Make a model folder findable by its name (e.g. to decode streams that name it). Folders
+    listed in the environment variable VTCODEC_MODEL_PATH (os.pathsep-separated; each either a
+    model folder or a folder of model folders) are registered too."""
+    entry = _entry(Path(folder))
+    if entry.path not in _REGISTERED:
+        _REGISTERED.append(entry.path)
+    return entry
+
+
+def _candidates() -> list[Path]:
+    out = sorted(ZOO_DIR.iterdir()) if ZOO_DIR.is_dir() else []
+    for item in os.environ.get("VTCODEC_MODEL_PATH", "").split(os.pathsep):
+        if item and Path(item).is_dir():
+            p = Path(item)
+            out += [p] if (p / "model.json").is_file() else sorted(p.iterdir())
+    return out + _REGISTERED
+
+
 def list_models() -> list[ModelEntry]:
-    if not ZOO_DIR.is_dir():
-        return []
-    return [_entry(d) for d in sorted(ZOO_DIR.iterdir()) if (d / "model.json").is_file()]
+    """Bundled models, then those on VTCODEC_MODEL_PATH, then registered ones."""
+    return [_entry(d) for d in _candidates() if (d / "model.json").is_file()]
 
 
 def find_model(name_or_path: str | os.PathLike) -> ModelEntry:

@@ -1,0 +1,241 @@
+"""Files, pipes and bytes: ``encode_file`` / ``decode_file`` (the CLI's work), ``compress`` /
+``decompress`` (the simple in-memory API), all built on the streaming ``Encoder`` / ``Decoder``.
+
+Memory stays bounded by one chunk whatever the clip length: frames stream from the reader into
+the encoder and from the decoder into the writer. Files are written to a temporary name and moved
+into place only when complete, so a failed command leaves nothing behind. ``-`` means standard
+input / output (a .y4m stream for video, the .vtc bytes otherwise).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from fractions import Fraction
+from pathlib import Path
+from typing import BinaryIO
+
+import numpy as np
+
+from .codec import DEFAULT_GOP, Decoder, Encoder, Stats, frame_size
+from .errors import FormatError, VideoError, VtcError
+from .zoo import DEFAULT_MODEL
+
+Progress = Callable[[int, int | None], None]  # (frames done, frames total or None)
+BLOCK = 1 << 20  # bytes read at a time from a .vtc file or pipe
+
+
+@contextmanager
+def atomic_output(path: str | os.PathLike, force: bool, is_dir: bool = False) -> Iterator[Path]:
+    """Yield a temporary path (a file, or a folder when ``is_dir``) beside ``path``; it replaces
+    ``path`` only if the block succeeds. Refuses to overwrite without ``force``; an unwritable
+    destination fails before any work."""
+    path = Path(path)
+    if path.exists() and not force and (not is_dir or any(path.iterdir())):
+        raise VtcError(f"{path}: already exists (use -f to overwrite)")
+    if path.exists() and not is_dir and path.is_dir():
+        raise VtcError(f"{path}: is a directory")
+    parent = path.resolve().parent
+    if not parent.is_dir():
+        raise VtcError(f"{path}: folder {parent} does not exist")
+    try:
+        if is_dir:
+            tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=parent))
+        else:
+            fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=path.suffix, dir=parent)
+            os.close(fd)
+            tmp = Path(name)
+    except OSError as exc:
+        raise VtcError(f"{path}: cannot write ({exc.strerror})") from None
+    try:
+        yield tmp
+        if is_dir:
+            path.mkdir(exist_ok=True)
+            for f in sorted(tmp.iterdir()):
+                os.replace(f, path / f.name)
+            tmp.rmdir()
+        else:
+            os.replace(tmp, path)
+    except BaseException:
+        if tmp.is_dir():
+            for f in tmp.iterdir():
+                f.unlink()
+            tmp.rmdir()
+        elif tmp.exists():
+            tmp.unlink()
+        raise
+
+
+def _encode_stream(frames: Iterable, encoder: Encoder, out: BinaryIO, total: int | None,
+                   progress: Progress | None) -> None:
+    for frame in frames:
+        out.write(encoder.encode(frame))
+        if progress and encoder.stats.frames and not encoder._pending:
+            progress(encoder.stats.frames, total)
+    out.write(encoder.flush())
+    if progress:
+        progress(encoder.stats.frames, total)
+
+
+def encode_file(src: str | os.PathLike, dst: str | os.PathLike, model: str = DEFAULT_MODEL,
+                quality: int | None = None, gop: int = DEFAULT_GOP, force: bool = False,
+                progress: Progress | None = None, tokens_out: list | None = None,
+                device: str = "cpu") -> Stats:
+    """Compress a video file (or ``-``: standard input) into a .vtc file (or ``-``: standard
+    output). ``tokens_out`` (a list) receives each chunk's symbols, for verification."""
+    from .video import VideoReader
+
+    reader = VideoReader(src)
+    info = reader.info
+    encoder = Encoder(info.width, info.height, info.fps, quality=quality, model=model, gop=gop,
+                      device=device, chroma=info.chroma, matrix=info.matrix, color_range=info.color_range)
+    if tokens_out is not None:
+        encoder.tokens = tokens_out
+    try:
+        if str(dst) == "-":
+            _encode_stream(reader, encoder, sys.stdout.buffer, info.frame_count, progress)
+            sys.stdout.buffer.flush()
+        else:
+            with atomic_output(dst, force) as tmp, open(tmp, "wb") as f:
+                _encode_stream(reader, encoder, f, info.frame_count, progress)
+                f.seek(0)
+                f.write(encoder.header_bytes())  # the frame count, now known
+    except VtcError as exc:
+        if encoder.stats.frames == 0 and "no frames" in str(exc):
+            raise VideoError(f"{src}: contains no frames") from None
+        raise
+    finally:
+        reader.close()
+    return encoder.stats
+
+
+def _read_blocks(src: str | os.PathLike) -> Iterator[bytes]:
+    if str(src) == "-":
+        stream = sys.stdin.buffer
+        while block := stream.read(BLOCK):
+            yield block
+        return
+    path = Path(src)
+    if not path.exists():
+        raise VtcError(f"{src}: no such file")
+    if path.is_dir():
+        raise VtcError(f"{src}: is a directory")
+    with open(path, "rb") as f:
+        while block := f.read(BLOCK):
+            yield block
+
+
+def iter_decode(src: str | os.PathLike, stats: Stats | None = None, tokens_out: list | None = None,
+                decoder: Decoder | None = None) -> Iterator[np.ndarray]:
+    """Decode a .vtc file (or ``-``) chunk by chunk: yields frames ``[T, H, W, 3]`` uint8."""
+    decoder = decoder or Decoder()
+    if tokens_out is not None:
+        decoder.tokens = tokens_out
+    for block in _read_blocks(src):
+        frames = decoder.decode(block)
+        if stats is not None:
+            stats.bytes += len(block)
+        if frames:
+            yield np.stack(frames)
+    decoder.flush()
+
+
+def decode_file(src: str | os.PathLike, dst: str | os.PathLike, force: bool = False,
+                progress: Progress | None = None, tokens_out: list | None = None,
+                device: str = "cpu") -> Stats:
+    """Decompress a .vtc file (or ``-``) to .y4m / .mkv / .mp4, a folder of PNG frames, or ``-``
+    (a .y4m stream on standard output)."""
+    from .video import VideoWriter, writer_kind
+
+    t0 = time.time()
+    to_stdout = str(dst) == "-"
+    kind = "y4m" if to_stdout else writer_kind(str(dst))  # fail early on an unknown output type
+    decoder = Decoder(device=device)
+    if tokens_out is not None:
+        decoder.tokens = tokens_out
+    blocks = _read_blocks(src)
+    first = next(blocks, b"")
+    pending = decoder.decode(first)  # the header (and maybe frames) of the stream
+    if decoder.header is None:
+        raise FormatError("truncated stream: no complete header" if first else "empty stream")
+    header = decoder.header
+    fps = Fraction(header.fps_num, header.fps_den)
+    stats = Stats(width=header.width, height=header.height, fps=fps, bytes=len(first))
+    total = None if header.frame_count == 0xFFFFFFFF else header.frame_count
+
+    def frames() -> Iterator[np.ndarray]:
+        yield from pending
+        for block in blocks:
+            stats.bytes += len(block)
+            yield from decoder.decode(block)
+        decoder.flush()
+
+    def write_all(target: str | BinaryIO) -> None:
+        writer = VideoWriter(target, header.width, header.height, fps, header.chroma,
+                             header.matrix, header.color_range)
+        try:
+            for frame in frames():
+                writer.write(frame)
+                stats.frames += 1
+                if progress and stats.frames % header.gop == 0:
+                    progress(stats.frames, total)
+        finally:
+            writer.close()
+
+    if to_stdout:
+        write_all(sys.stdout.buffer)
+        sys.stdout.buffer.flush()
+    else:
+        with atomic_output(dst, force, is_dir=kind == "png") as tmp:
+            write_all(str(tmp) + ("/" if kind == "png" else ""))
+    if progress:
+        progress(stats.frames, total)
+    stats.seconds = time.time() - t0
+    return stats
+
+
+def compress(frames_or_path: str | os.PathLike | Iterable, quality: int | None = None,
+             model: str = DEFAULT_MODEL, gop: int = DEFAULT_GOP, fps: float | Fraction = 25,
+             device: str = "cpu") -> bytes:
+    """Frames (``[H, W, 3]`` uint8 arrays, a ``[T, H, W, 3]`` array, ``av.VideoFrame`` s or
+    ``[3, H, W]`` float tensors) or a video path -> the bytes of a .vtc stream."""
+    if isinstance(frames_or_path, (str, os.PathLike)):
+        from .video import VideoReader
+
+        reader = VideoReader(frames_or_path)
+        frames: Iterable = reader
+        info = reader.info
+        kw = {"chroma": info.chroma, "matrix": info.matrix, "color_range": info.color_range}
+        fps = info.fps
+        first = None
+    else:
+        frames = iter(frames_or_path)
+        first = next(frames, None)
+        if first is None:
+            raise VtcError("no frames to encode")
+        w, h = frame_size(first)
+        kw = {}
+    if first is None:
+        h, w = info.height, info.width
+    encoder = Encoder(w, h, fps, quality=quality, model=model, gop=gop, device=device, **kw)
+    parts = []
+    if first is not None:
+        parts.append(encoder.encode(first))
+    for frame in frames:
+        parts.append(encoder.encode(frame))
+    parts.append(encoder.flush())
+    data = b"".join(parts)
+    head = encoder.header_bytes()
+    return head + data[len(head):]
+
+
+def decompress(data: bytes, device: str = "cpu") -> np.ndarray:
+    """The bytes of a .vtc stream -> frames ``[T, H, W, 3]`` uint8."""
+    decoder = Decoder(device=device)
+    frames = decoder.decode(data)
+    decoder.flush()
+    return np.stack(frames)

@@ -6,6 +6,7 @@ Layout (all integers little-endian; see conformance/SPEC.md for the tables)::
     header := magic "VTC\\x1a" | u8 major | u8 minor | u16 body_len | body | u32 crc32(all before)
     chunk  := "VTCK" | u8 type | u32 first_frame | u16 n_frames | u32 payload_len | payload
               | u32 crc32(type .. payload)
+    types  := 0 frames (a group of frames) | 1 index | 2 end (u64 offset of the index chunk)
 
 A reader refuses a newer *major* version; a newer *minor* version may append header fields after
 the ones listed here, which an older reader skips using ``body_len``. Every value is checked
@@ -27,7 +28,9 @@ CHUNK_MAGIC = b"VTCK"
 MAJOR = 1
 MINOR = 0
 UNKNOWN_FRAMES = 0xFFFFFFFF
-CHUNK_FRAMES = 0  # chunk type: a group of frames
+CHUNK_FRAMES = 0  # chunk types: a group of frames,
+CHUNK_INDEX = 1  # the random-access index,
+CHUNK_END = 2  # the end marker pointing at the index; 3..255 reserved (readers skip them)
 
 MAX_SIDE = 16384
 MAX_PIXELS = 1 << 26  # 8192 x 8192
@@ -38,6 +41,8 @@ QUANTIZERS = ("fsq", "bsq")
 
 _FIXED = struct.Struct("<IIIIIBBBBBH")  # width .. gop
 _CHUNK_HEAD = struct.Struct("<4sBIHI")
+_INDEX_ENTRY = struct.Struct("<IHQ")
+END_SIZE = _CHUNK_HEAD.size + 8 + 4  # the end chunk closes every file that has an index
 
 
 @dataclass(frozen=True)
@@ -170,7 +175,7 @@ class Chunk:
     n_frames: int
     payload: bytes
     kind: int = CHUNK_FRAMES
-    offset: int = 0  # byte offset of the chunk in the file (set by the reader)
+    offset: int = 0  # byte offset of the chunk in the file (set by readers of files)
 
     def pack(self) -> bytes:
         head = _CHUNK_HEAD.pack(CHUNK_MAGIC, self.kind, self.first_frame, self.n_frames,
@@ -183,34 +188,152 @@ class Chunk:
         return _CHUNK_HEAD.size + len(self.payload) + 4
 
 
+@dataclass(frozen=True)
+class IndexEntry:
+    first_frame: int
+    n_frames: int
+    offset: int  # byte offset of the frames chunk from the start of the file
+
+
+def index_chunk(entries: list[IndexEntry]) -> Chunk:
+    payload = struct.pack("<I", len(entries)) + b"".join(
+        _INDEX_ENTRY.pack(e.first_frame, e.n_frames, e.offset) for e in entries)
+    return Chunk(0, 0, payload, CHUNK_INDEX)
+
+
+def end_chunk(index_offset: int) -> Chunk:
+    return Chunk(0, 0, struct.pack("<Q", index_offset), CHUNK_END)
+
+
+def read_chunk(f: BinaryIO, header: Header, expected: int, file_size: int | None = None) -> Chunk | None:
+    """Read and check one chunk (marker, limits, CRC) at the current position; None at the end of
+    the data. ``expected``: the frame the next frames chunk must start at."""
+    offset = f.tell() if f.seekable() else -1
+    head = f.read(_CHUNK_HEAD.size)
+    if not head:
+        return None
+    if len(head) < _CHUNK_HEAD.size:
+        raise FormatError(f"truncated stream: chunk header after frame {expected} is incomplete")
+    magic, kind, first, n, length = _CHUNK_HEAD.unpack(head)
+    if magic != CHUNK_MAGIC:
+        raise FormatError(f"bad chunk marker after frame {expected} (offset {offset})")
+    what = f"chunk for frames {first}-{first + n - 1}" if kind == CHUNK_FRAMES else f"chunk of type {kind}"
+    if kind == CHUNK_FRAMES and (first != expected or not 1 <= n <= header.gop):
+        raise FormatError(f"chunk after frame {expected}: frame range {first}+{n} is invalid")
+    limit = MAX_PAYLOAD
+    if file_size is not None and offset >= 0:
+        limit = min(limit, file_size - offset - _CHUNK_HEAD.size - 4)
+    if length > limit:
+        raise FormatError(f"truncated stream: {what} claims {length} bytes, more than the file holds")
+    payload = _read_exact(f, length, what)
+    crc_bytes = _read_exact(f, 4, f"CRC of {what}")
+    if zlib.crc32(head[4:] + payload) != struct.unpack("<I", crc_bytes)[0]:
+        if kind == CHUNK_FRAMES:
+            raise CorruptChunk(f"{what} is corrupt (CRC mismatch)")
+        raise CorruptChunk(f"chunk after frame {expected} is corrupt (CRC mismatch)")
+    if kind == CHUNK_FRAMES and header.frame_count != UNKNOWN_FRAMES and first + n > header.frame_count:
+        raise FormatError(f"{what} is beyond the frame count {header.frame_count}")
+    return Chunk(first, n, payload, kind, offset)
+
+
 def iter_chunks(f: BinaryIO, header: Header, file_size: int | None = None,
                 first_frame: int = 0) -> Iterator[Chunk]:
-    """Chunks in order, each checked (magic, limits, CRC) before it is returned; the first is
+    """Frames chunks in order, each checked before it is returned; index and end chunks are
+    checked and passed over, chunks of unknown (newer) types skipped. The first frames chunk is
     expected to start at frame ``first_frame``."""
     expected = first_frame
-    while True:
-        offset = f.tell() if f.seekable() else -1
-        head = f.read(_CHUNK_HEAD.size)
-        if not head:
-            return
-        if len(head) < _CHUNK_HEAD.size:
-            raise FormatError(f"truncated stream: chunk header at frame {expected} is incomplete")
-        magic, kind, first, n, length = _CHUNK_HEAD.unpack(head)
-        if magic != CHUNK_MAGIC:
-            raise FormatError(f"chunk at frame {expected}: bad chunk marker")
-        if kind != CHUNK_FRAMES:
-            raise FormatError(f"chunk at frame {expected}: unknown chunk type {kind}")
-        if first != expected or not 1 <= n <= header.gop:
-            raise FormatError(f"chunk at frame {expected}: frame range {first}+{n} is invalid")
-        limit = MAX_PAYLOAD if file_size is None or offset < 0 else file_size - offset - _CHUNK_HEAD.size - 4
-        if length > min(limit, MAX_PAYLOAD):
-            raise FormatError(f"truncated stream: chunk for frames {first}-{first + n - 1} claims "
-                              f"{length} bytes, more than the file holds")
-        payload = _read_exact(f, length, f"chunk for frames {first}-{first + n - 1}")
-        crc_bytes = _read_exact(f, 4, f"CRC of chunk for frames {first}-{first + n - 1}")
-        if zlib.crc32(head[4:] + payload) != struct.unpack("<I", crc_bytes)[0]:
-            raise CorruptChunk(f"chunk for frames {first}-{first + n - 1} is corrupt (CRC mismatch)")
-        if header.frame_count != UNKNOWN_FRAMES and first + n > header.frame_count:
-            raise FormatError(f"chunk for frames {first}-{first + n - 1} is beyond the frame count")
-        yield Chunk(first, n, payload, kind, offset)
-        expected = first + n
+    while (chunk := read_chunk(f, header, expected, file_size)) is not None:
+        if chunk.kind == CHUNK_FRAMES:
+            yield chunk
+            expected = chunk.first_frame + chunk.n_frames
+        elif chunk.kind == CHUNK_INDEX:
+            parse_index(chunk.payload, header)
+
+
+def parse_index(payload: bytes, header: Header, file_size: int | None = None) -> list[IndexEntry]:
+    """Entries of an index chunk, checked: contiguous frames from 0, increasing offsets."""
+    if len(payload) < 4:
+        raise FormatError("index chunk is malformed")
+    (count,) = struct.unpack_from("<I", payload, 0)
+    if len(payload) != 4 + count * _INDEX_ENTRY.size:
+        raise FormatError("index chunk is malformed")
+    entries, expected, last = [], 0, -1
+    for i in range(count):
+        first, n, offset = _INDEX_ENTRY.unpack_from(payload, 4 + i * _INDEX_ENTRY.size)
+        if first != expected or not 1 <= n <= header.gop or offset <= last:
+            raise FormatError("index chunk is inconsistent")
+        if file_size is not None and offset + _CHUNK_HEAD.size > file_size:
+            raise FormatError("index points outside the file")
+        entries.append(IndexEntry(first, n, offset))
+        expected, last = first + n, offset
+    return entries
+
+
+def read_index(f: BinaryIO, header: Header, file_size: int) -> list[IndexEntry] | None:
+    """The random-access index of a complete file, or None when the file has none (cut off while
+    recording, streamed) or it does not check out; then ``scan_chunks`` finds the chunks."""
+    if file_size < END_SIZE:
+        return None
+    try:
+        f.seek(file_size - END_SIZE)
+        end = read_chunk(f, header, 0, file_size)
+        if end is None or end.kind != CHUNK_END or len(end.payload) != 8:
+            return None
+        (index_offset,) = struct.unpack("<Q", end.payload)
+        if index_offset >= file_size - END_SIZE:
+            return None
+        f.seek(index_offset)
+        index = read_chunk(f, header, 0, file_size)
+        if index is None or index.kind != CHUNK_INDEX:
+            return None
+        return parse_index(index.payload, header, file_size)
+    except FormatError:
+        return None
+
+
+def scan_chunks(f: BinaryIO, header: Header, file_size: int, start: int) -> list[IndexEntry]:
+    """Locate frames chunks from byte ``start`` by reading their heads and seeking over their
+    payloads (no CRC check here; ``read_chunk`` checks each one that is decoded). Stops at the
+    first chunk that does not fit in the file."""
+    out: list[IndexEntry] = []
+    pos, expected = start, 0
+    while pos + _CHUNK_HEAD.size <= file_size:
+        f.seek(pos)
+        magic, kind, first, n, length = _CHUNK_HEAD.unpack(f.read(_CHUNK_HEAD.size))
+        end = pos + _CHUNK_HEAD.size + length + 4
+        if magic != CHUNK_MAGIC or end > file_size:
+            break
+        if kind == CHUNK_FRAMES:
+            if first != expected or not 1 <= n <= header.gop:
+                break
+            out.append(IndexEntry(first, n, pos))
+            expected = first + n
+        pos = end
+    return out
+
+
+def resync(f: BinaryIO, header: Header, file_size: int, pos: int, expected: int) -> Chunk | None:
+    """The next frames chunk at or after byte ``pos`` that checks out (marker, frame range at or
+    after ``expected``, CRC), or None: used to carry on past damage."""
+    window = 1 << 20
+    while pos < file_size:
+        f.seek(pos)
+        data = f.read(window + 3)
+        at = data.find(CHUNK_MAGIC)
+        if at < 0:
+            pos += window
+            continue
+        f.seek(pos + at)
+        try:
+            head = f.read(_CHUNK_HEAD.size)
+            if len(head) == _CHUNK_HEAD.size:
+                _, kind, first, _, _ = _CHUNK_HEAD.unpack(head)
+                if kind == CHUNK_FRAMES and first >= expected:
+                    f.seek(pos + at)
+                    chunk = read_chunk(f, header, first, file_size)
+                    if chunk is not None:
+                        return chunk
+        except FormatError:
+            pass
+        pos += at + 1
+    return None

@@ -77,25 +77,39 @@ def encode(
 def decode(
     input: Annotated[str, typer.Argument(help="input .vtc file")],
     output: Annotated[str, typer.Option("-o", "--output", help="output .y4m, .mkv (FFV1), .mp4 (x264, re-compresses) or DIR/ of PNGs")],
+    start: Annotated[int, typer.Option("--start", help="first frame to decode [0]")] = 0,
+    frames: Annotated[int | None, typer.Option("--frames", help="number of frames to decode [all]")] = None,
+    conceal: Annotated[bool, typer.Option("--conceal", help="carry on past damaged chunks, repeating the last good frame")] = False,
     force: Annotated[bool, typer.Option("-f", "--force", help="overwrite the output")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", help="no progress bar")] = False,
 ) -> None:
-    """Decompress a .vtc file.
+    """Decompress a .vtc file (- reads standard input; -o - writes a .y4m stream to standard output).
 
-    Example: vtcodec decode clip.vtc -o clip.y4m
+    Example: vtcodec decode clip.vtc -o clip.y4m --start 120 --frames 30
     """
     from ..files import decode_file
 
     update, bar = _progress(quiet, "decode")
+    damage: list = []
     with bar:
-        stats = decode_file(input, output, force=force, progress=update)
+        stats = decode_file(input, output, force=force, progress=update, start=start, frames=frames,
+                            conceal=conceal, damage=damage)
+    for d in damage:
+        say(f"concealed frames {d.first}-{d.first + d.count - 1} (repeated the last good frame): {d.reason}")
     say(stats.summary("decoded"))
 
 
 @app.command()
 def info(input: Annotated[str, typer.Argument(help="input .vtc file")]) -> None:
     """Show a .vtc file's header, chunks, sizes and bits per pixel."""
-    from ..bitstream import UNKNOWN_FRAMES, iter_chunks, read_header
+    from ..bitstream import (
+        CHUNK_END,
+        CHUNK_FRAMES,
+        CHUNK_INDEX,
+        UNKNOWN_FRAMES,
+        read_chunk,
+        read_header,
+    )
 
     out = Console(highlight=False, soft_wrap=True)
     path = Path(input)
@@ -105,8 +119,11 @@ def info(input: Annotated[str, typer.Argument(help="input .vtc file")]) -> None:
     with open(path, "rb") as f:
         header = read_header(f)
         header_size = f.tell()
-        chunks = list(iter_chunks(f, header, size))
-    frames = sum(c.n_frames for c in chunks)
+        chunks, expected = [], 0
+        while (c := read_chunk(f, header, expected, size)) is not None:
+            chunks.append(c)
+            expected = c.first_frame + c.n_frames if c.kind == CHUNK_FRAMES else expected
+    frames = sum(c.n_frames for c in chunks if c.kind == CHUNK_FRAMES)
     pixels = header.width * header.height
     out.print(f"file        {input}: {size} bytes")
     out.print(f"format      vtc {header.major}.{header.minor}, written by {header.encoder or '?'}")
@@ -115,16 +132,22 @@ def info(input: Annotated[str, typer.Argument(help="input .vtc file")]) -> None:
               f"chroma {header.chroma}, matrix {header.matrix}, range {'full' if header.color_range == 2 else 'limited'}")
     out.print(f"model       {header.model} (weights sha256 {header.weights_sha256.hex()[:16]}...), "
               f"quantizer {header.quantizer}, quality {header.quality}, gop {header.gop}")
-    table = Table("chunk", "frames", "offset", "bytes", "bpp")
+    table = Table("chunk", "type", "frames", "offset", "bytes", "bpp")
+    kinds = {CHUNK_FRAMES: "frames", CHUNK_INDEX: "index", CHUNK_END: "end"}
     for i, c in enumerate(chunks):
-        table.add_row(str(i), f"{c.first_frame}-{c.first_frame + c.n_frames - 1}", str(c.offset),
-                      str(c.size), f"{c.size * 8 / (c.n_frames * pixels):.4f}")
+        is_frames = c.kind == CHUNK_FRAMES
+        table.add_row(str(i), kinds.get(c.kind, f"type {c.kind}"),
+                      f"{c.first_frame}-{c.first_frame + c.n_frames - 1}" if is_frames else "",
+                      str(c.offset), str(c.size),
+                      f"{c.size * 8 / (c.n_frames * pixels):.4f}" if is_frames else "")
     out.print(table)
     total = header_size + sum(c.size for c in chunks)
     seconds = frames * header.fps_den / header.fps_num
+    has_index = any(c.kind == CHUNK_INDEX for c in chunks)
     out.print(f"total       header {header_size} + chunks {total - header_size} = {total} bytes "
               f"(file: {size}); {frames} frames, {size * 8 / max(1, frames * pixels):.4f} bpp, "
-              f"{size * 8 / max(seconds, 1e-9) / 1000:.1f} kb/s")
+              f"{size * 8 / max(seconds, 1e-9) / 1000:.1f} kb/s; "
+              f"{'random-access index present' if has_index else 'no index'}")
 
 
 @app.command()

@@ -25,7 +25,17 @@ import torch
 import torch.nn.functional as F
 
 from . import __version__, entropy
-from .bitstream import UNKNOWN_FRAMES, Chunk, Header, iter_chunks, read_header
+from .bitstream import (
+    CHUNK_FRAMES,
+    UNKNOWN_FRAMES,
+    Chunk,
+    Header,
+    IndexEntry,
+    end_chunk,
+    index_chunk,
+    read_chunk,
+    read_header,
+)
 from .errors import FormatError, ModelError, VtcError
 from .models import VTModel
 from .models.intnet import pmf_from_logits
@@ -48,6 +58,7 @@ class Stats:
     raw_bits: float = 0.0  # log2(codebook size) per token
     chunks: int = 0
     seconds: float = 0.0
+    header: Header | None = None  # the stream's header (set by decoders)
 
     @property
     def bpp(self) -> float:
@@ -189,7 +200,8 @@ class Encoder:
     every ``gop`` frames, else ``b""``); ``flush()`` returns the last chunk. The concatenation of
     everything returned is a valid .vtc stream (frame count "unknown" in its header, since the
     header goes out before the count is known; ``header_bytes()`` gives the final header after
-    ``flush()`` for writers that can seek back). Memory holds at most one chunk of frames.
+    ``flush()`` for writers that can seek back), closed by the random-access index and the end
+    chunk. Memory holds at most one chunk of frames.
 
     An instance is not thread-safe; separate instances may run in separate threads. The torch
     thread count is left to the caller.
@@ -213,6 +225,7 @@ class Encoder:
                            bytes=len(self.header.pack()))
         self.tokens: list[torch.Tensor] | None = None  # set to [] to keep every chunk's symbols
         self._pending: list[np.ndarray] = []
+        self._index: list[IndexEntry] = []
         self._started = False
         self._t0 = time.time()
 
@@ -226,11 +239,15 @@ class Encoder:
         return out
 
     def flush(self) -> bytes:
-        out = self._emit() if self._pending else b""
+        """The last chunk, then the index of all chunks and the end chunk."""
+        last = self._emit() if self._pending else b""
         if self.stats.frames == 0:
             raise VtcError("no frames to encode")
+        index_offset = self.stats.bytes
+        tail = index_chunk(self._index).pack() + end_chunk(index_offset).pack()
+        self.stats.bytes += len(tail)
         self.stats.seconds = time.time() - self._t0
-        return out
+        return last + tail
 
     def header_bytes(self) -> bytes:
         """The header with the frame count filled in (same size as the one sent first)."""
@@ -255,6 +272,7 @@ class Encoder:
         st.ideal_bits += ideal
         st.raw_bits += self.model.quantizer.bits_per_token * symbols[0, 0].numel() * len(frames)
         data = chunk.pack()
+        self._index.append(IndexEntry(chunk.first_frame, chunk.n_frames, st.bytes))
         st.bytes += len(data)
         return data
 
@@ -292,13 +310,21 @@ class Decoder:
             del self._buf[:size]
             self.model = model_for(self.header, self.device)
             self.coder = TokenCoder(self.model)
+            self._limit = payload_limit(self.header, self.model)
         while True:
             size = chunk_size(self._buf)
-            if size is None or len(self._buf) < size:
+            if size is None:
+                return out
+            if self._buf[4] == CHUNK_FRAMES and size > self._limit:
+                raise FormatError(f"chunk after frame {self.frames} claims {size} bytes, more than a "
+                                  "chunk of this stream can hold")
+            if len(self._buf) < size:
                 return out
             raw = bytes(self._buf[:size])
             del self._buf[:size]
-            chunk = next(iter_chunks(io.BytesIO(raw), self.header, first_frame=self.frames))
+            chunk = read_chunk(io.BytesIO(raw), self.header, self.frames)
+            if chunk is None or chunk.kind != CHUNK_FRAMES:
+                continue  # the index, the end chunk, or a newer chunk type
             frames, symbols = decode_chunk(chunk, self.header, self.model, self.coder)
             if self.tokens is not None:
                 self.tokens.append(symbols)
@@ -343,6 +369,13 @@ def decode_chunk(chunk: Chunk, header: Header, model: VTModel,
         x = (x[:, :, :header.height, :header.width] * 255).round().to(torch.uint8)
         frames.append(x.permute(0, 2, 3, 1).cpu().numpy())
     return np.concatenate(frames), symbols
+
+
+def payload_limit(header: Header, model: VTModel) -> int:
+    """Largest chunk a stream can hold: at most 32 bits per symbol (constriction's probabilities
+    are at least 2**-24) for a whole group of frames, plus the chunk's framing."""
+    symbols = header.gop * -(-header.height // 8) * -(-header.width // 8) * model.n_symbols
+    return 4 * symbols + 1024
 
 
 def model_for(header: Header, device: str = "cpu") -> VTModel:

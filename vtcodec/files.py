@@ -9,19 +9,39 @@ input / output (a .y4m stream for video, the .vtc bytes otherwise).
 
 from __future__ import annotations
 
+import itertools
 import os
 import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 from typing import BinaryIO
 
 import numpy as np
 
-from .codec import DEFAULT_GOP, Decoder, Encoder, Stats, frame_size
+from .bitstream import (
+    CHUNK_FRAMES,
+    UNKNOWN_FRAMES,
+    read_chunk,
+    read_header,
+    read_index,
+    resync,
+    scan_chunks,
+)
+from .codec import (
+    DEFAULT_GOP,
+    Decoder,
+    Encoder,
+    Stats,
+    TokenCoder,
+    decode_chunk,
+    frame_size,
+    model_for,
+)
 from .errors import FormatError, VideoError, VtcError
 from .zoo import DEFAULT_MODEL
 
@@ -129,59 +149,153 @@ def _read_blocks(src: str | os.PathLike) -> Iterator[bytes]:
             yield block
 
 
+@dataclass
+class Damage:
+    """Frames ``first .. first + count - 1`` were concealed (``reason`` says why)."""
+
+    first: int
+    count: int
+    reason: str
+
+
 def iter_decode(src: str | os.PathLike, stats: Stats | None = None, tokens_out: list | None = None,
-                decoder: Decoder | None = None) -> Iterator[np.ndarray]:
-    """Decode a .vtc file (or ``-``) chunk by chunk: yields frames ``[T, H, W, 3]`` uint8."""
-    decoder = decoder or Decoder()
-    if tokens_out is not None:
-        decoder.tokens = tokens_out
-    for block in _read_blocks(src):
-        frames = decoder.decode(block)
+                start: int = 0, frames: int | None = None, conceal: bool = False,
+                damage: list[Damage] | None = None, device: str = "cpu") -> Iterator[np.ndarray]:
+    """Decode a .vtc file (or ``-``) chunk by chunk: yields frames ``[T, H, W, 3]`` uint8.
+
+    ``start``/``frames``: decode only that range (the index, or a scan of the chunk heads, finds
+    the chunks needed; only those are read and decoded). ``conceal``: carry on past damaged
+    chunks, repeating the last good frame over the damaged range, each recorded in ``damage``.
+    """
+    if str(src) == "-":
+        if start or frames is not None or conceal:
+            raise VtcError("--start, --frames and --conceal need a file, not standard input")
+        decoder = Decoder(device=device)
+        if tokens_out is not None:
+            decoder.tokens = tokens_out
+        for block in _read_blocks(src):
+            if stats is not None:
+                stats.bytes += len(block)
+            out = decoder.decode(block)
+            if stats is not None:
+                stats.header = decoder.header
+            if out:
+                yield np.stack(out)
+        decoder.flush()
+        return
+    path = Path(src)
+    if not path.is_file():
+        raise VtcError(f"{src}: no such file" if not path.exists() else f"{src}: not a file")
+    size = path.stat().st_size
+    with open(path, "rb") as f:
+        header = read_header(f)
+        body = f.tell()
+        net = model_for(header, device)
+        coder = TokenCoder(net)
         if stats is not None:
-            stats.bytes += len(block)
-        if frames:
-            yield np.stack(frames)
-    decoder.flush()
+            stats.bytes, stats.header = size, header
+        if start or frames is not None:
+            yield from _decode_range(f, header, size, body, net, coder, start, frames, tokens_out)
+            return
+        yield from _decode_all(f, header, size, body, net, coder, conceal, damage, tokens_out)
+
+
+def _decode_range(f, header, size, body, net, coder, start, count, tokens_out) -> Iterator[np.ndarray]:
+    entries = read_index(f, header, size) or scan_chunks(f, header, size, body)
+    available = entries[-1].first_frame + entries[-1].n_frames if entries else 0
+    if start < 0 or start >= available:
+        raise VtcError(f"--start {start} is outside the stream's {available} frames")
+    end = available if count is None else min(available, start + max(count, 0))
+    for e in entries:
+        if e.first_frame + e.n_frames <= start or e.first_frame >= end:
+            continue
+        f.seek(e.offset)
+        chunk = read_chunk(f, header, e.first_frame, size)
+        out, symbols = decode_chunk(chunk, header, net, coder)
+        if tokens_out is not None:
+            tokens_out.append(symbols)
+        yield out[max(0, start - e.first_frame):end - e.first_frame]
+
+
+def _decode_all(f, header, size, body, net, coder, conceal, damage, tokens_out) -> Iterator[np.ndarray]:
+    total = None if header.frame_count == UNKNOWN_FRAMES else header.frame_count
+    expected, last = 0, None
+    f.seek(body)
+
+    def fill(first: int, upto: int, reason: str) -> Iterator[np.ndarray]:
+        if upto - first > 64 * header.gop and total is None:
+            raise VtcError(f"damage after frame {first} spans too many frames to conceal")
+        if damage is not None:
+            damage.append(Damage(first, upto - first, reason))
+        frame = last if last is not None else np.full((header.height, header.width, 3), 128, np.uint8)
+        for i in range(first, upto, header.gop):
+            yield np.repeat(frame[None], min(header.gop, upto - i), axis=0)
+
+    while True:
+        pos = f.tell()
+        try:
+            chunk = read_chunk(f, header, expected, size)
+            if chunk is None:
+                break
+            if chunk.kind != CHUNK_FRAMES:
+                continue
+            out, symbols = decode_chunk(chunk, header, net, coder)
+        except FormatError as exc:
+            if not conceal:
+                raise
+            nxt = resync(f, header, size, pos + 1, expected)
+            upto = nxt.first_frame if nxt is not None else (total if total is not None else expected)
+            yield from fill(expected, upto, str(exc))
+            expected = upto
+            if nxt is None:
+                break
+            f.seek(nxt.offset)
+            continue
+        if tokens_out is not None:
+            tokens_out.append(symbols)
+        yield out
+        last = out[-1]
+        expected = chunk.first_frame + chunk.n_frames
+    if total is not None and expected < total:
+        if not conceal:
+            raise FormatError(f"truncated stream: {expected} of {total} frames present")
+        yield from fill(expected, total, "truncated stream")
+    if expected == 0 and not conceal:
+        raise FormatError("stream holds no frames")
 
 
 def decode_file(src: str | os.PathLike, dst: str | os.PathLike, force: bool = False,
                 progress: Progress | None = None, tokens_out: list | None = None,
-                device: str = "cpu") -> Stats:
+                device: str = "cpu", start: int = 0, frames: int | None = None,
+                conceal: bool = False, damage: list[Damage] | None = None) -> Stats:
     """Decompress a .vtc file (or ``-``) to .y4m / .mkv / .mp4, a folder of PNG frames, or ``-``
-    (a .y4m stream on standard output)."""
+    (a .y4m stream on standard output). See ``iter_decode`` for the other arguments."""
     from .video import VideoWriter, writer_kind
 
     t0 = time.time()
     to_stdout = str(dst) == "-"
     kind = "y4m" if to_stdout else writer_kind(str(dst))  # fail early on an unknown output type
-    decoder = Decoder(device=device)
-    if tokens_out is not None:
-        decoder.tokens = tokens_out
-    blocks = _read_blocks(src)
-    first = next(blocks, b"")
-    pending = decoder.decode(first)  # the header (and maybe frames) of the stream
-    if decoder.header is None:
-        raise FormatError("truncated stream: no complete header" if first else "empty stream")
-    header = decoder.header
+    stats = Stats()
+    chunks = iter_decode(src, stats, tokens_out, start, frames, conceal, damage, device)
+    first = next(chunks, None)  # the header is checked (and the first chunk decoded) before dst is touched
+    if first is None:
+        raise FormatError("stream holds no frames")
+    header = stats.header
     fps = Fraction(header.fps_num, header.fps_den)
-    stats = Stats(width=header.width, height=header.height, fps=fps, bytes=len(first))
-    total = None if header.frame_count == 0xFFFFFFFF else header.frame_count
-
-    def frames() -> Iterator[np.ndarray]:
-        yield from pending
-        for block in blocks:
-            stats.bytes += len(block)
-            yield from decoder.decode(block)
-        decoder.flush()
+    stats.width, stats.height, stats.fps = header.width, header.height, fps
+    total = None if header.frame_count == UNKNOWN_FRAMES else header.frame_count
+    if frames is not None or start:
+        total = None
 
     def write_all(target: str | BinaryIO) -> None:
         writer = VideoWriter(target, header.width, header.height, fps, header.chroma,
                              header.matrix, header.color_range)
         try:
-            for frame in frames():
-                writer.write(frame)
-                stats.frames += 1
-                if progress and stats.frames % header.gop == 0:
+            for group in itertools.chain([first], chunks):
+                for frame in group:
+                    writer.write(frame)
+                stats.frames += len(group)
+                if progress:
                     progress(stats.frames, total)
         finally:
             writer.close()
@@ -192,8 +306,6 @@ def decode_file(src: str | os.PathLike, dst: str | os.PathLike, force: bool = Fa
     else:
         with atomic_output(dst, force, is_dir=kind == "png") as tmp:
             write_all(str(tmp) + ("/" if kind == "png" else ""))
-    if progress:
-        progress(stats.frames, total)
     stats.seconds = time.time() - t0
     return stats
 

@@ -136,6 +136,8 @@ def _read_exact(f: BinaryIO, n: int, what: str) -> bytes:
 
 def read_header(f: BinaryIO) -> Header:
     start = f.read(8)
+    if not start:
+        raise FormatError("empty file (not a .vtc stream)")
     if len(start) < 4 or start[:4] != MAGIC:
         raise FormatError("not a .vtc stream (bad magic bytes)")
     if len(start) < 8:

@@ -10,25 +10,15 @@ import av
 import numpy as np
 import pytest
 
+from vtcodec.synth import moving_pattern
+
 ROOT = Path(__file__).resolve().parent.parent
 DEV = ROOT.parent / "shared" / "data" / "dev"
 TINY = "vt1-bsq-tiny"  # the small bundled BSQ model: fast enough for most tests
 
 
 def synth_frames(w: int, h: int, n: int, seed: int = 0) -> np.ndarray:
-    """A smooth moving pattern with a static textured background: ``[n, h, w, 3]`` uint8."""
-    rng = np.random.default_rng(seed)
-    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
-    bg = 110 + 60 * np.sin(xx / 7.0)[..., None] * np.cos(yy / 9.0)[..., None] * np.array([1, 0.6, 0.3])
-    bg = bg + rng.normal(0, 3, size=(h, w, 3))
-    out = []
-    for t in range(n):
-        f = bg.copy()
-        cx, cy = (w * 0.2 + 2.5 * t) % w, h / 2 + 0.2 * h * np.sin(t / 5)
-        mask = ((xx - cx) ** 2 + (yy - cy) ** 2) < (min(w, h) / 4) ** 2
-        f[mask] = np.array([220, 60, 40])
-        out.append(np.clip(f, 0, 255).astype(np.uint8))
-    return np.stack(out)
+    return moving_pattern(w, h, n, seed)
 
 
 def write_clip(path: Path, frames: np.ndarray, fps: Fraction = Fraction(25),

@@ -139,12 +139,14 @@ class TokenCoder:
         flat_syms = np.concatenate(syms, axis=1).reshape(-1)
         return entropy.encode(flat_syms, freqs), entropy.ideal_bits(flat_syms, freqs)
 
-    def decode(self, payload: bytes, t: int, h: int, w: int) -> torch.Tensor:
+    def decode(self, payload: bytes, t: int, h: int, w: int, stop: int | None = None) -> torch.Tensor:
+        """Symbols ``[T, S, h, w]`` of a chunk of ``t`` frames; with ``stop``, only the first
+        ``stop`` frames are decoded (the rest stay zero)."""
         s = len(self.alphabets)
         decoder = entropy.Decoder(payload)
         out = torch.zeros(t, s, h, w, dtype=torch.int64)
         steps = self.steps(h, w)
-        for i in range(t):
+        for i in range(t if stop is None else min(stop, t)):
             prev = out[i - 1:i] if i else torch.zeros(1, s, h, w, dtype=torch.int64)
             has_prev = torch.tensor([1.0 if i else 0.0])
             cur = out[i:i + 1]
@@ -355,16 +357,19 @@ class Decoder:
 
 
 @torch.inference_mode()
-def decode_chunk(chunk: Chunk, header: Header, model: VTModel,
-                 coder: TokenCoder | None = None) -> tuple[np.ndarray, torch.Tensor]:
-    """-> (frames ``[T, H, W, 3]`` uint8, symbols ``[T, S, h, w]``)."""
+def decode_chunk(chunk: Chunk, header: Header, model: VTModel, coder: TokenCoder | None = None,
+                 lo: int = 0, hi: int | None = None) -> tuple[np.ndarray, torch.Tensor]:
+    """-> (frames ``[hi - lo, H, W, 3]`` uint8, symbols ``[T, S, h, w]``). Only the frames
+    ``lo .. hi - 1`` of the chunk are reconstructed, and tokens are decoded only up to ``hi``
+    (tokens after it stay zero)."""
     coder = coder or TokenCoder(model)
+    hi = chunk.n_frames if hi is None else hi
     h, w = -(-header.height // 8), -(-header.width // 8)
-    symbols = coder.decode(chunk.payload, chunk.n_frames, h, w)
+    symbols = coder.decode(chunk.payload, chunk.n_frames, h, w, stop=hi)
     device = next(model.parameters()).device
     frames = []
-    for i in range(0, chunk.n_frames, BATCH):
-        x = model.reconstruct(symbols[i:i + BATCH].to(device), starts_chunk=i == 0,
+    for i in range(lo, hi, BATCH):
+        x = model.reconstruct(symbols[i:min(i + BATCH, hi)].to(device), starts_chunk=i == 0,
                               before=symbols[i - 1].to(device) if i else None)
         x = (x[:, :, :header.height, :header.width] * 255).round().to(torch.uint8)
         frames.append(x.permute(0, 2, 3, 1).cpu().numpy())

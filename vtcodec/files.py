@@ -211,10 +211,11 @@ def _decode_range(f, header, size, body, net, coder, start, count, tokens_out) -
             continue
         f.seek(e.offset)
         chunk = read_chunk(f, header, e.first_frame, size)
-        out, symbols = decode_chunk(chunk, header, net, coder)
+        lo, hi = max(0, start - e.first_frame), min(e.n_frames, end - e.first_frame)
+        out, symbols = decode_chunk(chunk, header, net, coder, lo, hi)
         if tokens_out is not None:
-            tokens_out.append(symbols)
-        yield out[max(0, start - e.first_frame):end - e.first_frame]
+            tokens_out.append(symbols[:hi])
+        yield out
 
 
 def _decode_all(f, header, size, body, net, coder, conceal, damage, tokens_out) -> Iterator[np.ndarray]:

@@ -113,7 +113,8 @@ class ExactPrior:
 
     def __init__(self, model: VTModel) -> None:
         self.model = model
-        self.net = IntConvNet(list(model.prior.convs))
+        self.device = next(model.parameters()).device  # runs where the model runs: exact anywhere
+        self.net = IntConvNet(list(model.prior.convs), device=self.device)
         self.alphabets = model.alphabets
         self.amax = max(self.alphabets)
 
@@ -122,11 +123,11 @@ class ExactPrior:
                known: torch.Tensor) -> np.ndarray:
         """``prev``/``cur`` symbols ``[B, S, h, w]`` (int), ``has_prev`` ``[B]``, ``known`` symbol
         mask ``[S, h, w]`` (bool). Returns int64 logits ``[B, S, A, h, w]``."""
-        q = self.model.quantizer
-        pv = q.prior_values(prev).to(torch.float64)
-        cv = q.prior_values(cur).to(torch.float64)
-        km = self.model.expand_mask(known).to(torch.float64).unsqueeze(0).expand_as(cv)
-        x = self.model.prior.inputs(pv, has_prev.to(torch.float64), cv, km)
-        out = self.net(torch.ldexp(x, torch.tensor(ACT_BITS, dtype=torch.float64)))
+        q, dev = self.model.quantizer, self.device
+        pv = q.prior_values(prev.to(dev)).to(torch.float64)
+        cv = q.prior_values(cur.to(dev)).to(torch.float64)
+        km = self.model.expand_mask(known.to(dev)).to(torch.float64).unsqueeze(0).expand_as(cv)
+        x = self.model.prior.inputs(pv, has_prev.to(dev, torch.float64), cv, km)
+        out = self.net(torch.ldexp(x, torch.tensor(ACT_BITS, dtype=torch.float64, device=dev)))
         b, _, h, w = out.shape
-        return out.view(b, len(self.alphabets), self.amax, h, w).numpy().astype(np.int64)
+        return out.view(b, len(self.alphabets), self.amax, h, w).cpu().numpy().astype(np.int64)

@@ -95,7 +95,8 @@ class TokenCoder:
         self.exact = model.exact_prior()
         self.alphabets = model.alphabets
         self.amax = max(self.alphabets)
-        self._steps: dict[tuple[int, int], list] = {}
+        # the schedule per grid size, shared by every coder of this model
+        self._steps: dict[tuple[int, int], list] = self.exact.__dict__.setdefault("steps_cache", {})
 
     def steps(self, h: int, w: int) -> list[tuple[torch.Tensor, torch.Tensor, list]]:
         if (h, w) not in self._steps:

@@ -69,3 +69,53 @@ def test_export_is_loadable_by_the_codec_and_hash_checked(tmp_path, data):
     w.write_bytes(bytes(data_bytes))
     with pytest.raises(ModelError, match="sha256"):
         load_model(tmp_path / "model")
+
+
+def test_two_process_gloo_ddp_run_finishes_and_exports(tmp_path, data):
+    import shutil
+    import subprocess
+    import sys
+
+    cfg = tmp_path / "tiny.toml"
+    cfg.write_text("""
+steps = 4
+batch = 2
+crop = 32
+frames = 2
+warmup = 2
+log_every = 2
+val_every = 2
+ckpt_every = 2
+max_frames_per_clip = 8
+msssim_weight = 0.1
+[model]
+name = "ddp-tiny"
+fsq_levels = [5, 5, 5]
+enc_widths = [8, 16]
+dec_widths = [8, 16]
+enc_blocks = 1
+dec_blocks = 1
+prior_width = 8
+prior_layers = 2
+""")
+    torchrun = shutil.which("torchrun")
+    cmd = ([torchrun] if torchrun else [sys.executable, "-m", "torch.distributed.run"])
+    cmd += ["--standalone", "--nproc_per_node", "2", "-m", "vtcodec.train", "--config", str(cfg),
+            "--data", str(data), "--out", str(tmp_path / "run")]
+    p = subprocess.run(cmd, capture_output=True, text=True, timeout=300, check=False,
+                       env={**__import__("os").environ, "OMP_NUM_THREADS": "1"})
+    assert p.returncode == 0, p.stdout[-2000:] + p.stderr[-2000:]
+    out = p.stdout + p.stderr
+    assert "rank 0 of 2 finished at step 4" in out and "rank 1 of 2 finished at step 4" in out
+    entry = export(tmp_path / "run", tmp_path / "model")
+    model = load_model(tmp_path / "model")
+    assert entry.name == "ddp-tiny" and model.cfg.fsq_levels == (5, 5, 5)
+    src = write_clip(tmp_path / "c.y4m", synth_frames(24, 16, 2))
+    stats = codec_files_encode(src, tmp_path / "c.vtc", tmp_path / "model")
+    assert stats.frames == 2
+
+
+def codec_files_encode(src, dst, model):
+    from vtcodec import files
+
+    return files.encode_file(src, dst, model=str(model))

@@ -32,8 +32,9 @@ def _gauss(size: int, sigma: float = 1.5) -> torch.Tensor:
     return g / g.sum()
 
 
-def _ssim(x: torch.Tensor, y: torch.Tensor, win: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    c1, c2 = (0.01 * 255) ** 2, (0.03 * 255) ** 2
+def _ssim(x: torch.Tensor, y: torch.Tensor, win: torch.Tensor,
+          peak: float = 255.0) -> tuple[torch.Tensor, torch.Tensor]:
+    c1, c2 = (0.01 * peak) ** 2, (0.03 * peak) ** 2
     ch = x.shape[1]
     wx = win.view(1, 1, 1, -1).repeat(ch, 1, 1, 1)
     wy = win.view(1, 1, -1, 1).repeat(ch, 1, 1, 1)
@@ -52,13 +53,26 @@ def msssim(a: np.ndarray, b: np.ndarray) -> float:
     """Mean over frames of MS-SSIM, computed per RGB channel and averaged (MS-SSIM-RGB)."""
     x = torch.from_numpy(np.ascontiguousarray(a)).permute(0, 3, 1, 2).to(torch.float64)
     y = torch.from_numpy(np.ascontiguousarray(b)).permute(0, 3, 1, 2).to(torch.float64)
-    win = _gauss(msssim_window(x.shape[2], x.shape[3]))
-    weights = torch.tensor(MSSSIM_WEIGHTS, dtype=torch.float64)
+    return float(msssim_tensor(x, y, 255.0, msssim_window(x.shape[2], x.shape[3])).mean())
+
+
+def msssim_tensor(x: torch.Tensor, y: torch.Tensor, peak: float = 1.0, window: int = 7) -> torch.Tensor:
+    """Differentiable MS-SSIM of ``[B, C, H, W]`` images (values in [0, peak]) per image and
+    channel, ``[B, C]``; used by the metric above and as a training loss. Images too small for 5
+    scales (shorter side < 16 x window) use the scales that fit, their weights renormalised."""
+    win = _gauss(window).to(x.dtype).to(x.device)
+    scales = len(MSSSIM_WEIGHTS)
+    while scales > 1 and min(x.shape[2:]) // 2 ** (scales - 1) < window:
+        scales -= 1
+    if min(x.shape[2:]) < window:
+        raise ValueError(f"MS-SSIM needs images of at least {window}x{window}")
+    weights = torch.tensor(MSSSIM_WEIGHTS[:scales], dtype=x.dtype, device=x.device)
+    weights = weights / weights.sum()
     values = []
-    for i in range(len(MSSSIM_WEIGHTS)):
-        ssim, cs = _ssim(x, y, win)
-        values.append(torch.relu(ssim if i == len(MSSSIM_WEIGHTS) - 1 else cs))
-        if i < len(MSSSIM_WEIGHTS) - 1:
+    for i in range(scales):
+        ssim, cs = _ssim(x, y, win, peak)
+        values.append(torch.relu(ssim if i == scales - 1 else cs))
+        if i < scales - 1:
             x, y = F.avg_pool2d(x, 2), F.avg_pool2d(y, 2)
-    stack = torch.stack(values, dim=-1)  # [T, C, scales]
-    return float(torch.prod(stack**weights, dim=-1).mean())
+    stack = torch.stack(values, dim=-1)  # [B, C, scales]
+    return torch.prod(stack.clamp_min(1e-8) ** weights, dim=-1)

@@ -1,6 +1,7 @@
 """``python -m vtcodec.train --config CONFIG --data DIR... --out RUN_DIR [--resume]``."""
 
 import argparse
+import os
 import sys
 
 from .loop import TrainConfig, Trainer
@@ -30,9 +31,36 @@ def main(argv: list[str] | None = None) -> int:
         from dataclasses import replace
 
         cfg = replace(cfg, steps=args.steps)
-    Trainer(cfg, args.data, args.out, val=args.val, device=args.device, resume=args.resume,
-            log=lambda m: print(m, flush=True)).run(time_limit=args.time_limit,
-                                                    fit_steps_to=args.fit_steps_to)
+    live = sys.stderr.isatty() and os.environ.get("RANK", "0") == "0"
+    if not live:
+        trainer = Trainer(cfg, args.data, args.out, val=args.val, device=args.device,
+                          resume=args.resume, log=lambda m: print(m, flush=True))
+        trainer.run(time_limit=args.time_limit, fit_steps_to=args.fit_steps_to)
+        return 0
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+    )
+
+    console = Console(stderr=True)
+    bar = Progress(TextColumn("[bold]train"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                   TextColumn("{task.fields[info]}"), console=console)
+    with bar:
+        trainer = Trainer(cfg, args.data, args.out, val=args.val, device=args.device,
+                          resume=args.resume, log=bar.console.print)
+        task = bar.add_task("train", total=trainer.cfg.steps, completed=trainer.step, info="")
+
+        def show(step: int, stats: dict) -> None:
+            last = trainer.history[-1] if trainer.history else {}
+            val = f" | val {last['val_psnr']:.2f} dB {last['val_bpp']:.4f} bpp" if "val_psnr" in last else ""
+            bar.update(task, completed=step, total=trainer.cfg.steps,
+                       info=f"loss {stats['loss']:.4f} | {stats['psnr']:.2f} dB | {stats['bpp']:.4f} bpp{val}")
+
+        trainer.run(progress=show, time_limit=args.time_limit, fit_steps_to=args.fit_steps_to)
     return 0
 
 

@@ -42,6 +42,9 @@ class TrainConfig:
     final_lr_frac: float = 0.05
     weight_decay: float = 0.0
     l1_weight: float = 0.2  # reconstruction loss = mse + l1_weight * l1
+    # perceptual term: msssim_weight * (1 - MS-SSIM), 7-tap window (crops >= 112 px); LPIPS needs
+    # backbone weights this machine cannot download, so MS-SSIM is the weight-free stand-in
+    msssim_weight: float = 0.0
     prior_weight: float = 0.01  # weight of the prior's cross entropy (bits/symbol) in the sum
     grad_clip: float = 1.0
     downscale_min_side: int = 480  # clips whose shorter side is >= this are halved (0: never)
@@ -195,6 +198,11 @@ class Trainer:
         bits = out["bits"].float()
         rate = bits.mean()
         loss = mse + cfg.l1_weight * l1 + cfg.prior_weight * rate
+        if cfg.msssim_weight:
+            from ..metrics import msssim_tensor
+
+            ms = msssim_tensor(recon.flatten(0, 1).clamp(0, 1), x.flatten(0, 1)).mean()
+            loss = loss + cfg.msssim_weight * (1 - ms)
         self.opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip)
@@ -258,3 +266,7 @@ class Trainer:
                 self.save(self.out / "last.pt")
         if self.rank == 0:
             (self.out / "history.json").write_text(json.dumps(self.history, indent=1))
+        self.log(f"rank {self.rank} of {self.world} finished at step {self.step}")
+        if self.world > 1:
+            torch.distributed.barrier()
+            torch.distributed.destroy_process_group()

@@ -1,0 +1,36 @@
+import math
+from fractions import Fraction
+
+import numpy as np
+from conftest import synth_frames
+
+from vtcodec import anchors, metrics
+
+
+def test_psnr_of_a_known_error():
+    a = np.full((2, 8, 8, 3), 100, np.uint8)
+    b = a.copy()
+    b[..., 0] += 3  # squared error 9 on one third of the samples
+    assert math.isclose(metrics.psnr(a, b), 10 * math.log10(255**2 / 3), rel_tol=1e-12)
+    assert metrics.psnr(a, a) == float("inf")
+
+
+def test_msssim_is_one_for_equal_and_falls_with_noise():
+    a = synth_frames(176, 144, 2)
+    rng = np.random.default_rng(0)
+    noisy = [np.clip(a + rng.normal(0, s, a.shape), 0, 255).astype(np.uint8) for s in (2, 8, 32)]
+    values = [metrics.msssim(a, n) for n in noisy]
+    assert metrics.msssim(a, a) == 1.0
+    assert 1 > values[0] > values[1] > values[2] > 0
+    assert metrics.msssim_window(144, 176) == 7 and metrics.msssim_window(360, 640) == 11
+
+
+def test_x264_anchor_strips_its_options_sei_and_decodes():
+    frames = synth_frames(64, 48, 4)
+    r = anchors.x264(frames, Fraction(25), crf=30)
+    assert r.frames.shape == frames.shape
+    assert metrics.psnr(frames, r.frames) > 25
+    sei = b"\x00\x00\x01\x06\x05" + b"x" * 16 + b"x264 - core 999" + b"\x00" * 3
+    data = b"\x00\x00\x00\x01\x67abc" + sei + b"\x00\x00\x01\x65frame"
+    stripped = anchors._strip_x264_sei(data)
+    assert b"x264 - core" not in stripped and b"\x67abc" in stripped and stripped.endswith(b"\x65frame")

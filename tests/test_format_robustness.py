@@ -155,3 +155,14 @@ def test_end_chunk_size_is_fixed():
     assert data[-END_SIZE:-END_SIZE + 4] == b"VTCK" and data[-END_SIZE + 4] == 2
     header = read_header(io.BytesIO(data))
     assert header.frame_count == 6
+
+
+def test_decoder_pixel_limit_refuses_before_work(monkeypatch):
+    data = (VALID / "07-gop-3-multi-chunk-10f.vtc").read_bytes()
+    monkeypatch.setenv("VTCODEC_MAX_PIXELS", str(31 * 24))  # the vector is 32x24
+    with pytest.raises(vtcodec.FormatError, match="VTCODEC_MAX_PIXELS"):
+        vtcodec.Decoder().decode(data)
+    with pytest.raises(vtcodec.FormatError, match="limit"):
+        list(files.iter_decode(VALID / "07-gop-3-multi-chunk-10f.vtc"))
+    monkeypatch.setenv("VTCODEC_MAX_PIXELS", str(32 * 24))
+    assert len(vtcodec.decompress(data)) == 10

@@ -112,7 +112,11 @@ def main() -> None:
     ap.add_argument("--inputs", type=int, default=100_000)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--time-limit", type=float, default=5.0, help="seconds per input")
+    ap.add_argument("--threads", type=int, default=1, help="torch threads")
     args = ap.parse_args()
+    import torch
+
+    torch.set_num_threads(args.threads)
     # small tiny-model vectors as seeds (the fuzz targets the format and the coder, not speed)
     seeds = [p.read_bytes() for p in sorted(VECTORS.glob("*.vtc"))
              if p.name[:2] in ("03", "04", "05", "06", "07", "09", "12", "13", "14")]

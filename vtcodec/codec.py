@@ -310,6 +310,7 @@ class Decoder:
             if size is None or len(self._buf) < size:
                 return out
             self.header = read_header(io.BytesIO(bytes(self._buf[:size])))
+            check_limits(self.header)
             del self._buf[:size]
             self.model = model_for(self.header, self.device)
             self.coder = TokenCoder(self.model)
@@ -375,6 +376,19 @@ def decode_chunk(chunk: Chunk, header: Header, model: VTModel, coder: TokenCoder
         x = (x[:, :, :header.height, :header.width] * 255).round().to(torch.uint8)
         frames.append(x.permute(0, 2, 3, 1).cpu().numpy())
     return np.concatenate(frames), symbols
+
+
+# The format allows frames up to 2**26 pixels; a decoder sets its own resource limit, as decoders
+# of classic codecs do with levels. Raise it with VTCODEC_MAX_PIXELS for larger video.
+DEFAULT_MAX_PIXELS = 4096 * 2304
+
+
+def check_limits(header: Header, max_pixels: int | None = None) -> None:
+    """Refuse frames larger than this decoder's limit, before any work is done."""
+    limit = max_pixels or int(os.environ.get("VTCODEC_MAX_PIXELS", DEFAULT_MAX_PIXELS))
+    if header.width * header.height > limit:
+        raise FormatError(f"frame size {header.width}x{header.height} is above this decoder's limit "
+                          f"of {limit} pixels (set VTCODEC_MAX_PIXELS to allow it)")
 
 
 def payload_limit(header: Header, model: VTModel) -> int:

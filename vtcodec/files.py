@@ -38,6 +38,7 @@ from .codec import (
     Encoder,
     Stats,
     TokenCoder,
+    check_limits,
     decode_chunk,
     frame_size,
     model_for,
@@ -189,6 +190,7 @@ def iter_decode(src: str | os.PathLike, stats: Stats | None = None, tokens_out: 
     size = path.stat().st_size
     with open(path, "rb") as f:
         header = read_header(f)
+        check_limits(header)
         body = f.tell()
         net = model_for(header, device)
         coder = TokenCoder(net)

@@ -125,3 +125,12 @@ def test_many_input_containers(tmp_path):
         p = run_cli("encode", str(src), "-o", str(tmp_path / (name + ".vtc")), "--model", TINY)
         assert p.returncode == 0, (name, p.stderr)
         assert "encoded 3 frames 40x30" in p.stderr
+
+
+def test_quality_levels_are_checked(tmp_path, clip):
+    line = one_clean_error(run_cli("encode", str(clip), "-o", str(tmp_path / "a.vtc"), "--model", TINY,
+                                   "--quality", "5"))
+    assert "quality levels [1]" in line and not leftovers(tmp_path, "a.vtc")
+    assert run_cli("encode", str(clip), "-o", str(tmp_path / "a.vtc"), "--model", TINY,
+                   "--quality", "1").returncode == 0
+    assert oct((tmp_path / "a.vtc").stat().st_mode & 0o777) != oct(0o600)  # normal permissions

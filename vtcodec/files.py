@@ -70,6 +70,9 @@ def atomic_output(path: str | os.PathLike, force: bool, is_dir: bool = False) ->
             fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=path.suffix, dir=parent)
             os.close(fd)
             tmp = Path(name)
+            umask = os.umask(0)
+            os.umask(umask)
+            os.chmod(tmp, 0o666 & ~umask)  # the permissions a plain open() would have given
     except OSError as exc:
         raise VtcError(f"{path}: cannot write ({exc.strerror})") from None
     try:
@@ -94,8 +97,9 @@ def atomic_output(path: str | os.PathLike, force: bool, is_dir: bool = False) ->
 def _encode_stream(frames: Iterable, encoder: Encoder, out: BinaryIO, total: int | None,
                    progress: Progress | None) -> None:
     for frame in frames:
-        out.write(encoder.encode(frame))
-        if progress and encoder.stats.frames and not encoder._pending:
+        data = encoder.encode(frame)
+        out.write(data)
+        if progress and data:
             progress(encoder.stats.frames, total)
     out.write(encoder.flush())
     if progress:

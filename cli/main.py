@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import sys
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Annotated
 
@@ -31,7 +32,7 @@ def say(line: str) -> None:
 def _progress(quiet: bool, label: str):
     """A rich progress bar on stderr, as a ``(done, total)`` callback, plus its context."""
     if quiet or not err.is_terminal:
-        return None, _Null()
+        return None, nullcontext()
     bar = Progress(TextColumn(f"[bold]{label}"), BarColumn(), MofNCompleteColumn(),
                    TextColumn("frames"), TimeRemainingColumn(), console=err, transient=True)
     task = bar.add_task(label, total=None)
@@ -40,14 +41,6 @@ def _progress(quiet: bool, label: str):
         bar.update(task, completed=done, total=total)
 
     return update, bar
-
-
-class _Null:
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *a):
-        return False
 
 
 @app.command()

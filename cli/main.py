@@ -87,6 +87,8 @@ def decode(
     with bar:
         stats = decode_file(input, output, force=force, progress=update, start=start, frames=frames,
                             conceal=conceal, damage=damage)
+    if output.lower().endswith(".mp4"):
+        say("note: .mp4 output is re-compressed with x264 (CRF 12); use .y4m or .mkv for exact frames")
     for d in damage:
         say(f"concealed frames {d.first}-{d.first + d.count - 1} (repeated the last good frame): {d.reason}")
     say(stats.summary("decoded"))

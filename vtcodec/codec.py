@@ -228,11 +228,13 @@ class Encoder:
                            bytes=len(self.header.pack()))
         self.tokens: list[torch.Tensor] | None = None  # set to [] to keep every chunk's symbols
         self._pending: list[np.ndarray] = []
-        self._index: list[IndexEntry] = []
+        self._index: list[IndexEntry] | None = []  # None once flushed
         self._started = False
         self._t0 = time.time()
 
     def encode(self, frame: object) -> bytes:
+        if self._index is None:
+            raise VtcError("this encoder was flushed: make a new Encoder for another stream")
         out = b""
         if not self._started:
             out, self._started = self.header.pack(), True
@@ -242,12 +244,15 @@ class Encoder:
         return out
 
     def flush(self) -> bytes:
-        """The last chunk, then the index of all chunks and the end chunk."""
+        """The last chunk, then the index of all chunks and the end chunk (ends the stream)."""
+        if self._index is None:
+            raise VtcError("this encoder was flushed: make a new Encoder for another stream")
         last = self._emit() if self._pending else b""
         if self.stats.frames == 0:
             raise VtcError("no frames to encode")
         index_offset = self.stats.bytes
         tail = index_chunk(self._index).pack() + end_chunk(index_offset).pack()
+        self._index = None
         self.stats.bytes += len(tail)
         self.stats.seconds = time.time() - self._t0
         return last + tail

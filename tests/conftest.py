@@ -33,6 +33,8 @@ def write_clip(path: Path, frames: np.ndarray, fps: Fraction = Fraction(25),
         s.width, s.height, s.pix_fmt = frames.shape[2], frames.shape[1], pix_fmt
         if codec == "libx264":
             s.options = {"crf": "10"}
+        if codec == "libx265":
+            s.options = {"x265-params": "log-level=error"}
         for i, f in enumerate(frames):
             vf = av.VideoFrame.from_ndarray(f, format="rgb24").reformat(format=pix_fmt)
             vf.pts = i

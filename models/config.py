@@ -28,10 +28,6 @@ class ModelConfig:
     prior_groups: tuple[tuple[int, ...], ...] = ()
     extra: dict = field(default_factory=dict, compare=False)  # free-form notes (recipe, ...)
 
-    @property
-    def downsample(self) -> int:
-        return 8
-
     def to_json(self) -> str:
         return json.dumps(asdict(self), sort_keys=True)
 

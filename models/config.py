@@ -44,7 +44,3 @@ class ModelConfig:
                 value = tuple(tuple(int(c) for c in g) for g in value)
             kwargs[key] = value
         return cls(**kwargs)
-
-    @classmethod
-    def from_json(cls, text: str) -> ModelConfig:
-        return cls.from_dict(json.loads(text))

@@ -47,7 +47,7 @@ from .errors import FormatError, VideoError, VtcError
 from .zoo import DEFAULT_MODEL
 
 Progress = Callable[[int, int | None], None]  # (frames done, frames total or None)
-BLOCK = 1 << 20  # bytes read at a time from a .vtc file or pipe
+BLOCK = 1 << 20  # bytes read at a time from a .vtc stream on standard input
 
 
 @contextmanager
@@ -94,13 +94,17 @@ def atomic_output(path: str | os.PathLike, force: bool, is_dir: bool = False) ->
         raise
 
 
-def _encode_stream(frames: Iterable, encoder: Encoder, out: BinaryIO, total: int | None,
-                   progress: Progress | None) -> None:
+def _encode_stream(src: str | os.PathLike, frames: Iterable, encoder: Encoder, out: BinaryIO,
+                   total: int | None, progress: Progress | None) -> None:
+    pushed = 0
     for frame in frames:
         data = encoder.encode(frame)
+        pushed += 1
         out.write(data)
         if progress and data:
             progress(encoder.stats.frames, total)
+    if pushed == 0:
+        raise VideoError(f"{src}: contains no frames")
     out.write(encoder.flush())
     if progress:
         progress(encoder.stats.frames, total)
@@ -122,36 +126,16 @@ def encode_file(src: str | os.PathLike, dst: str | os.PathLike, model: str = DEF
         encoder.tokens = tokens_out
     try:
         if str(dst) == "-":
-            _encode_stream(reader, encoder, sys.stdout.buffer, info.frame_count, progress)
+            _encode_stream(src, reader, encoder, sys.stdout.buffer, info.frame_count, progress)
             sys.stdout.buffer.flush()
         else:
             with atomic_output(dst, force) as tmp, open(tmp, "wb") as f:
-                _encode_stream(reader, encoder, f, info.frame_count, progress)
+                _encode_stream(src, reader, encoder, f, info.frame_count, progress)
                 f.seek(0)
                 f.write(encoder.header_bytes())  # the frame count, now known
-    except VtcError as exc:
-        if encoder.stats.frames == 0 and "no frames" in str(exc):
-            raise VideoError(f"{src}: contains no frames") from None
-        raise
     finally:
         reader.close()
     return encoder.stats
-
-
-def _read_blocks(src: str | os.PathLike) -> Iterator[bytes]:
-    if str(src) == "-":
-        stream = sys.stdin.buffer
-        while block := stream.read(BLOCK):
-            yield block
-        return
-    path = Path(src)
-    if not path.exists():
-        raise VtcError(f"{src}: no such file")
-    if path.is_dir():
-        raise VtcError(f"{src}: is a directory")
-    with open(path, "rb") as f:
-        while block := f.read(BLOCK):
-            yield block
 
 
 @dataclass
@@ -178,7 +162,7 @@ def iter_decode(src: str | os.PathLike, stats: Stats | None = None, tokens_out: 
         decoder = Decoder(device=device)
         if tokens_out is not None:
             decoder.tokens = tokens_out
-        for block in _read_blocks(src):
+        while block := sys.stdin.buffer.read(BLOCK):
             if stats is not None:
                 stats.bytes += len(block)
             out = decoder.decode(block)
@@ -325,27 +309,19 @@ def compress(frames_or_path: str | os.PathLike | Iterable, quality: int | None =
     if isinstance(frames_or_path, (str, os.PathLike)):
         from .video import VideoReader
 
-        reader = VideoReader(frames_or_path)
-        frames: Iterable = reader
-        info = reader.info
+        frames: Iterable = VideoReader(frames_or_path)
+        info = frames.info
+        w, h, fps = info.width, info.height, info.fps
         kw = {"chroma": info.chroma, "matrix": info.matrix, "color_range": info.color_range}
-        fps = info.fps
-        first = None
     else:
-        frames = iter(frames_or_path)
-        first = next(frames, None)
+        it = iter(frames_or_path)
+        first = next(it, None)
         if first is None:
             raise VtcError("no frames to encode")
         w, h = frame_size(first)
-        kw = {}
-    if first is None:
-        h, w = info.height, info.width
+        frames, kw = itertools.chain([first], it), {}
     encoder = Encoder(w, h, fps, quality=quality, model=model, gop=gop, device=device, **kw)
-    parts = []
-    if first is not None:
-        parts.append(encoder.encode(first))
-    for frame in frames:
-        parts.append(encoder.encode(frame))
+    parts = [encoder.encode(frame) for frame in frames]
     parts.append(encoder.flush())
     data = b"".join(parts)
     head = encoder.header_bytes()

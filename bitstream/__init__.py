@@ -7,6 +7,10 @@ from .format import (
     END_SIZE,
     MAJOR,
     MINOR,
+    SCALE_MAX,
+    SCALE_MIN,
+    SCALE_ONE,
+    SCALE_Q16,
     UNKNOWN_FRAMES,
     Chunk,
     CorruptChunk,
@@ -15,7 +19,9 @@ from .format import (
     IndexEntry,
     UnsupportedVersion,
     chunk_size,
+    coded_size,
     end_chunk,
+    frames_payload,
     header_size,
     index_chunk,
     iter_chunks,
@@ -27,7 +33,8 @@ from .format import (
     scan_chunks,
 )
 
-__all__ = ["CHUNK_END", "CHUNK_FRAMES", "CHUNK_INDEX", "END_SIZE", "MAJOR", "MINOR", "UNKNOWN_FRAMES",
+__all__ = ["CHUNK_END", "CHUNK_FRAMES", "CHUNK_INDEX", "END_SIZE", "MAJOR", "MINOR", "SCALE_MAX", "SCALE_MIN",
+           "SCALE_ONE", "SCALE_Q16", "UNKNOWN_FRAMES",
            "Chunk", "CorruptChunk", "FormatError", "Header", "IndexEntry", "UnsupportedVersion",
-           "chunk_size", "end_chunk", "header_size", "index_chunk", "iter_chunks", "parse_index",
+           "chunk_size", "coded_size", "end_chunk", "frames_payload", "header_size", "index_chunk", "iter_chunks", "parse_index",
            "read_chunk", "read_header", "read_index", "resync", "scan_chunks"]

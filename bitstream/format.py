@@ -1,4 +1,4 @@
-"""The .vtc container, version 1.0: standard library only (``struct``, ``zlib.crc32``).
+"""The .vtc container, version 2.0 (reads 1.x too): standard library only (``struct``, ``zlib.crc32``).
 
 Layout (all integers little-endian; see conformance/SPEC.md for the tables)::
 
@@ -7,6 +7,12 @@ Layout (all integers little-endian; see conformance/SPEC.md for the tables)::
     chunk  := "VTCK" | u8 type | u32 first_frame | u16 n_frames | u32 payload_len | payload
               | u32 crc32(type .. payload)
     types  := 0 frames (a group of frames) | 1 index | 2 end (u64 offset of the index chunk)
+    frames payload (2.x) := u8 scale index k | range-coded symbols
+    frames payload (1.x) := range-coded symbols (coded at the frame size, k = 128)
+
+The scale index k (``SCALE_MIN`` .. ``SCALE_MAX``) sets the grid a chunk was coded on:
+``coded_size(w, h, k)``, with the scale 2^((k - 128) / 16) taken from the integer table
+``SCALE_Q16`` (16.16 fixed point) so that every implementation computes the same size.
 
 A reader refuses a newer *major* version; a newer *minor* version may append header fields after
 the ones listed here, which an older reader skips using ``body_len``. Every value is checked
@@ -25,8 +31,15 @@ from ..errors import CorruptChunk, FormatError, UnsupportedVersion  # standard l
 
 MAGIC = b"VTC\x1a"
 CHUNK_MAGIC = b"VTCK"
-MAJOR = 1
+MAJOR = 2
 MINOR = 0
+SCALE_MIN, SCALE_MAX, SCALE_ONE = 96, 144, 128  # coding-grid scale indices: 1/4 .. 2, 1 at 128
+# round(65536 * 2 ** ((k - 128) / 16)) for k = SCALE_MIN .. SCALE_MAX
+SCALE_Q16 = (16384, 17109, 17867, 18658, 19484, 20347, 21247, 22188, 23170, 24196, 25268, 26386,
+             27554, 28774, 30048, 31379, 32768, 34219, 35734, 37316, 38968, 40693, 42495, 44376,
+             46341, 48393, 50535, 52773, 55109, 57549, 60097, 62757, 65536, 68438, 71468, 74632,
+             77936, 81386, 84990, 88752, 92682, 96785, 101070, 105545, 110218, 115098, 120194,
+             125515, 131072)
 UNKNOWN_FRAMES = 0xFFFFFFFF
 CHUNK_FRAMES = 0  # chunk types: a group of frames,
 CHUNK_INDEX = 1  # the random-access index,
@@ -56,7 +69,7 @@ class Header:
     matrix: int  # colour matrix (ITU-T H.273 MatrixCoefficients code) used to convert to RGB
     color_range: int  # 1 = limited, 2 = full
     quantizer: str  # "fsq" or "bsq"
-    quality: int  # quality level (0..255)
+    quality: int  # quality level asked for (1..10; 0: target-rate mode, the level varies per chunk)
     gop: int  # frames per chunk (the last chunk may be shorter)
     model: str  # stable model name
     weights_sha256: bytes  # 32 bytes: sha256 of the model's weights file
@@ -101,7 +114,7 @@ def _check_version(start: bytes) -> int:
     major, minor, body_len = struct.unpack("<BBH", start[4:8])
     if major > MAJOR:
         raise UnsupportedVersion(f"stream is format version {major}.{minor}; this vtcodec reads "
-                                 f"version {MAJOR}.x only (upgrade vtcodec)")
+                                 f"versions 1.x to {MAJOR}.x (upgrade vtcodec)")
     if major < 1:
         raise FormatError(f"invalid format version {major}.{minor}")
     return 8 + body_len + 4
@@ -125,6 +138,28 @@ def chunk_size(buf: bytes) -> int | None:
     if length > MAX_PAYLOAD:
         raise FormatError(f"chunk claims {length} bytes, more than any chunk may hold")
     return _CHUNK_HEAD.size + length + 4
+
+
+def coded_size(width: int, height: int, k: int) -> tuple[int, int]:
+    """The (width, height) of the grid a chunk with scale index ``k`` was coded on."""
+    if not SCALE_MIN <= k <= SCALE_MAX:
+        raise FormatError(f"scale index {k} is out of range {SCALE_MIN}..{SCALE_MAX}")
+    q = SCALE_Q16[k - SCALE_MIN]
+    return max(1, (width * q + 32768) >> 16), max(1, (height * q + 32768) >> 16)
+
+
+def frames_payload(chunk: Chunk, header: Header) -> tuple[int, bytes]:
+    """(scale index, range-coded bytes) of a frames chunk."""
+    if header.major < 2:
+        return SCALE_ONE, chunk.payload
+    if not chunk.payload:
+        raise CorruptChunk(f"chunk of frames {chunk.first_frame}-{chunk.first_frame + chunk.n_frames - 1} "
+                           "has an empty payload")
+    k = chunk.payload[0]
+    if not SCALE_MIN <= k <= SCALE_MAX:
+        raise CorruptChunk(f"chunk of frames {chunk.first_frame}-{chunk.first_frame + chunk.n_frames - 1} "
+                           f"has scale index {k}, outside {SCALE_MIN}..{SCALE_MAX}")
+    return k, chunk.payload[1:]
 
 
 def _read_exact(f: BinaryIO, n: int, what: str) -> bytes:

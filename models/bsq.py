@@ -57,6 +57,14 @@ class BSQ(nn.Module):
         bits = (z > 0).to(torch.int64).view(b, -1, self.group_bits, h, w)
         return (bits * self._weights).sum(dim=2)
 
+    def encode_sticky(self, z: torch.Tensor, prev: torch.Tensor, margin: float) -> torch.Tensor:
+        """Like ``encode``, but a bit keeps its value in the previous frame's symbols ``prev``
+        while the normalised latent is within ``margin`` of zero (see ``FSQ.encode_sticky``)."""
+        b, _, h, w = z.shape
+        u = z / z.norm(dim=1, keepdim=True).clamp_min(1e-6) * math.sqrt(self.bits)
+        bits = torch.where(u.abs() < margin, self._bits(prev), (z > 0).to(torch.int64))
+        return (bits.view(b, -1, self.group_bits, h, w) * self._weights).sum(dim=2)
+
     def _bits(self, symbols: torch.Tensor) -> torch.Tensor:
         b, g, h, w = symbols.shape
         bits = (symbols.unsqueeze(2) // self._weights) % 2

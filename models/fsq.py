@@ -63,6 +63,14 @@ class FSQ(nn.Module):
     def encode(self, z: torch.Tensor) -> torch.Tensor:
         return (torch.round(self._bound(z)) + self._half_width).to(torch.int64)
 
+    def encode_sticky(self, z: torch.Tensor, prev: torch.Tensor, margin: float) -> torch.Tensor:
+        """Like ``encode``, but a channel keeps the previous frame's symbol ``prev`` while the
+        latent stays within ``0.5 + margin`` of that symbol's level (hysteresis: noise that
+        wobbles a latent across a rounding boundary does not flip the token)."""
+        b = self._bound(z)
+        keep = (b - (prev.to(b.dtype) - self._half_width)).abs() <= 0.5 + margin
+        return torch.where(keep, prev, (torch.round(b) + self._half_width).to(torch.int64))
+
     def decode(self, symbols: torch.Tensor) -> torch.Tensor:
         return (symbols.to(self._levels.dtype) - self._half_width) / self._half_width
 

@@ -54,23 +54,27 @@ class IntConvNet:
             self.layers.append((
                 w_int.reshape(w.shape[0], -1).to(device),
                 b_int.view(1, -1, 1).to(device),
-                float(2.0**shift),
+                float(2.0**-shift),  # multiplying by a power of two is exact, like dividing
                 k,
             ))
 
     def __call__(self, x_int: torch.Tensor) -> torch.Tensor:
         """``x_int``: ``[B, C, h, w]`` float64 holding integers (input value * 2**ACT_BITS).
-        Returns the head's integer outputs ``[B, O, h, w]`` (float64 holding integers)."""
+        Returns the head's integer outputs ``[B, O, h, w]`` (float64 holding integers).
+
+        Hidden layers compute ``clamp(floor(acc / 2**s), 0, ACT_LIMIT)``, which equals
+        ``min(floor(relu(acc) / 2**s), ACT_LIMIT)``, in place (three passes, no temporaries)."""
         b, _, h, w = x_int.shape
         a = x_int
         last = len(self.layers) - 1
-        for i, (w_int, b_int, scale, k) in enumerate(self.layers):
+        for i, (w_int, b_int, inv_scale, k) in enumerate(self.layers):
             cols = F.unfold(a, k, padding=k // 2) if k > 1 else a.reshape(b, a.shape[1], h * w)
-            acc = torch.matmul(w_int, cols) + b_int
+            acc = torch.matmul(w_int, cols)
+            acc.add_(b_int).mul_(inv_scale).floor_()
             if i < last:
-                acc = torch.clamp(torch.floor(torch.relu(acc) / scale), max=ACT_LIMIT)
+                acc.clamp_(0, ACT_LIMIT)
             else:
-                acc = torch.clamp(torch.floor(acc / scale), -ACT_LIMIT, ACT_LIMIT)
+                acc.clamp_(-ACT_LIMIT, ACT_LIMIT)
             a = acc.view(b, -1, h, w)
         return a
 

@@ -46,6 +46,21 @@ class VTModel(nn.Module):
         """``[B, 3, H, W]`` float in [0, 1], H and W multiples of 8 -> symbols ``[B, S, H/8, W/8]``."""
         return self.quantizer.encode(self.encoder(x))
 
+    def tokenize_chunk(self, z: torch.Tensor, margin: float = 0.0,
+                       before: torch.Tensor | None = None) -> torch.Tensor:
+        """Latents ``[T, D, h, w]`` of consecutive frames of one chunk -> symbols; with ``margin``,
+        each frame's tokens are held to the previous frame's where its latent stays near them
+        (``quantizer.encode_sticky``); ``before``: symbols of the frame preceding ``z[0]``."""
+        if margin <= 0:
+            return self.quantizer.encode(z)
+        out, prev = [], before
+        for i in range(z.shape[0]):
+            s = (self.quantizer.encode(z[i:i + 1]) if prev is None
+                 else self.quantizer.encode_sticky(z[i:i + 1], prev, margin))
+            out.append(s)
+            prev = s
+        return torch.cat(out)
+
     def reconstruct(self, symbols: torch.Tensor, starts_chunk: bool = True,
                     before: torch.Tensor | None = None) -> torch.Tensor:
         """Symbols ``[T, S, h, w]`` of consecutive frames of one chunk -> ``[T, 3, 8h, 8w]`` in

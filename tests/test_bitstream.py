@@ -37,8 +37,8 @@ def test_header_and_chunks_round_trip():
 
 def test_newer_major_version_is_refused():
     data = bytearray(header().pack())
-    data[4] = 2
-    with pytest.raises(UnsupportedVersion, match="version 2"):
+    data[4] = 3
+    with pytest.raises(UnsupportedVersion, match="version 3"):
         read_header(io.BytesIO(bytes(data)))
 
 

@@ -130,10 +130,13 @@ def test_many_input_containers(tmp_path):
         assert f"encoded 3 frames {w}x{h}" in p.stderr
 
 
-def test_quality_levels_are_checked(tmp_path, clip):
+def test_quality_and_rate_options_are_checked(tmp_path, clip):
     line = one_clean_error(run_cli("encode", str(clip), "-o", str(tmp_path / "a.vtc"), "--model", TINY,
-                                   "--quality", "5"))
-    assert "quality levels [1]" in line and not leftovers(tmp_path, "a.vtc")
+                                   "--quality", "11"))
+    assert "quality must be 1..10" in line and not leftovers(tmp_path, "a.vtc")
+    for bad in (["--bitrate", "fast"], ["--bitrate", "-5k"], ["--bpp", "0"], ["--quality", "3", "--bpp", "0.1"]):
+        line = one_clean_error(run_cli("encode", str(clip), "-o", str(tmp_path / "a.vtc"), "--model", TINY, *bad))
+        assert not leftovers(tmp_path, "a.vtc"), bad
     assert run_cli("encode", str(clip), "-o", str(tmp_path / "a.vtc"), "--model", TINY,
                    "--quality", "1").returncode == 0
     assert oct((tmp_path / "a.vtc").stat().st_mode & 0o777) != oct(0o600)  # normal permissions

@@ -58,7 +58,8 @@ def with_header(data: bytes, body_extra: bytes = b"", minor: int | None = None, 
     packed = replace(header, **fields).pack() if fields else header.pack()
     if body_extra or minor is not None:
         body = packed[8:-4] + body_extra
-        head = packed[:4] + struct.pack("<BBH", 1, header.minor if minor is None else minor, len(body)) + body
+        head = packed[:4] + struct.pack("<BBH", header.major, header.minor if minor is None else minor,
+                                        len(body)) + body
         packed = head + struct.pack("<I", zlib.crc32(head))
     return packed + data[hsize:]
 
@@ -93,6 +94,9 @@ def main() -> None:
     v["13-no-index-cut-after-last-chunk"] = base[:chunks[-2][0]]  # index + end chunk removed
     v["14-streamed-unknown-frame-count"] = stream(moving_pattern(32, 24, 5, seed=12), gop=2, patch_count=False)
     v["15-quality-1-fsq"] = stream(moving_pattern(48, 32, 2, seed=13), model=DEFAULT, quality=1)
+    v["16-quality-10-grid-2x"] = stream(moving_pattern(40, 24, 3, seed=15), quality=10)
+    v["17-target-rate-scale-varies-per-chunk"] = stream(moving_pattern(48, 32, 9, seed=16), gop=3, bpp=0.4)
+    v["18-quality-3-odd-size-grid"] = stream(moving_pattern(35, 21, 2, seed=17), quality=3)
 
     u = vectors["uncommon"]
     u["01-minor-version-9-extra-header-field"] = with_header(base, body_extra=b"\x05hello", minor=9)
@@ -103,7 +107,7 @@ def main() -> None:
     fz = vectors["faulty"]
     fz["01-empty-file"] = b""
     fz["02-bad-magic"] = b"RIFF" + base[4:]
-    fz["03-newer-major-version-2"] = base[:4] + b"\x02" + base[5:]
+    fz["03-newer-major-version-3"] = base[:4] + b"\x03" + base[5:]
     bad = bytearray(base)
     bad[20] ^= 0xFF
     fz["04-header-crc-mismatch"] = bytes(bad)
@@ -126,8 +130,16 @@ def main() -> None:
     _, _, c2 = parts(bytes(bad))
     bad[c2[0][0]:c2[0][0] + 4] = b"XXXX"
     fz["15-bad-chunk-marker"] = bytes(bad)
+    bad = bytearray(base)
+    c0 = chunks[0][0]
+    bad[c0 + 15] = 200  # scale index outside 96..144, CRC recomputed
+    bad[c0 + chunks[0][1] - 4:c0 + chunks[0][1]] = struct.pack("<I", zlib.crc32(bytes(bad[c0 + 4:c0 + chunks[0][1] - 4])))
+    fz["16-scale-index-out-of-range"] = bytes(bad)
 
     manifest = {"tolerance": TOLERANCE, "vectors": []}
+    # format 1.0 streams, kept as written (this encoder writes 2.0 only)
+    old = json.loads((OUT / "manifest.json").read_text()) if (OUT / "manifest.json").is_file() else {}
+    manifest["vectors"] += [e for e in old.get("vectors", []) if e["group"] == "legacy-v1"]
     for group, items in vectors.items():
         (OUT / group).mkdir(parents=True, exist_ok=True)
         for old in (OUT / group).glob("*.vt*"):

@@ -2,13 +2,28 @@
 
 Per chunk (a group of ``gop`` frames, the unit of random access):
 
+0. the chunk's frames are resampled to its coding grid (``coded_size``; see "Quality" below);
 1. frames are padded (edge replicate) to multiples of 8 and tokenized: ``[T, S, h, w]`` symbols;
 2. for every frame and every step of the prior's schedule (checkerboard pass x channel group),
    the integer-exact prior gives a frequency table per symbol (``models/intnet.py``);
 3. all symbols of the chunk are range coded in one call, in stream order
    ``for frame, for step, for channel in the step, for position in raster order``;
 4. the decoder rebuilds the same tables step by step, decodes the symbols, then runs the
-   tokenizer's decoder over the whole chunk in batches and crops the padding.
+   tokenizer's decoder over the whole chunk in batches, crops the padding and resamples the
+   frames back to the stream's size.
+
+Quality. The tokenizer spends a fixed number of bits per 8x8 patch of the grid it codes, so the
+rate knob is the density of that grid: each chunk is coded on a grid scaled by 2^((k-128)/16)
+(k in 96..144, 1/4 .. 2x per side; the scale index is the first byte of the chunk's payload).
+Below 1 the frames are downscaled before tokenizing and upscaled after decoding, and above 1 the
+other way round, so that a token covers fewer source pixels and fine detail survives. Bits scale
+with the grid's area, about 2^(1/8) = 9% per step of k. This is a resolution ladder inside one
+model family (as adaptive streaming builds per-title ladders), chosen over several checkpoints or
+a multi-stage quantizer because it needs no extra training and is monotone by construction; a
+residual-quantizer model can later add levels without changing the format (k stays per chunk).
+``--quality`` 1..10 maps to k = 128 + 4 (q - 6): each level is 2^(1/4) per side, about 1.41x the
+bits of the one below; 6 (the default) codes at the source size. Target-rate mode (``bitrate`` or
+``bpp``) picks k per chunk, the finer steps letting even a one-chunk clip land near its target.
 """
 
 from __future__ import annotations
@@ -27,11 +42,16 @@ import torch.nn.functional as F
 from . import __version__, entropy
 from .bitstream import (
     CHUNK_FRAMES,
+    SCALE_MAX,
+    SCALE_MIN,
+    SCALE_ONE,
     UNKNOWN_FRAMES,
     Chunk,
     Header,
     IndexEntry,
+    coded_size,
     end_chunk,
+    frames_payload,
     index_chunk,
     read_chunk,
     read_header,
@@ -44,6 +64,19 @@ from .zoo import DEFAULT_MODEL, find_model, load_model
 
 DEFAULT_GOP = 32
 BATCH = 8  # frames per network call (bounds memory at large sizes)
+TOKEN_HYSTERESIS = 0.15  # see VTModel.tokenize_chunk: an encoder choice, not part of the format
+QUALITIES = tuple(range(1, 11))
+DEFAULT_QUALITY = 6
+
+
+def quality_scale(quality: int) -> int:
+    """The scale index k of a ``--quality`` level (1..10; 6 = the source size)."""
+    return SCALE_ONE + 4 * (quality - DEFAULT_QUALITY)
+
+
+def quality_levels(cfg: object = None) -> tuple[int, ...]:
+    """The quality levels offered (the same for every model: they scale the coding grid)."""
+    return QUALITIES
 
 
 @dataclass
@@ -59,6 +92,8 @@ class Stats:
     chunks: int = 0
     seconds: float = 0.0
     header: Header | None = None  # the stream's header (set by decoders)
+    scales: list[int] | None = None  # scale index k of each chunk (encoders)
+    note: str = ""  # what rate control had to give up, if anything
 
     @property
     def bpp(self) -> float:
@@ -77,9 +112,21 @@ class Stats:
                 f"{self.bpp:.4f} bpp, {self.kbps:.1f} kb/s, {self.speed:.2f} fps, {self.seconds:.2f} s")
 
 
-def _to_tensor(frames: np.ndarray, device: torch.device) -> torch.Tensor:
-    """``[T, H, W, 3]`` uint8 -> ``[T, 3, H8, W8]`` float in [0, 1], edge-padded to multiples of 8."""
+def resample(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """``[B, 3, h, w]`` in [0, 1] -> ``[B, 3, *size]``: antialiased bilinear down, bicubic up."""
+    if tuple(x.shape[2:]) == tuple(size):
+        return x
+    if size[0] <= x.shape[2] and size[1] <= x.shape[3]:
+        return F.interpolate(x, size=size, mode="bilinear", antialias=True, align_corners=False)
+    return F.interpolate(x, size=size, mode="bicubic", align_corners=False).clamp(0, 1)
+
+
+def _to_tensor(frames: np.ndarray, device: torch.device, size: tuple[int, int] | None = None) -> torch.Tensor:
+    """``[T, H, W, 3]`` uint8 -> ``[T, 3, H8, W8]`` float in [0, 1], resampled to ``size``
+    (height, width) when given, edge-padded to multiples of 8."""
     x = torch.from_numpy(np.ascontiguousarray(frames)).to(device).permute(0, 3, 1, 2).float() / 255
+    if size is not None:
+        x = resample(x, size)
     h, w = x.shape[2:]
     ph, pw = (-h) % 8, (-w) % 8
     if ph or pw:
@@ -139,6 +186,22 @@ class TokenCoder:
         freqs = np.concatenate(tables, axis=1).reshape(-1, self.amax)  # frame-major order
         flat_syms = np.concatenate(syms, axis=1).reshape(-1)
         return entropy.encode(flat_syms, freqs), entropy.ideal_bits(flat_syms, freqs)
+
+    def frame_bits(self, symbols: torch.Tensor) -> np.ndarray:
+        """-log2 p of each frame's symbols ``[T, S, h, w]`` under the prior (for analysis)."""
+        t, s, h, w = symbols.shape
+        prev = torch.cat([torch.zeros_like(symbols[:1]), symbols[:-1]])
+        has_prev = (torch.arange(t) > 0).float()
+        flat = symbols.reshape(t, s, h * w).numpy()
+        bits = np.zeros(t)
+        for known, _, chans in self.steps(h, w):
+            freqs = np.concatenate([self._tables(self.exact.logits(prev[i:i + BATCH], has_prev[i:i + BATCH],
+                                                                   symbols[i:i + BATCH], known), chans)
+                                    for i in range(0, t, BATCH)])  # [T, P, A]
+            syms = np.concatenate([flat[:, c][:, pos] for c, pos in chans], axis=1)  # [T, P]
+            p = np.take_along_axis(freqs, syms[..., None], axis=2)[..., 0] / freqs.sum(axis=2)
+            bits += -np.log2(p).sum(axis=1)
+        return bits
 
     def decode(self, payload: bytes, t: int, h: int, w: int, stop: int | None = None) -> torch.Tensor:
         """Symbols ``[T, S, h, w]`` of a chunk of ``t`` frames; with ``stop``, only the first
@@ -212,21 +275,35 @@ class Encoder:
 
     def __init__(self, width: int, height: int, fps: float | Fraction = 25, quality: int | None = None,
                  model: str | os.PathLike = DEFAULT_MODEL, gop: int = DEFAULT_GOP, device: str = "cpu",
-                 chroma: str = "420", matrix: int = 5, color_range: int = 1) -> None:
+                 chroma: str = "420", matrix: int = 5, color_range: int = 1,
+                 bitrate: float | None = None, bpp: float | None = None) -> None:
         if not 1 <= gop <= 1024:
             raise VtcError(f"gop must be in 1..1024, got {gop}")
+        if sum(x is not None for x in (quality, bitrate, bpp)) > 1:
+            raise VtcError("give one of quality, bitrate and bpp")
         self.model = load_model(model, device=device)
         self.device = torch.device(device)
         fps = Fraction(fps).limit_denominator(1 << 30)
+        if fps <= 0:
+            raise VtcError(f"frame rate must be positive, got {fps}")
+        self.rate: RateControl | None = None
+        if bitrate is not None or bpp is not None:
+            per_frame = (bitrate * 1000 / float(fps)) if bitrate is not None else bpp * int(width) * int(height)
+            if not per_frame > 0 or not np.isfinite(per_frame):
+                raise VtcError("the target rate must be a positive number")
+            self.rate = RateControl(per_frame)
+            level = 0
+        else:
+            level = _check_quality(quality)
         self.header = Header(int(width), int(height), fps.numerator, fps.denominator, UNKNOWN_FRAMES,
-                             chroma, matrix, color_range, self.model.cfg.quantizer,
-                             _check_quality(self.model, quality), gop, self.model.cfg.name,
-                             bytes.fromhex(self.model.sha256), f"vtcodec {__version__}")
+                             chroma, matrix, color_range, self.model.cfg.quantizer, level, gop,
+                             self.model.cfg.name, bytes.fromhex(self.model.sha256), f"vtcodec {__version__}")
         self.header.validate()
         self.coder = TokenCoder(self.model)
         self.stats = Stats(width=int(width), height=int(height), fps=Fraction(fps),
-                           bytes=len(self.header.pack()))
+                           bytes=len(self.header.pack()), scales=[])
         self.tokens: list[torch.Tensor] | None = None  # set to [] to keep every chunk's symbols
+        self.margin = TOKEN_HYSTERESIS
         self._pending: list[np.ndarray] = []
         self._index: list[IndexEntry] | None = []  # None once flushed
         self._started = False
@@ -267,15 +344,19 @@ class Encoder:
     def _emit(self) -> bytes:
         frames = np.stack(self._pending)
         self._pending = []
-        symbols = torch.cat([self.model.tokenize(_to_tensor(frames[i:i + BATCH], self.device)).cpu()
-                             for i in range(0, len(frames), BATCH)])
-        payload, ideal = self.coder.encode(symbols)
-        chunk = Chunk(self.stats.frames, len(frames), payload)
+        st = self.stats
+        if self.rate is None:
+            k = quality_scale(self.header.quality)
+            symbols = self._tokenize(frames, k)
+            payload, ideal = self.coder.encode(symbols)
+        else:
+            k, symbols, payload, ideal = self.rate.choose(self, frames)
+        chunk = Chunk(st.frames, len(frames), bytes([k]) + payload)
         if self.tokens is not None:
             self.tokens.append(symbols)
-        st = self.stats
         st.frames += len(frames)
         st.chunks += 1
+        st.scales.append(k)
         st.payload_bits += len(payload) * 8
         st.ideal_bits += ideal
         st.raw_bits += self.model.quantizer.bits_per_token * symbols[0, 0].numel() * len(frames)
@@ -283,6 +364,70 @@ class Encoder:
         self._index.append(IndexEntry(chunk.first_frame, chunk.n_frames, st.bytes))
         st.bytes += len(data)
         return data
+
+    def _tokenize(self, frames: np.ndarray, k: int) -> torch.Tensor:
+        cw, ch = coded_size(self.header.width, self.header.height, k)
+        z = torch.cat([self.model.encoder(_to_tensor(frames[i:i + BATCH], self.device, (ch, cw)))
+                       for i in range(0, len(frames), BATCH)])
+        return self.model.tokenize_chunk(z, self.margin).cpu()
+
+
+class RateControl:
+    """Target-rate mode: picks each chunk's scale index k so that the file tracks a budget.
+
+    A chunk's budget is its frames' share of the target plus the running surplus or deficit of the
+    chunks before it (bounded to 0.5..2x the share), so that errors do not accumulate. Bits grow
+    with the grid's area, about 2^(1/8) per step of k: starting from the previous chunk's k (k=128
+    for the first), the chunk is coded, k is corrected by 8 log2(budget / bits), and it is coded
+    again, at most ``TRIALS`` times; the trial nearest the budget (in log ratio) is kept. A target
+    outside what k = 96..144 reaches is clamped there, and ``Stats.note`` says so.
+    """
+
+    TRIALS = 4
+    TOLERANCE = 0.03
+
+    def __init__(self, bits_per_frame: float) -> None:
+        self.per_frame = bits_per_frame
+        self.k = SCALE_ONE
+        self.low = False  # a chunk overshot its budget at the lowest k
+        self.high = False  # a chunk fell short of its budget at the highest k
+
+    def choose(self, enc: Encoder, frames: np.ndarray) -> tuple[int, torch.Tensor, bytes, float]:
+        st = enc.stats
+        n = len(frames)
+        framing = 8 * 20  # chunk head, CRC and the scale byte
+        surplus = self.per_frame * st.frames - (st.bytes * 8)
+        budget = min(max(self.per_frame * n + surplus, 0.5 * self.per_frame * n), 2 * self.per_frame * n)
+        budget = max(budget - framing, 1.0)
+        trials: dict[int, tuple[torch.Tensor, bytes, float]] = {}
+        k = self.k
+        for _ in range(self.TRIALS):
+            symbols = enc._tokenize(frames, k)
+            payload, ideal = enc.coder.encode(symbols)
+            trials[k] = (symbols, payload, ideal)
+            bits = max(8 * len(payload), 8)
+            if abs(bits / budget - 1) <= self.TOLERANCE:
+                break
+            step = round(8 * np.log2(budget / bits))
+            nxt = min(max(k + (step if step else (1 if bits < budget else -1)), SCALE_MIN), SCALE_MAX)
+            if nxt in trials:
+                break
+            k = nxt
+        best = min(trials, key=lambda j: abs(np.log2(max(8 * len(trials[j][1]), 8) / budget)))
+        bits = 8 * len(trials[best][1])
+        if best == SCALE_MIN and bits > 1.1 * budget:
+            self.low = True
+        if best == SCALE_MAX and bits < 0.9 * budget:
+            self.high = True
+        self.k = best
+        self._note(st)
+        return (best, *trials[best])
+
+    def _note(self, st: Stats) -> None:
+        if self.low:
+            st.note = "target below the lowest rate this video reaches: coded at the lowest quality"
+        elif self.high:
+            st.note = "target above the highest rate this video reaches: coded at the highest quality"
 
 
 class Decoder:
@@ -371,14 +516,16 @@ def decode_chunk(chunk: Chunk, header: Header, model: VTModel, coder: TokenCoder
     (tokens after it stay zero)."""
     coder = coder or TokenCoder(model)
     hi = chunk.n_frames if hi is None else hi
-    h, w = -(-header.height // 8), -(-header.width // 8)
-    symbols = coder.decode(chunk.payload, chunk.n_frames, h, w, stop=hi)
+    k, payload = frames_payload(chunk, header)
+    cw, ch = coded_size(header.width, header.height, k)
+    symbols = coder.decode(payload, chunk.n_frames, -(-ch // 8), -(-cw // 8), stop=hi)
     device = next(model.parameters()).device
     frames = []
     for i in range(lo, hi, BATCH):
         x = model.reconstruct(symbols[i:min(i + BATCH, hi)].to(device), starts_chunk=i == 0,
                               before=symbols[i - 1].to(device) if i else None)
-        x = (x[:, :, :header.height, :header.width] * 255).round().to(torch.uint8)
+        x = resample(x[:, :, :ch, :cw], (header.height, header.width))
+        x = (x * 255).round().to(torch.uint8)
         frames.append(x.permute(0, 2, 3, 1).cpu().numpy())
     return np.concatenate(frames), symbols
 
@@ -399,7 +546,8 @@ def check_limits(header: Header, max_pixels: int | None = None) -> None:
 def payload_limit(header: Header, model: VTModel) -> int:
     """Largest chunk a stream can hold: at most 32 bits per symbol (constriction's probabilities
     are at least 2**-24) for a whole group of frames, plus the chunk's framing."""
-    symbols = header.gop * -(-header.height // 8) * -(-header.width // 8) * model.n_symbols
+    cw, ch = coded_size(header.width, header.height, SCALE_MAX if header.major >= 2 else SCALE_ONE)
+    symbols = header.gop * -(-ch // 8) * -(-cw // 8) * model.n_symbols
     return 4 * symbols + 1024
 
 
@@ -416,12 +564,12 @@ def model_for(header: Header, device: str = "cpu") -> VTModel:
     return load_model(entry.path, device=device)
 
 
-def _check_quality(model: VTModel, quality: int | None) -> int:
-    levels = model.cfg.extra.get("qualities", [1]) if isinstance(model.cfg.extra, dict) else [1]
+def _check_quality(quality: int | None) -> int:
     if quality is None:
-        return int(levels[0])
-    if quality not in levels:
-        raise VtcError(f"model {model.cfg.name} offers quality levels {levels}, not {quality}")
+        return DEFAULT_QUALITY
+    if quality not in QUALITIES:
+        raise VtcError(f"quality must be {QUALITIES[0]}..{QUALITIES[-1]} "
+                       f"({DEFAULT_QUALITY} codes at the source size), not {quality}")
     return int(quality)
 
 

@@ -113,15 +113,17 @@ def _encode_stream(src: str | os.PathLike, frames: Iterable, encoder: Encoder, o
 def encode_file(src: str | os.PathLike, dst: str | os.PathLike, model: str = DEFAULT_MODEL,
                 quality: int | None = None, gop: int = DEFAULT_GOP, force: bool = False,
                 progress: Progress | None = None, tokens_out: list | None = None,
-                device: str = "cpu") -> Stats:
+                device: str = "cpu", bitrate: float | None = None, bpp: float | None = None) -> Stats:
     """Compress a video file (or ``-``: standard input) into a .vtc file (or ``-``: standard
-    output). ``tokens_out`` (a list) receives each chunk's symbols, for verification."""
+    output). ``tokens_out`` (a list) receives each chunk's symbols, for verification.
+    ``bitrate`` (kb/s) or ``bpp`` selects target-rate mode instead of a fixed ``quality``."""
     from .video import VideoReader
 
     reader = VideoReader(src)
     info = reader.info
     encoder = Encoder(info.width, info.height, info.fps, quality=quality, model=model, gop=gop,
-                      device=device, chroma=info.chroma, matrix=info.matrix, color_range=info.color_range)
+                      device=device, chroma=info.chroma, matrix=info.matrix, color_range=info.color_range,
+                      bitrate=bitrate, bpp=bpp)
     if tokens_out is not None:
         encoder.tokens = tokens_out
     try:
@@ -303,7 +305,7 @@ def decode_file(src: str | os.PathLike, dst: str | os.PathLike, force: bool = Fa
 
 def compress(frames_or_path: str | os.PathLike | Iterable, quality: int | None = None,
              model: str = DEFAULT_MODEL, gop: int = DEFAULT_GOP, fps: float | Fraction = 25,
-             device: str = "cpu") -> bytes:
+             device: str = "cpu", bitrate: float | None = None, bpp: float | None = None) -> bytes:
     """Frames (``[H, W, 3]`` uint8 arrays, a ``[T, H, W, 3]`` array, ``av.VideoFrame`` s or
     ``[3, H, W]`` float tensors) or a video path -> the bytes of a .vtc stream."""
     if isinstance(frames_or_path, (str, os.PathLike)):
@@ -320,7 +322,8 @@ def compress(frames_or_path: str | os.PathLike | Iterable, quality: int | None =
             raise VtcError("no frames to encode")
         w, h = frame_size(first)
         frames, kw = itertools.chain([first], it), {}
-    encoder = Encoder(w, h, fps, quality=quality, model=model, gop=gop, device=device, **kw)
+    encoder = Encoder(w, h, fps, quality=quality, model=model, gop=gop, device=device, bitrate=bitrate,
+                      bpp=bpp, **kw)
     parts = [encoder.encode(frame) for frame in frames]
     parts.append(encoder.flush())
     data = b"".join(parts)

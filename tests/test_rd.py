@@ -130,3 +130,10 @@ def test_rd_and_plot_commands(tmp_path):
     assert p.returncode == 1 and "no such file" in p.stderr
     p = run_cli("rd", str(clip), "--qualities", "x264", "--out", str(out))
     assert p.returncode == 1 and "CODEC=Q1" in p.stderr
+
+
+def test_tiny_frames_are_measured_with_what_fits(tmp_path):
+    clip = write_clip(tmp_path / "t.y4m", synth_frames(8, 6, 2))
+    row = rd.measure(rd.Job(str(clip), "vtcodec", 6, model=TINY, lpips=True))
+    assert row["frames"] == 2 and row["psnr-y"] > 0
+    assert row["ssim-y"] is None and row["msssim-rgb"] is None and row["lpips"] is None

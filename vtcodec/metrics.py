@@ -98,7 +98,7 @@ def msssim_frames(a: np.ndarray, b: np.ndarray, batch: int = 8) -> float:
 
 
 def full_set(ref: np.ndarray, dec: np.ndarray, matrix: int = 5, color_range: int = 1,
-             dec_luma: np.ndarray | None = None) -> dict[str, float]:
+             dec_luma: np.ndarray | None = None) -> dict[str, float | None]:
     """Every metric of the RD toolkit but LPIPS, for RGB uint8 frames. ``dec_luma``: the decoded
     Y planes ``[T, H, W]`` of a codec that outputs YUV (the Y metrics then use them, not a Y
     recomputed from its RGB output, which would add the YUV -> RGB rounding)."""
@@ -106,11 +106,15 @@ def full_set(ref: np.ndarray, dec: np.ndarray, matrix: int = 5, color_range: int
     if dec_luma is not None:
         yd[..., 0] = dec_luma
     p = [_psnr_float(yr[..., c], yd[..., c]) for c in range(3)]
+    side = min(ref.shape[1:3])
+    big = side >= 11  # SSIM's window; MS-SSIM's smallest window is 7 taps (None: frames too small)
     return {
         "psnr-rgb": psnr(ref, dec), "psnr-y": p[0], "psnr-u": p[1], "psnr-v": p[2],
         "psnr-yuv": (6 * p[0] + p[1] + p[2]) / 8,
-        "ssim-y": ssim(yr[..., :1], yd[..., :1]), "ssim-rgb": ssim(ref, dec),
-        "msssim-y": msssim_frames(yr[..., :1], yd[..., :1]), "msssim-rgb": msssim_frames(ref, dec),
+        "ssim-y": ssim(yr[..., :1], yd[..., :1]) if big else None,
+        "ssim-rgb": ssim(ref, dec) if big else None,
+        "msssim-y": msssim_frames(yr[..., :1], yd[..., :1]) if side >= 7 else None,
+        "msssim-rgb": msssim_frames(ref, dec) if side >= 7 else None,
     }
 
 

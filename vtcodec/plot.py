@@ -59,7 +59,11 @@ def plot(rows: list[dict], metric: str, output: str, average: bool = False, logx
         ax.set_xlabel("bits per pixel")
         ax.set_ylabel(LABELS[metric])
         if logx:
+            from matplotlib.ticker import FormatStrFormatter, NullFormatter
+
             ax.set_xscale("log")
+            ax.xaxis.set_major_formatter(FormatStrFormatter("%g"))
+            ax.xaxis.set_minor_formatter(NullFormatter())
         ax.grid(True, alpha=0.3)
         ax.legend(fontsize=8)
     for ax in list(axes.flat)[len(panels):]:

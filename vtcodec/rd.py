@@ -124,7 +124,7 @@ def measure(job: Job) -> dict:
            "bpp": nbytes * 8 / (t * h * w), "kbps": nbytes * 8 / (t / float(info.fps)) / 1000}
     row.update(metrics.full_set(src, dec, info.matrix, info.color_range, luma))
     row["lpips"] = None
-    if job.lpips:
+    if job.lpips and min(h, w) >= 32:  # AlexNet's pooling needs 32 px (smaller: not measured)
         from .lpips import lpips_frames
 
         row["lpips"] = lpips_frames(src, dec)

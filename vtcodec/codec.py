@@ -74,11 +74,6 @@ def quality_scale(quality: int) -> int:
     return SCALE_ONE + 4 * (quality - DEFAULT_QUALITY)
 
 
-def quality_levels(cfg: object = None) -> tuple[int, ...]:
-    """The quality levels offered (the same for every model: they scale the coding grid)."""
-    return QUALITIES
-
-
 @dataclass
 class Stats:
     frames: int = 0
@@ -269,8 +264,9 @@ class Encoder:
     ``flush()`` for writers that can seek back), closed by the random-access index and the end
     chunk. Memory holds at most one chunk of frames.
 
-    An instance is not thread-safe; separate instances may run in separate threads. The torch
-    thread count is left to the caller.
+    ``quality`` (1..10) fixes the coding grid of every chunk; ``bitrate`` (kb/s) or ``bpp`` instead
+    select target-rate mode (``RateControl``). An instance is not thread-safe; separate instances
+    may run in separate threads. The torch thread count is left to the caller.
     """
 
     def __init__(self, width: int, height: int, fps: float | Fraction = 25, quality: int | None = None,

@@ -220,10 +220,11 @@ def plan(inputs: Iterable[str], codecs: Iterable[str], qualities: dict[str, list
 
 
 def _model_qualities(model: str) -> list[int]:
-    from .codec import quality_levels
+    from .codec import QUALITIES
     from .zoo import find_model
 
-    return list(quality_levels(find_model(model).config))
+    find_model(model)  # an unknown model is an error here, before any work
+    return list(QUALITIES)  # the same levels for every model: they scale the coding grid
 
 
 def parse_qualities(values: Iterable[str]) -> dict[str, list[int]]:

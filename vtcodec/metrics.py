@@ -40,12 +40,18 @@ def _gauss(size: int, sigma: float = 1.5) -> torch.Tensor:
 def _ssim(x: torch.Tensor, y: torch.Tensor, win: torch.Tensor,
           peak: float = 255.0) -> tuple[torch.Tensor, torch.Tensor]:
     c1, c2 = (0.01 * peak) ** 2, (0.03 * peak) ** 2
-    ch = x.shape[1]
-    wx = win.view(1, 1, 1, -1).repeat(ch, 1, 1, 1)
-    wy = win.view(1, 1, -1, 1).repeat(ch, 1, 1, 1)
+    b, ch = x.shape[:2]
+    wx, wy = win.view(1, 1, 1, -1), win.view(1, 1, -1, 1)
 
-    def blur(z: torch.Tensor) -> torch.Tensor:
-        return F.conv2d(F.conv2d(z, wx, groups=ch), wy, groups=ch)
+    def blur(z: torch.Tensor) -> torch.Tensor:  # separable Gaussian, "valid" region only
+        if z.requires_grad or z.device.type != "cpu":
+            z = F.conv2d(F.conv2d(z.reshape(b * ch, 1, *z.shape[2:]), wx), wy)
+            return z.view(b, ch, *z.shape[2:])
+        from scipy.ndimage import correlate1d  # the same numbers, 3x faster on a CPU
+
+        k, r = win.numpy(), len(win) // 2
+        out = correlate1d(correlate1d(z.numpy(), k, axis=3, mode="constant"), k, axis=2, mode="constant")
+        return torch.from_numpy(np.ascontiguousarray(out[:, :, r:out.shape[2] - r, r:out.shape[3] - r]))
 
     mx, my = blur(x), blur(y)
     sxx, syy, sxy = blur(x * x) - mx**2, blur(y * y) - my**2, blur(x * y) - mx * my
@@ -75,12 +81,13 @@ def _psnr_float(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def _nchw(a: np.ndarray) -> torch.Tensor:
-    return torch.from_numpy(np.ascontiguousarray(a)).to(torch.float64).permute(0, 3, 1, 2)
+    # float32: SSIM's sums stay far inside its precision at 8-bit scale, and it is much faster
+    return torch.from_numpy(np.ascontiguousarray(a)).to(torch.float32).permute(0, 3, 1, 2).contiguous()
 
 
 def ssim(a: np.ndarray, b: np.ndarray, batch: int = 8) -> float:
     """Mean SSIM over frames and channels of ``[T, H, W, C]`` arrays (uint8 or float on 0-255)."""
-    win, total = _gauss(11), 0.0
+    win, total = _gauss(11).float(), 0.0
     if min(a.shape[1:3]) < 11:
         raise ValueError("SSIM needs frames of at least 11x11")
     for i in range(0, len(a), batch):

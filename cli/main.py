@@ -50,6 +50,7 @@ def encode(
     quality: Annotated[int | None, typer.Option("--quality", "-q", help="quality 1..10, each level ~1.4x the bits of the one below; 6 codes at the source size [6]")] = None,
     bitrate: Annotated[str | None, typer.Option("--bitrate", "-b", help="target rate in kb/s: 500, 500k, 1.5M (the quality varies per chunk)")] = None,
     bpp: Annotated[float | None, typer.Option("--bpp", help="target bits per pixel, e.g. 0.05")] = None,
+    preset: Annotated[str, typer.Option("--preset", help="medium, slow (~4x the encoding time, better tokens at the same rate) or veryslow (~12x) [medium]")] = "medium",
     model: Annotated[str, typer.Option("--model", help="model name or folder [vt1-fsq]")] = "vt1-fsq",
     gop: Annotated[int, typer.Option("--gop", help="frames per chunk (random-access unit) [32]")] = 32,
     force: Annotated[bool, typer.Option("-f", "--force", help="overwrite the output")] = False,
@@ -57,7 +58,8 @@ def encode(
 ) -> None:
     """Compress a video into a .vtc file.
 
-    Examples: vtcodec encode clip.mp4 -o clip.vtc -q 8; vtcodec encode clip.mp4 -o clip.vtc --bitrate 300k
+    Examples: vtcodec encode clip.mp4 -o clip.vtc -q 8; vtcodec encode clip.mp4 -o clip.vtc --bitrate 300k;
+    vtcodec encode clip.mp4 -o clip.vtc --preset slow
     """
     from ..files import encode_file
 
@@ -67,7 +69,7 @@ def encode(
     with bar:
         stats = encode_file(input, output, model=model, quality=quality, gop=gop, force=force,
                             progress=update, bitrate=parse_rate(bitrate) if bitrate is not None else None,
-                            bpp=bpp)
+                            bpp=bpp, preset=preset)
     if stats.note:
         say(f"note: {stats.note}")
     say(stats.summary("encoded"))
@@ -264,6 +266,7 @@ def rd(
     out: Annotated[str, typer.Option("--out", help="folder for results.json/.csv, bd_rate.csv and the point cache")] = "rd-results",
     frames: Annotated[int | None, typer.Option("--frames", help="compare the first N frames [all]")] = None,
     preset: Annotated[str, typer.Option("--preset", help="x264/x265/SVT-AV1 preset [medium]")] = "medium",
+    vtc_presets: Annotated[str, typer.Option("--vtcodec-preset", help="vtcodec encoder preset(s), comma-separated: medium, slow, veryslow [medium]")] = "medium",
     tune: Annotated[str | None, typer.Option("--tune", help="encoder tune for the anchors, e.g. psnr")] = None,
     lowdelay: Annotated[bool, typer.Option("--lowdelay", help="anchors without B-frames (causal, like vtcodec)")] = False,
     model: Annotated[str, typer.Option("--model", help="vtcodec model [vt1-fsq]")] = "vt1-fsq",
@@ -286,7 +289,7 @@ def rd(
         say(f"note: LPIPS skipped: no weights found ({lp.INSTALL_HINT})")
     names = [c.strip() for c in codecs.split(",") if c.strip()]
     plan, skipped = rdm.plan(inputs, names, rdm.parse_qualities(qualities or []), frames, preset, tune,
-                             lowdelay, model, use_lpips)
+                             lowdelay, model, use_lpips, [p.strip() for p in vtc_presets.split(",") if p.strip()])
     for line in skipped:
         say(f"note: {line}")
     outdir = Path(out)

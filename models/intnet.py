@@ -11,7 +11,8 @@ decoding"). vtcodec therefore never feeds float results into the range coder:
    ``acc = conv(a, W_int) + b_int`` where every product and partial sum is an integer below
    ``2**53``, so float64 arithmetic is *exact* whatever the summation order, thread count or
    device; then ``a = clamp(floor(relu(acc) / 2**s))`` (division by a power of two: exact).
-   Convolutions are written as ``unfold`` + matrix product so no Winograd/FFT path can be chosen.
+   Convolutions are written as sums of matrix products over shifted views of the padded input
+   (one per kernel tap), so no Winograd/FFT path can be chosen and no patch matrix is built.
 3. The head's integer logits (bits, in units of ``2**-ACT_BITS``) become integer frequencies
    through a 16-entry table of ``2**(-j/16)`` (``pmf_from_logits``), with a floor so that every
    symbol stays codable. Only these integers reach constriction.
@@ -23,7 +24,6 @@ import math
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 ACT_BITS = 6  # activations and logits are integers in units of 2**-6
 WEIGHT_BITS = 10  # largest |weight| of a layer maps to at most 2**10
@@ -57,26 +57,87 @@ class IntConvNet:
                 float(2.0**-shift),  # multiplying by a power of two is exact, like dividing
                 k,
             ))
+        # each layer's weights split per kernel tap ``[k * k, O, C]`` (contiguous, for _conv)
+        self.taps = [w_int.view(w_int.shape[0], -1, k * k).permute(2, 0, 1).contiguous()
+                     for w_int, _, _, k in self.layers]
+        # 1x1 layers after the last spatial one run only where outputs are wanted
+        spatial = [i for i, layer in enumerate(self.layers) if layer[3] > 1]
+        self.pointwise_from = spatial[-1] + 1 if spatial else 0
 
-    def __call__(self, x_int: torch.Tensor) -> torch.Tensor:
+    def __call__(self, x_int: torch.Tensor, positions: torch.Tensor | None = None) -> torch.Tensor:
         """``x_int``: ``[B, C, h, w]`` float64 holding integers (input value * 2**ACT_BITS).
-        Returns the head's integer outputs ``[B, O, h, w]`` (float64 holding integers).
+        Returns the head's integer outputs ``[B, O, h, w]`` (float64 holding integers), or with
+        ``positions`` (flat indices into ``h * w``) only those outputs, ``[B, O, P]``: the 1x1
+        layers after the last spatial one then run at those positions alone (a coding step needs
+        the outputs of one checkerboard half). Each output is the same sum of the same integer
+        products either way, so the values are identical.
 
         Hidden layers compute ``clamp(floor(acc / 2**s), 0, ACT_LIMIT)``, which equals
         ``min(floor(relu(acc) / 2**s), ACT_LIMIT)``, in place (three passes, no temporaries)."""
-        b, _, h, w = x_int.shape
-        a = x_int
+        return torch.stack([self._one(x, positions) for x in x_int])
+
+    def _one(self, x: torch.Tensor, positions: torch.Tensor | None) -> torch.Tensor:
+        _, h, w = x.shape
         last = len(self.layers) - 1
+        a, layout = x.reshape(x.shape[0], h * w), "flat"  # "flat": [C, h * w]; "span": see _conv
         for i, (w_int, b_int, inv_scale, k) in enumerate(self.layers):
-            cols = F.unfold(a, k, padding=k // 2) if k > 1 else a.reshape(b, a.shape[1], h * w)
-            acc = torch.matmul(w_int, cols)
-            acc.add_(b_int).mul_(inv_scale).floor_()
+            if i == self.pointwise_from and positions is not None:
+                a = _select(a, positions, h, w) if layout == "span" else a[:, positions]
+                layout = "points"
+            if k > 1:
+                acc = _conv(a, layout, self.taps[i], k, h, w)
+                layout = "span"
+            else:
+                acc = torch.matmul(w_int, a)
+            acc.add_(b_int[0]).mul_(inv_scale).floor_()
             if i < last:
                 acc.clamp_(0, ACT_LIMIT)
             else:
                 acc.clamp_(-ACT_LIMIT, ACT_LIMIT)
-            a = acc.view(b, -1, h, w)
-        return a
+            a = acc
+        if layout == "span":
+            a = _select(a, None, h, w)
+        return a if positions is not None else a.view(a.shape[0], h, w)
+
+
+def _conv(a: torch.Tensor, layout: str, taps: torch.Tensor, k: int, h: int, w: int) -> torch.Tensor:
+    """A ``k x k`` convolution (zero padding ``k // 2``) of ``a`` (``[C, h * w]`` "flat", or a
+    previous layer's "span" output) as ``k * k`` matrix products with shifted views of the padded
+    input: no patch matrix is built and no Winograd/FFT algorithm can be chosen.
+
+    Output "span" layout ``[O, L]``: entry ``q = i * (w + 2p) + j`` holds output pixel ``(i, j)``
+    for ``j < w``; the ``2p`` entries per row beyond ``w`` are junk, dropped by ``_select``."""
+    p = k // 2
+    wp = w + 2 * p
+    c = a.shape[0]
+    padded = a.new_zeros(c, h + 2 * p, wp)
+    if layout == "flat":
+        padded[:, p:p + h, p:p + w] = a.view(c, h, w)
+    else:
+        padded[:, p:p + h, p:p + w] = _span_grid(a, h, w)
+    flat = padded.view(c, -1)
+    span = (h - 1) * wp + w
+    out = None
+    for t in range(k * k):
+        off = (t // k) * wp + t % k
+        view = flat[:, off:off + span]
+        out = torch.matmul(taps[t], view) if out is None else out.addmm_(taps[t], view)
+    return out
+
+
+def _span_grid(a: torch.Tensor, h: int, w: int) -> torch.Tensor:
+    """A "span" ``[C, L]`` (row pitch ``(L - w) // (h - 1)`` or ``w``) -> view ``[C, h, w]``."""
+    c, span = a.shape
+    pitch = (span - w) // (h - 1) if h > 1 else w
+    return a.as_strided((c, h, w), (a.stride(0), pitch, 1))
+
+
+def _select(a: torch.Tensor, positions: torch.Tensor | None, h: int, w: int) -> torch.Tensor:
+    """A "span" ``[C, L]`` -> ``[C, h * w]``, or ``[C, P]`` at ``positions`` (flat in ``h * w``)."""
+    if positions is None:
+        return _span_grid(a, h, w).reshape(a.shape[0], h * w)
+    pitch = (a.shape[1] - w) // (h - 1) if h > 1 else w
+    return a[:, positions // w * pitch + positions % w]
 
 
 def pmf_from_logits(logits: np.ndarray, alphabet: int) -> np.ndarray:

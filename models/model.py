@@ -32,6 +32,7 @@ class VTModel(nn.Module):
         self.decoder = Decoder(cfg, dim)
         self.prior = Prior(dim, self.quantizer.alphabets, cfg.prior_width, cfg.prior_layers)
         self._exact = None
+        self.precision = "fp32"  # or "bf16": see ``autocast``
 
     @property
     def alphabets(self) -> tuple[int, ...]:
@@ -42,9 +43,22 @@ class VTModel(nn.Module):
         return len(self.quantizer.alphabets)
 
     # ----------------------------------------------------------------- tokens <-> frames
+    def autocast(self) -> torch.autocast:
+        """The tokenizer's nets run under bfloat16 autocast when ``precision == "bf16"`` (set by
+        ``vtcodec.zoo.load_model`` where the processor computes bfloat16 natively). Tokens are
+        the encoder's choice and the prior stays exact, so this changes only how closely the
+        encoder's latents and the decoded pixels follow the float32 result."""
+        return torch.autocast(next(self.parameters()).device.type, dtype=torch.bfloat16,
+                              enabled=self.precision == "bf16")
+
+    def latents(self, x: torch.Tensor) -> torch.Tensor:
+        """``[B, 3, H, W]`` float in [0, 1], H and W multiples of 8 -> latents ``[B, D, H/8, W/8]``."""
+        with self.autocast():
+            return self.encoder(x).float()
+
     def tokenize(self, x: torch.Tensor) -> torch.Tensor:
         """``[B, 3, H, W]`` float in [0, 1], H and W multiples of 8 -> symbols ``[B, S, H/8, W/8]``."""
-        return self.quantizer.encode(self.encoder(x))
+        return self.quantizer.encode(self.latents(x))
 
     def tokenize_chunk(self, z: torch.Tensor, margin: float = 0.0,
                        before: torch.Tensor | None = None) -> torch.Tensor:
@@ -70,7 +84,9 @@ class VTModel(nn.Module):
         q_prev, has_prev = previous(q, starts_chunk=starts_chunk)
         if not starts_chunk and before is not None:
             q_prev[0] = self.quantizer.decode(before.unsqueeze(0))[0]
-        return self.decoder(q, q_prev, has_prev).clamp(0, 1)
+        with self.autocast():
+            x = self.decoder(q, q_prev, has_prev)
+        return x.float().clamp(0, 1)
 
     # ----------------------------------------------------------------------- training
     def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -135,14 +151,15 @@ class ExactPrior:
 
     @torch.no_grad()
     def logits(self, prev: torch.Tensor, has_prev: torch.Tensor, cur: torch.Tensor,
-               known: torch.Tensor) -> np.ndarray:
+               known: torch.Tensor, positions: torch.Tensor | None = None) -> np.ndarray:
         """``prev``/``cur`` symbols ``[B, S, h, w]`` (int), ``has_prev`` ``[B]``, ``known`` symbol
-        mask ``[S, h, w]`` (bool). Returns int64 logits ``[B, S, A, h, w]``."""
+        mask ``[S, h, w]`` (bool). Returns int64 logits ``[B, S, A, h, w]``, or ``[B, S, A, P]``
+        at ``positions`` (flat indices into ``h * w``) only."""
         q, dev = self.model.quantizer, self.device
         pv = q.prior_values(prev.to(dev)).to(torch.float64)
         cv = q.prior_values(cur.to(dev)).to(torch.float64)
         km = self.model.expand_mask(known.to(dev)).to(torch.float64).unsqueeze(0).expand_as(cv)
         x = self.model.prior.inputs(pv, has_prev.to(dev, torch.float64), cv, km)
-        out = self.net(torch.ldexp(x, torch.tensor(ACT_BITS, dtype=torch.float64, device=dev)))
-        b, _, h, w = out.shape
-        return out.view(b, len(self.alphabets), self.amax, h, w).cpu().numpy().astype(np.int64)
+        out = self.net(torch.ldexp(x, torch.tensor(ACT_BITS, dtype=torch.float64, device=dev)),
+                       None if positions is None else positions.to(dev))
+        return out.view(out.shape[0], len(self.alphabets), self.amax, *out.shape[2:]).cpu().numpy().astype(np.int64)

@@ -54,3 +54,14 @@ def test_pmf_from_logits_is_integer_monotone_and_floored():
     # one bit (64 units) more logit doubles the probability mass (up to the floor)
     assert abs(pmf[0, 2] / pmf[0, 1] - 2) < 0.01
     assert len(set(pmf[1].tolist())) == 1
+
+
+def test_integer_net_at_positions_and_odd_grids():
+    """Outputs at chosen positions equal the full grid's there, on grids down to 1x1."""
+    net = IntConvNet(convs(1))
+    for h, w in ((1, 1), (1, 7), (6, 1), (5, 9)):
+        x = torch.randint(-8, 8, (2, 5, h, w)).double() * 2**ACT_BITS
+        full = net(x)
+        assert torch.equal(full, reference(net.layers, x))
+        pos = torch.arange(h * w)[torch.arange(h * w) % 2 == 1] if h * w > 1 else torch.arange(1)
+        assert torch.equal(net(x, pos), full.reshape(2, full.shape[1], h * w)[:, :, pos])

@@ -60,11 +60,17 @@ from .errors import FormatError, ModelError, VtcError
 from .models import VTModel
 from .models.intnet import pmf_from_logits
 from .models.prior import schedule
-from .zoo import DEFAULT_MODEL, find_model, load_model
+from .refine import MS_WEIGHT, refine_latents
+from .zoo import DEFAULT_MODEL, find_model, load_model, resolve_precision
 
 DEFAULT_GOP = 32
 BATCH = 8  # frames per network call (bounds memory at large sizes)
+PRIOR_BATCH = 1  # frames per exact-prior call: its float64 patch matrices stay in cache
 TOKEN_HYSTERESIS = 0.15  # see VTModel.tokenize_chunk: an encoder choice, not part of the format
+# encoder presets, like x264's: more encoding time for better tokens at the same rate (latent
+# refinement, vtcodec/refine.py: (steps, Adam learning rate)); the stream format is the same
+PRESETS = {"medium": (0, 0.0), "slow": (5, 0.04), "veryslow": (12, 0.03)}
+DEFAULT_PRESET = "medium"
 QUALITIES = tuple(range(1, 11))
 DEFAULT_QUALITY = 6
 
@@ -140,27 +146,32 @@ class TokenCoder:
         # the schedule per grid size, shared by every coder of this model
         self._steps: dict[tuple[int, int], list] = self.exact.__dict__.setdefault("steps_cache", {})
 
-    def steps(self, h: int, w: int) -> list[tuple[torch.Tensor, torch.Tensor, list]]:
+    def steps(self, h: int, w: int) -> list[tuple[torch.Tensor, list, torch.Tensor]]:
+        """The coding steps of an ``h x w`` grid: ``(known, chans, positions)`` with ``chans`` the
+        ``(channel, flat positions)`` coded by the step, in stream order, and ``positions`` the
+        union of those positions (where the prior is evaluated)."""
         if (h, w) not in self._steps:
             out = []
             for known, target in schedule(self.model.cfg.prior_groups, len(self.alphabets), h, w):
                 chans = [(c, np.nonzero(target[c].numpy().ravel())[0]) for c in range(target.shape[0])
                          if bool(target[c].any())]
                 if chans:  # a 1-position grid has no second checkerboard pass
-                    out.append((known, target, chans))
+                    union = np.unique(np.concatenate([pos for _, pos in chans]))
+                    chans = [(c, pos, np.searchsorted(union, pos)) for c, pos in chans]
+                    out.append((known, chans, torch.from_numpy(union)))
             self._steps[(h, w)] = out
         return self._steps[(h, w)]
 
     def _tables(self, logits: np.ndarray, chans: list) -> np.ndarray:
-        """Frequency tables ``[B, P_total, amax]`` for one step, rows in stream order."""
-        b, s, a, h, w = logits.shape
-        flat = logits.reshape(b, s, a, h * w)
+        """Logits ``[B, S, A, P]`` of one step at its positions -> frequency tables
+        ``[B, N, amax]``, rows in stream order."""
+        b, _, a, _ = logits.shape
         parts = []
-        for c, pos in chans:
-            z = flat[:, c][:, :, pos].transpose(0, 2, 1).reshape(-1, a)  # [B * P, A]
+        for c, _, local in chans:
+            z = logits[:, c][:, :, local].transpose(0, 2, 1).reshape(-1, a)  # [B * N_c, A]
             pmf = np.zeros((z.shape[0], self.amax), dtype=np.int64)
             pmf[:, :self.alphabets[c]] = pmf_from_logits(z, self.alphabets[c])
-            parts.append(pmf.reshape(b, len(pos), self.amax))
+            parts.append(pmf.reshape(b, len(local), self.amax))
         return np.concatenate(parts, axis=1)
 
     def _frame_tables(self, symbols: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
@@ -171,11 +182,11 @@ class TokenCoder:
         has_prev = (torch.arange(t) > 0).float()
         flat = symbols.reshape(t, s, h * w).numpy()
         tables, syms = [], []
-        for known, _, chans in self.steps(h, w):
+        for known, chans, positions in self.steps(h, w):
             tables.append(np.concatenate([self._tables(self.exact.logits(
-                prev[i:i + BATCH], has_prev[i:i + BATCH], symbols[i:i + BATCH], known), chans)
-                for i in range(0, t, BATCH)]))  # [T, P, A]
-            syms.append(np.concatenate([flat[:, c][:, pos] for c, pos in chans], axis=1))
+                prev[i:i + PRIOR_BATCH], has_prev[i:i + PRIOR_BATCH], symbols[i:i + PRIOR_BATCH], known,
+                positions), chans) for i in range(0, t, PRIOR_BATCH)]))  # [T, N, A]
+            syms.append(np.concatenate([flat[:, c][:, pos] for c, pos, _ in chans], axis=1))
         return np.concatenate(tables, axis=1), np.concatenate(syms, axis=1)
 
     def encode(self, symbols: torch.Tensor) -> tuple[bytes, float]:
@@ -200,11 +211,11 @@ class TokenCoder:
             prev = out[i - 1:i] if i else torch.zeros(1, s, h, w, dtype=torch.int64)
             has_prev = torch.tensor([1.0 if i else 0.0])
             cur = out[i:i + 1]
-            for known, _, chans in steps:
-                freqs = self._tables(self.exact.logits(prev, has_prev, cur, known), chans)[0]
+            for known, chans, positions in steps:
+                freqs = self._tables(self.exact.logits(prev, has_prev, cur, known, positions), chans)[0]
                 values = decoder.decode(freqs)
                 n = 0
-                for c, pos in chans:
+                for c, pos, _ in chans:
                     if values[n:n + len(pos)].max(initial=0) >= self.alphabets[c]:
                         raise FormatError("decoded symbol out of range (corrupt stream)")
                     cur[0, c].view(-1)[torch.from_numpy(pos)] = torch.from_numpy(values[n:n + len(pos)])
@@ -256,19 +267,27 @@ class Encoder:
     chunk. Memory holds at most one chunk of frames.
 
     ``quality`` (1..10) fixes the coding grid of every chunk; ``bitrate`` (kb/s) or ``bpp`` instead
-    select target-rate mode (``RateControl``). An instance is not thread-safe; separate instances
-    may run in separate threads. The torch thread count is left to the caller.
+    select target-rate mode (``RateControl``). ``preset`` (``PRESETS``: medium, slow, veryslow)
+    spends more encoding time on the tokens (latent refinement, ``vtcodec.refine``) for better
+    quality at about the same rate; any preset's stream decodes the same way. ``precision``: the
+    tokenizer nets' (``vtcodec.zoo.resolve_precision``). An instance is not thread-safe; separate
+    instances may run in separate threads. The torch thread count is left to the caller.
     """
 
     def __init__(self, width: int, height: int, fps: float | Fraction = 25, quality: int | None = None,
                  model: str | os.PathLike = DEFAULT_MODEL, gop: int = DEFAULT_GOP, device: str = "cpu",
                  chroma: str = "420", matrix: int = 5, color_range: int = 1,
-                 bitrate: float | None = None, bpp: float | None = None) -> None:
+                 bitrate: float | None = None, bpp: float | None = None,
+                 precision: str | None = None, preset: str = DEFAULT_PRESET) -> None:
         if not 1 <= gop <= 1024:
             raise VtcError(f"gop must be in 1..1024, got {gop}")
+        if preset not in PRESETS:
+            raise VtcError(f"preset must be one of {', '.join(PRESETS)}, not {preset!r}")
+        self.refine_steps, self.refine_lr = PRESETS[preset]
+        self.refine_weight = MS_WEIGHT  # MS-SSIM in the refinement objective (vtcodec/refine.py)
         if sum(x is not None for x in (quality, bitrate, bpp)) > 1:
             raise VtcError("give one of quality, bitrate and bpp")
-        self.model = load_model(model, device=device)
+        self.model = load_model(model, device=device, precision=precision)
         self.device = torch.device(device)
         fps = Fraction(fps).limit_denominator(1 << 30)
         if fps <= 0:
@@ -352,10 +371,16 @@ class Encoder:
         st.bytes += len(data)
         return data
 
-    def _tokenize(self, frames: np.ndarray, k: int) -> torch.Tensor:
+    def _tokenize(self, frames: np.ndarray, k: int, refine: bool = True) -> torch.Tensor:
         cw, ch = coded_size(self.header.width, self.header.height, k)
-        z = torch.cat([self.model.encoder(_to_tensor(frames[i:i + BATCH], self.device, (ch, cw)))
+        z = torch.cat([self.model.latents(_to_tensor(frames[i:i + BATCH], self.device, (ch, cw)))
                        for i in range(0, len(frames), BATCH)])
+        if refine and self.refine_steps:
+            h, w = self.header.height, self.header.width
+            window = min(max((1 << 21) // max(ch * cw, h * w), 1), BATCH)  # bounds backward's memory
+            source = _to_tensor(frames, self.device)[:, :, :h, :w]
+            z = refine_latents(self.model, z, source, self.refine_steps, self.refine_lr, self.refine_weight,
+                               window=window, render=lambda r: resample(r[:, :, :ch, :cw], (h, w)))
         return self.model.tokenize_chunk(z, self.margin).cpu()
 
 
@@ -389,7 +414,7 @@ class RateControl:
         trials: dict[int, tuple[torch.Tensor, bytes, float]] = {}
         k = self.k
         for _ in range(self.TRIALS):
-            symbols = enc._tokenize(frames, k)
+            symbols = enc._tokenize(frames, k, refine=False)  # a slow preset refines the chosen k once
             payload, ideal = enc.coder.encode(symbols)
             trials[k] = (symbols, payload, ideal)
             bits = max(8 * len(payload), 8)
@@ -408,6 +433,9 @@ class RateControl:
             self.high = True
         self.k = best
         self._note(st)
+        if enc.refine_steps:
+            symbols = enc._tokenize(frames, best)
+            return (best, symbols, *enc.coder.encode(symbols))
         return (best, *trials[best])
 
     def _note(self, st: Stats) -> None:
@@ -426,10 +454,11 @@ class Decoder:
     Not thread-safe; separate instances may run in separate threads.
     """
 
-    def __init__(self, device: str = "cpu", output: str = "numpy") -> None:
+    def __init__(self, device: str = "cpu", output: str = "numpy", precision: str | None = None) -> None:
         if output not in ("numpy", "av", "torch"):
             raise VtcError(f"output must be numpy, av or torch, not {output!r}")
         self.device, self.output = device, output
+        self.precision = resolve_precision(precision, device)
         self.header: Header | None = None
         self.model: VTModel | None = None
         self.coder: TokenCoder | None = None
@@ -449,7 +478,7 @@ class Decoder:
             self.header = read_header(io.BytesIO(bytes(self._buf[:size])))
             check_limits(self.header)
             del self._buf[:size]
-            self.model = model_for(self.header, self.device)
+            self.model = model_for(self.header, self.device, self.precision)
             self.coder = TokenCoder(self.model)
             self._limit = payload_limit(self.header, self.model)
         while True:
@@ -538,7 +567,7 @@ def payload_limit(header: Header, model: VTModel) -> int:
     return 4 * symbols + 1024
 
 
-def model_for(header: Header, device: str = "cpu") -> VTModel:
+def model_for(header: Header, device: str = "cpu", precision: str | None = None) -> VTModel:
     """The installed model a stream was written with (same name and weights hash)."""
     try:
         entry = find_model(header.model)
@@ -548,7 +577,7 @@ def model_for(header: Header, device: str = "cpu") -> VTModel:
         raise ModelError(f"stream was written with model {header.model!r} "
                          f"(weights {header.weights_sha256.hex()[:12]}), but the installed one has "
                          f"weights {entry.sha256[:12]}")
-    return load_model(entry.path, device=device)
+    return load_model(entry.path, device=device, precision=precision)
 
 
 def _check_quality(quality: int | None) -> int:

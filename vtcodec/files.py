@@ -34,6 +34,7 @@ from .bitstream import (
 )
 from .codec import (
     DEFAULT_GOP,
+    DEFAULT_PRESET,
     Decoder,
     Encoder,
     Stats,
@@ -113,17 +114,19 @@ def _encode_stream(src: str | os.PathLike, frames: Iterable, encoder: Encoder, o
 def encode_file(src: str | os.PathLike, dst: str | os.PathLike, model: str = DEFAULT_MODEL,
                 quality: int | None = None, gop: int = DEFAULT_GOP, force: bool = False,
                 progress: Progress | None = None, tokens_out: list | None = None,
-                device: str = "cpu", bitrate: float | None = None, bpp: float | None = None) -> Stats:
+                device: str = "cpu", bitrate: float | None = None, bpp: float | None = None,
+                preset: str = DEFAULT_PRESET) -> Stats:
     """Compress a video file (or ``-``: standard input) into a .vtc file (or ``-``: standard
     output). ``tokens_out`` (a list) receives each chunk's symbols, for verification.
-    ``bitrate`` (kb/s) or ``bpp`` selects target-rate mode instead of a fixed ``quality``."""
+    ``bitrate`` (kb/s) or ``bpp`` selects target-rate mode instead of a fixed ``quality``;
+    ``preset`` (``vtcodec.codec.PRESETS``) trades encoding time for quality."""
     from .video import VideoReader
 
     reader = VideoReader(src)
     info = reader.info
     encoder = Encoder(info.width, info.height, info.fps, quality=quality, model=model, gop=gop,
                       device=device, chroma=info.chroma, matrix=info.matrix, color_range=info.color_range,
-                      bitrate=bitrate, bpp=bpp)
+                      bitrate=bitrate, bpp=bpp, preset=preset)
     if tokens_out is not None:
         encoder.tokens = tokens_out
     try:
@@ -305,9 +308,11 @@ def decode_file(src: str | os.PathLike, dst: str | os.PathLike, force: bool = Fa
 
 def compress(frames_or_path: str | os.PathLike | Iterable, quality: int | None = None,
              model: str = DEFAULT_MODEL, gop: int = DEFAULT_GOP, fps: float | Fraction = 25,
-             device: str = "cpu", bitrate: float | None = None, bpp: float | None = None) -> bytes:
+             device: str = "cpu", bitrate: float | None = None, bpp: float | None = None,
+             precision: str | None = None, preset: str = DEFAULT_PRESET) -> bytes:
     """Frames (``[H, W, 3]`` uint8 arrays, a ``[T, H, W, 3]`` array, ``av.VideoFrame`` s or
-    ``[3, H, W]`` float tensors) or a video path -> the bytes of a .vtc stream."""
+    ``[3, H, W]`` float tensors) or a video path -> the bytes of a .vtc stream. ``precision``:
+    the tokenizer nets' (``vtcodec.zoo.resolve_precision``)."""
     if isinstance(frames_or_path, (str, os.PathLike)):
         from .video import VideoReader
 
@@ -323,7 +328,7 @@ def compress(frames_or_path: str | os.PathLike | Iterable, quality: int | None =
         w, h = frame_size(first)
         frames, kw = itertools.chain([first], it), {}
     encoder = Encoder(w, h, fps, quality=quality, model=model, gop=gop, device=device, bitrate=bitrate,
-                      bpp=bpp, **kw)
+                      bpp=bpp, precision=precision, preset=preset, **kw)
     parts = [encoder.encode(frame) for frame in frames]
     parts.append(encoder.flush())
     data = b"".join(parts)
@@ -331,9 +336,9 @@ def compress(frames_or_path: str | os.PathLike | Iterable, quality: int | None =
     return head + data[len(head):]
 
 
-def decompress(data: bytes, device: str = "cpu") -> np.ndarray:
+def decompress(data: bytes, device: str = "cpu", precision: str | None = None) -> np.ndarray:
     """The bytes of a .vtc stream -> frames ``[T, H, W, 3]`` uint8."""
-    decoder = Decoder(device=device)
+    decoder = Decoder(device=device, precision=precision)
     frames = decoder.decode(data)
     decoder.flush()
     return np.stack(frames)

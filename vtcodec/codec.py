@@ -281,9 +281,7 @@ class Encoder:
                  precision: str | None = None, preset: str = DEFAULT_PRESET) -> None:
         if not 1 <= gop <= 1024:
             raise VtcError(f"gop must be in 1..1024, got {gop}")
-        if preset not in PRESETS:
-            raise VtcError(f"preset must be one of {', '.join(PRESETS)}, not {preset!r}")
-        self.refine_steps, self.refine_lr = PRESETS[preset]
+        self.refine_steps, self.refine_lr = PRESETS[check_preset(preset)]
         self.refine_weight = MS_WEIGHT  # MS-SSIM in the refinement objective (vtcodec/refine.py)
         if sum(x is not None for x in (quality, bitrate, bpp)) > 1:
             raise VtcError("give one of quality, bitrate and bpp")
@@ -578,6 +576,12 @@ def model_for(header: Header, device: str = "cpu", precision: str | None = None)
                          f"(weights {header.weights_sha256.hex()[:12]}), but the installed one has "
                          f"weights {entry.sha256[:12]}")
     return load_model(entry.path, device=device, precision=precision)
+
+
+def check_preset(preset: str) -> str:
+    if preset not in PRESETS:
+        raise VtcError(f"preset must be one of {', '.join(PRESETS)}, not {preset!r}")
+    return preset
 
 
 def _check_quality(quality: int | None) -> int:

@@ -200,13 +200,10 @@ def plan(inputs: Iterable[str], codecs: Iterable[str], qualities: dict[str, list
     """The jobs of a sweep, and the (clip, codec) pairs skipped with the reason. ``preset`` is
     the anchors' preset; ``vtc_presets`` vtcodec's (each one a curve)."""
     from . import anchors
-    from .codec import PRESETS
-
-    vtc_presets = list(vtc_presets)
-    for p in vtc_presets:
-        if p not in PRESETS:
-            raise VtcError(f"unknown vtcodec preset {p!r} (known: {', '.join(PRESETS)})")
+    from .codec import check_preset
     from .video import VideoReader
+
+    vtc_presets = [check_preset(p) for p in vtc_presets]  # before any work
 
     jobs, skipped = [], []
     for spec in inputs:

@@ -1,13 +1,16 @@
 """Encoder presets (latent refinement, vtcodec/refine.py): bits, quality and encoding speed per
-preset, and the MS-SSIM weight of the refinement objective.
+preset, and the refinement's settings (MS-SSIM weight, steps, rate slope) tried in their place.
 
     python benchmarks/refine.py ../shared/data/dev/reds_demo000_lr_320x180.mkv --frames 4 \
         --qualities 4 --presets medium,slow --weights 0,0.02,0.3
+    python benchmarks/refine.py ../shared/data/dev/openh264_ciscovt2people_320x192_12fps.mkv \
+        --frames 9 --qualities 5,8 --presets slow --steps 5,30 --rate-slopes 0,0.3,0.5
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import time
 from pathlib import Path
@@ -24,30 +27,41 @@ def main() -> None:
     ap.add_argument("--qualities", default="4,6,8")
     ap.add_argument("--presets", default="medium,slow,veryslow")
     ap.add_argument("--weights", default="", help="MS-SSIM weights to try (default: the codec's)")
+    ap.add_argument("--steps", default="", help="refinement steps to try (default: the preset's)")
+    ap.add_argument("--rate-slopes", default="", help="rate slopes to try (default: the preset's)")
     ap.add_argument("--json", default=None)
     args = ap.parse_args()
     weights = [float(x) for x in args.weights.split(",") if x] or [None]
+    steps = [int(x) for x in args.steps.split(",") if x] or [None]
+    slopes = [float(x) for x in args.rate_slopes.split(",") if x] or [None]
+    variants = list(itertools.product(weights, steps, slopes))
     rows = []
-    print("| clip | quality | preset | MS-SSIM weight | bpp | PSNR-RGB | MS-SSIM-RGB | encode fps |")
-    print("|---|---|---|---|---|---|---|---|")
+    print("| clip | quality | preset | MS-SSIM weight | steps | rate slope | bpp | PSNR-RGB | MS-SSIM-RGB | encode fps |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for clip in args.clips:
         src, info = read_video(clip, args.frames)
         for q in (int(x) for x in args.qualities.split(",")):
             for preset in args.presets.split(","):
-                for wt in weights if codec.PRESETS[preset][0] else [None]:
+                for wt, n, slope in variants if codec.PRESETS[preset][0] else [(None, None, None)]:
                     enc = codec.Encoder(info.width, info.height, info.fps, quality=q, preset=preset)
                     if wt is not None:
                         enc.refine_weight = wt
+                    if n is not None:
+                        enc.refine_steps = n
+                    if slope is not None:
+                        enc.rate_slope = slope
                     t0 = time.perf_counter()
                     data = b"".join(enc.encode(f) for f in src) + enc.flush()
                     seconds = time.perf_counter() - t0
                     dec = decompress(data)
                     row = {"clip": Path(clip).name, "quality": q, "preset": preset,
                            "ms_weight": enc.refine_weight if enc.refine_steps else None,
+                           "steps": enc.refine_steps, "rate_slope": enc.rate_slope,
                            "bpp": len(data) * 8 / src[..., 0].size, "psnr_rgb": metrics.psnr(src, dec),
                            "msssim_rgb": metrics.msssim(src, dec), "encode_fps": len(src) / seconds}
                     rows.append(row)
                     print(f"| {row['clip']} | {q} | {preset} | {row['ms_weight'] if row['ms_weight'] is not None else '-'} | "
+                          f"{row['steps']} | {row['rate_slope']} | "
                           f"{row['bpp']:.4f} | {row['psnr_rgb']:.2f} | {row['msssim_rgb']:.4f} | {row['encode_fps']:.1f} |",
                           flush=True)
     if args.json:

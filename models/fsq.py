@@ -55,6 +55,10 @@ class FSQ(nn.Module):
         shift = torch.atanh(offset / half_l)
         return torch.tanh(z + shift) * half_l - offset
 
+    def levels_position(self, z: torch.Tensor) -> torch.Tensor:
+        """The latent as a continuous position on the symbol axis: ``encode`` rounds it."""
+        return self._bound(z) + self._half_width
+
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         b = self._bound(z)
         q = b + (torch.round(b) - b).detach()

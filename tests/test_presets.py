@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 from conftest import DEV, run_cli
 
-from vtcodec import codec, metrics, zoo
+from vtcodec import codec, metrics, refine, zoo
 from vtcodec.errors import VtcError
 from vtcodec.files import compress, decompress
 from vtcodec.video import read_video
@@ -66,3 +67,44 @@ def test_cli_preset(tmp_path):
     assert r.returncode != 0
     assert r.stderr.strip().count("\n") == 0 and "preset" in r.stderr
     assert not (tmp_path / "b.vtc").exists()
+
+
+def test_symbol_costs_price_the_coded_symbols_as_the_prior_does():
+    model = zoo.load_model()
+    src, _ = read_video(DEV / "foreman_qcif_10f.mkv", 3)
+    symbols = model.tokenize(codec._to_tensor(src, torch.device("cpu")))
+    costs = refine.symbol_costs(model, symbols)
+    with torch.no_grad():
+        want = model.prior_bits(symbols.unsqueeze(0))[0]
+    got = costs.gather(2, symbols.unsqueeze(2)).squeeze(2)
+    assert torch.allclose(got, want, rtol=1e-4, atol=1e-4)
+    # between two levels a latent costs the linear mix of their costs, and its gradient points to
+    # the cheaper one (the bounded latent grows with z)
+    q = model.quantizer
+    z = torch.randn(1, 4, 1, 1, generator=torch.Generator().manual_seed(0)).requires_grad_(True)
+    c = costs[:1, :, :, :1, :1]
+    u = q.levels_position(z.detach())[0, :, 0, 0]
+    bits = refine.soft_bits(q, z, c)
+    want = 0.0
+    slopes = []
+    for ch in range(4):
+        lo = min(int(u[ch].floor()), q.levels[ch] - 2)
+        c0, c1 = float(c[0, ch, lo, 0, 0]), float(c[0, ch, lo + 1, 0, 0])
+        want += c0 + (float(u[ch]) - lo) * (c1 - c0)
+        slopes.append(np.sign(c1 - c0))
+    assert abs(float(bits.detach()) - want) < 1e-3
+    bits.backward()
+    assert np.array_equal(np.sign(z.grad.view(-1).numpy()), np.array(slopes))
+
+
+def test_rate_term_spends_fewer_bits():
+    src, info = read_video(DEV / "openh264_ciscovt2people_320x192_12fps.mkv", 4)
+    sizes, quality = [], []
+    for slope in (0.0, 1.0):
+        enc = codec.Encoder(info.width, info.height, info.fps, quality=8, preset="veryslow")
+        enc.refine_steps, enc.rate_slope = 10, slope
+        data = b"".join(enc.encode(f) for f in src) + enc.flush()
+        sizes.append(len(data))
+        quality.append(metrics.psnr(src, decompress(data)))
+    assert sizes[1] < 0.97 * sizes[0]
+    assert quality[1] > quality[0] - 0.5  # bits saved where they bought little

@@ -68,8 +68,11 @@ BATCH = 8  # frames per network call (bounds memory at large sizes)
 PRIOR_BATCH = 1  # frames per exact-prior call (the smallest working set; 8 measured no faster)
 TOKEN_HYSTERESIS = 0.15  # see VTModel.tokenize_chunk: an encoder choice, not part of the format
 # encoder presets, like x264's: more encoding time for better tokens at the same rate (latent
-# refinement, vtcodec/refine.py: (steps, Adam learning rate)); the stream format is the same
-PRESETS = {"medium": (0, 0.0), "slow": (5, 0.04), "veryslow": (12, 0.03)}
+# refinement, vtcodec/refine.py: (steps, Adam learning rate, rate slope of the RD objective));
+# the stream format is the same. veryslow's 30 steps with the rate in the objective: measured in
+# the session notes of 0.4 (benchmarks/refine.py), 12 steps without it spent 2-5% more bits for
+# MS-SSIM gains worth less than that.
+PRESETS = {"medium": (0, 0.0, 0.0), "slow": (5, 0.04, 0.0), "veryslow": (30, 0.03, 0.3)}
 DEFAULT_PRESET = "medium"
 QUALITIES = tuple(range(1, 11))
 DEFAULT_QUALITY = 6
@@ -281,7 +284,7 @@ class Encoder:
                  precision: str | None = None, preset: str = DEFAULT_PRESET) -> None:
         if not 1 <= gop <= 1024:
             raise VtcError(f"gop must be in 1..1024, got {gop}")
-        self.refine_steps, self.refine_lr = PRESETS[check_preset(preset)]
+        self.refine_steps, self.refine_lr, self.rate_slope = PRESETS[check_preset(preset)]
         self.refine_weight = MS_WEIGHT  # MS-SSIM in the refinement objective (vtcodec/refine.py)
         if sum(x is not None for x in (quality, bitrate, bpp)) > 1:
             raise VtcError("give one of quality, bitrate and bpp")
@@ -378,7 +381,8 @@ class Encoder:
             window = min(max((1 << 21) // max(ch * cw, h * w), 1), BATCH)  # bounds backward's memory
             source = _to_tensor(frames, self.device)[:, :, :h, :w]
             z = refine_latents(self.model, z, source, self.refine_steps, self.refine_lr, self.refine_weight,
-                               window=window, render=lambda r: resample(r[:, :, :ch, :cw], (h, w)))
+                               window=window, render=lambda r: resample(r[:, :, :ch, :cw], (h, w)),
+                               rate_slope=self.rate_slope)
         return self.model.tokenize_chunk(z, self.margin).cpu()
 
 

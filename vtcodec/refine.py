@@ -7,7 +7,14 @@ minimising ``MSE + ms_weight * (1 - MS-SSIM)`` of the frames a decoder outputs (
 resampled to the source size, as ``vtcodec.codec.decode_chunk`` does) against the source frames,
 then quantizes as usual (hysteresis included). Decoders and the
 format are untouched: any tokens are valid, and the decoder rebuilds whatever tokens it receives.
-The rate is not in the objective; measured, it moves by under 1% (see benchmarks/refine.py).
+
+Left alone, refinement drifts to tokens that cost more bits (+2-7% after 12-30 steps). With
+``rate_slope > 0`` the objective becomes a rate-distortion Lagrangian ``D + lambda * R``: ``R`` is
+the chunk's bits per pixel under the float prior (``soft_bits``: each latent's cost interpolated
+between the two levels it lies between, the other tokens held as context), and ``lambda =
+rate_slope * D0 / R0`` is the slope of the codec's own curve ``D ~ R^-rate_slope`` at the
+chunk's starting point (``D0``, ``R0``): a bit is spent where it buys at least as much distortion
+as the quality ladder would give for it, as a classic encoder's RDO does with its lambda.
 
 The chunk is optimised as a whole (frame ``t`` is decoded with frame ``t - 1``'s tokens, so both
 receive gradients), ``window`` frames per forward/backward pass to bound memory, one Adam step per
@@ -17,11 +24,14 @@ ladder in ``vtcodec.codec.PRESETS`` trades it for quality.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 import torch
 
 from .metrics import msssim_tensor
+from .models.fsq import FSQ
+from .models.prior import schedule
 
 MSSSIM_WINDOW = 7  # the loss's MS-SSIM window (7 taps fit the small coding grids of low qualities)
 # A little MS-SSIM in the objective buys most of its gain without costing PSNR: on reds (4 frames,
@@ -30,12 +40,42 @@ MSSSIM_WINDOW = 7  # the loss's MS-SSIM window (7 taps fit the small coding grid
 MS_WEIGHT = 0.02
 
 
+def symbol_costs(model, symbols: torch.Tensor) -> torch.Tensor:
+    """Symbols ``[T, S, h, w]`` of one chunk (its first frame starts the chunk) -> the float
+    prior's cost in bits of every alphabet entry at every position, ``[T, S, A, h, w]``: each
+    symbol priced in the coding step that codes it, the other symbols as its context."""
+    t, s, h, w = symbols.shape
+    values = model.quantizer.prior_values(symbols)
+    prev = torch.cat([torch.zeros_like(values[:1]), values[:-1]])
+    has_prev = (torch.arange(t, device=symbols.device) > 0).float()
+    costs = torch.zeros(t, s, model.prior.amax, h, w, device=symbols.device)
+    invalid = ~model.prior.valid.view(1, s, -1, 1, 1)
+    for known, target in schedule(model.cfg.prior_groups, s, h, w, device=symbols.device):
+        km = model.expand_mask(known).float().unsqueeze(0).expand(t, -1, -1, -1)
+        logits = model.prior(prev, has_prev, values, km).masked_fill(invalid, -1e4)
+        costs += -torch.log_softmax(logits * math.log(2), dim=2) / math.log(2) * target.view(1, s, 1, h, w)
+    return costs
+
+
+def soft_bits(quantizer: FSQ, z: torch.Tensor, costs: torch.Tensor) -> torch.Tensor:
+    """Differentiable stand-in for the bits of FSQ latents ``z`` ``[T, D, h, w]`` given the cost
+    of every level ``[T, D, A, h, w]``: each channel's cost interpolated linearly between the two
+    levels its bounded latent lies between (what rounding pays, made continuous)."""
+    u = quantizer.levels_position(z)  # rounds to the symbol
+    lo = torch.minimum(u.detach().floor().clamp(min=0), quantizer._levels - 2).long()
+    c0 = costs.gather(2, lo.unsqueeze(2)).squeeze(2)
+    c1 = costs.gather(2, (lo + 1).unsqueeze(2)).squeeze(2)
+    return (c0 + (u - lo).clamp(0, 1) * (c1 - c0)).sum()
+
+
 def refine_latents(model, z: torch.Tensor, frames: torch.Tensor, steps: int, lr: float = 0.01,
                    ms_weight: float = MS_WEIGHT, window: int = 8,
-                   render: Callable[[torch.Tensor], torch.Tensor] | None = None) -> torch.Tensor:
+                   render: Callable[[torch.Tensor], torch.Tensor] | None = None,
+                   rate_slope: float = 0.0) -> torch.Tensor:
     """Latents ``z`` ``[T, D, h, w]`` of one chunk and the source frames ``[T, 3, H, W]`` in
     [0, 1] -> refined latents, same shape. ``render`` maps decoded grids ``[B, 3, 8h, 8w]`` to
-    output frames ``[B, 3, H, W]`` (differentiably; default: crop)."""
+    output frames ``[B, 3, H, W]`` (differentiably; default: crop). ``rate_slope``: weight of the
+    rate in the objective (module docstring; FSQ models only, 0 = distortion alone)."""
     if steps <= 0:
         return z
     t, _, hh, ww = frames.shape
@@ -46,8 +86,14 @@ def refine_latents(model, z: torch.Tensor, frames: torch.Tensor, steps: int, lr:
         opt = torch.optim.Adam([var], lr=lr)
         has_prev = (torch.arange(t, device=z.device) > 0).float()
         use_ms = ms_weight > 0 and min(hh, ww) >= MSSSIM_WINDOW
+        use_rate = rate_slope > 0 and isinstance(model.quantizer, FSQ)
+        lam = None  # set after the first step, from its distortion and rate
         for _ in range(steps):
             opt.zero_grad(set_to_none=True)
+            if use_rate:
+                with torch.no_grad():
+                    costs = symbol_costs(model, model.quantizer.encode(var))
+            distortion = 0.0
             for lo in range(0, t, window):
                 hi = min(lo + window, t)
                 q = model.quantizer(var[max(lo - 1, 0):hi])  # with the frame before the window
@@ -60,6 +106,14 @@ def refine_latents(model, z: torch.Tensor, frames: torch.Tensor, steps: int, lr:
                 loss = ((rec - ref) ** 2).mean()
                 if use_ms:
                     loss = loss + ms_weight * (1 - msssim_tensor(rec, ref, 1.0, MSSSIM_WINDOW).mean())
-                (loss * (hi - lo) / t).backward()
+                loss = loss * (hi - lo) / t
+                distortion += float(loss.detach())
+                if lam is not None:
+                    loss = loss + lam * soft_bits(model.quantizer, var[lo:hi], costs[lo:hi]) / (t * hh * ww)
+                loss.backward()
+            if use_rate and lam is None:
+                with torch.no_grad():
+                    rate = float(soft_bits(model.quantizer, var, costs)) / (t * hh * ww)
+                lam = rate_slope * distortion / max(rate, 1e-9)
             opt.step()
         return var.detach()

@@ -137,3 +137,11 @@ def test_tiny_frames_are_measured_with_what_fits(tmp_path):
     row = rd.measure(rd.Job(str(clip), "vtcodec", 6, model=TINY, lpips=True))
     assert row["frames"] == 2 and row["psnr-y"] > 0
     assert row["ssim-y"] is None and row["msssim-rgb"] is None and row["lpips"] is None
+
+
+def test_curve_names_show_only_the_settings_that_differ():
+    rows = [{"clip": "a", "codec": "vtcodec", "settings": s, "bpp": 0.1}
+            for s in ("model=m;precision=bf16", "model=m;precision=bf16;preset=slow")]
+    rows += [{"clip": "a", "codec": "x264", "settings": "preset=medium", "bpp": 0.1}]
+    assert sorted(name for _, name in rd.curves(rows)) == [
+        "vtcodec (preset=default)", "vtcodec (preset=slow)", "x264"]

@@ -276,16 +276,30 @@ def load_results(path: str | os.PathLike) -> list[dict]:
     return rows
 
 
-def curves(rows: list[dict]) -> dict[tuple[str, str], list[dict]]:
-    """Rows grouped by (clip, curve name), points by rate. A curve is a codec, named with its
-    settings only when the results hold one codec under several settings."""
-    settings: dict[str, set] = {}
+def curve_names(rows: list[dict]) -> dict[tuple[str, str], str]:
+    """(codec, settings) -> the curve's name: the codec, plus the settings that tell its curves
+    apart when the results hold one codec under several (``vtcodec (preset=slow)``; a setting
+    a curve leaves at its default shows as ``default``)."""
+    settings: dict[str, set[str]] = {}
     for r in rows:
         settings.setdefault(r["codec"], set()).add(r.get("settings", ""))
+    names = {}
+    for codec, group in settings.items():
+        parsed = {s: dict(kv.split("=", 1) if "=" in kv else (kv, "") for kv in s.split(";") if kv) for s in group}
+        keys = sorted({k for d in parsed.values() for k in d})
+        differ = [k for k in keys if len({d.get(k) for d in parsed.values()}) > 1]
+        for s, d in parsed.items():
+            label = ";".join(f"{k}={d.get(k, 'default')}" for k in differ)
+            names[(codec, s)] = f"{codec} ({label})" if label else codec
+    return names
+
+
+def curves(rows: list[dict]) -> dict[tuple[str, str], list[dict]]:
+    """Rows grouped by (clip, curve name) (``curve_names``), points by rate."""
+    names = curve_names(rows)
     out: dict[tuple[str, str], list[dict]] = {}
     for r in rows:
-        name = r["codec"] if len(settings[r["codec"]]) == 1 else f"{r['codec']} ({r['settings']})"
-        out.setdefault((r["clip"], name), []).append(r)
+        out.setdefault((r["clip"], names[(r["codec"], r.get("settings", ""))]), []).append(r)
     for pts in out.values():
         pts.sort(key=lambda r: r["bpp"])
     return out

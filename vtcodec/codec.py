@@ -70,7 +70,7 @@ TOKEN_HYSTERESIS = 0.15  # see VTModel.tokenize_chunk: an encoder choice, not pa
 # encoder presets, like x264's: more encoding time for better tokens at the same rate (latent
 # refinement, vtcodec/refine.py: (steps, Adam learning rate, rate slope of the RD objective));
 # the stream format is the same. veryslow puts the bits in the objective: without them, 12-30
-# steps spent 2-6% more bits on ciscovt2people (benchmarks/refine.py --steps --rate-slopes); the
+# steps spent 2-7% more bits on ciscovt2people (benchmarks/refine.py --steps --rate-slopes); the
 # BD-rate of each preset is in the README ("Presets").
 PRESETS = {"medium": (0, 0.0, 0.0), "slow": (5, 0.04, 0.0), "veryslow": (30, 0.03, 0.3)}
 DEFAULT_PRESET = "medium"

@@ -82,8 +82,12 @@ class Prior(nn.Module):
         b, _, hh, ww = out.shape
         return out.view(b, len(self.alphabets), self.amax, hh, ww)
 
+    def costs(self, logits: torch.Tensor) -> torch.Tensor:
+        """Cost in bits of every alphabet entry under ``logits`` ``[B, S, A, h, w]`` (same shape;
+        entries beyond a channel's alphabet cost about 10^4 bits)."""
+        logits = logits.masked_fill(~self.valid.view(1, *self.valid.shape, 1, 1), -1e4)
+        return -F.log_softmax(logits * math.log(2), dim=2) / math.log(2)
+
     def bits(self, logits: torch.Tensor, symbols: torch.Tensor) -> torch.Tensor:
         """Cost in bits of ``symbols`` ``[B, S, h, w]`` under ``logits`` ``[B, S, A, h, w]``."""
-        logits = logits.masked_fill(~self.valid.view(1, *self.valid.shape, 1, 1), -1e4)
-        logp = F.log_softmax(logits * math.log(2), dim=2)
-        return -logp.gather(2, symbols.unsqueeze(2)).squeeze(2) / math.log(2)
+        return self.costs(logits).gather(2, symbols.unsqueeze(2)).squeeze(2)

@@ -416,7 +416,7 @@ class RateControl:
         trials: dict[int, tuple[torch.Tensor, bytes, float]] = {}
         k = self.k
         for _ in range(self.TRIALS):
-            symbols = enc._tokenize(frames, k, refine=False)  # a slow preset refines the chosen k once
+            symbols = enc._tokenize(frames, k, refine=False)  # a refining preset refines the chosen k once
             payload, ideal = enc.coder.encode(symbols)
             trials[k] = (symbols, payload, ideal)
             bits = max(8 * len(payload), 8)

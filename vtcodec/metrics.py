@@ -127,8 +127,6 @@ def msssim(a: np.ndarray, b: np.ndarray, batch: int = 8) -> float:
     return total / (len(a) * a.shape[-1])
 
 
-
-
 def msssim_tensor(x: torch.Tensor, y: torch.Tensor, peak: float = 1.0, window: int = 7) -> torch.Tensor:
     """Differentiable MS-SSIM of ``[B, C, H, W]`` images (values in [0, peak]) per image and
     channel, ``[B, C]``; used by the metric above and as a training loss. Images too small for 5

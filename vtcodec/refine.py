@@ -24,7 +24,6 @@ ladder in ``vtcodec.codec.PRESETS`` trades it for quality.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 
 import torch
@@ -32,6 +31,7 @@ import torch
 from .metrics import msssim_tensor
 from .models.fsq import FSQ
 from .models.prior import schedule
+from .models.tokenizer import previous
 
 MSSSIM_WINDOW = 7  # the loss's MS-SSIM window (7 taps fit the small coding grids of low qualities)
 # A little MS-SSIM in the objective buys most of its gain without costing PSNR: on reds (4 frames,
@@ -46,14 +46,11 @@ def symbol_costs(model, symbols: torch.Tensor) -> torch.Tensor:
     symbol priced in the coding step that codes it, the other symbols as its context."""
     t, s, h, w = symbols.shape
     values = model.quantizer.prior_values(symbols)
-    prev = torch.cat([torch.zeros_like(values[:1]), values[:-1]])
-    has_prev = (torch.arange(t, device=symbols.device) > 0).float()
+    prev, has_prev = previous(values)
     costs = torch.zeros(t, s, model.prior.amax, h, w, device=symbols.device)
-    invalid = ~model.prior.valid.view(1, s, -1, 1, 1)
     for known, target in schedule(model.cfg.prior_groups, s, h, w, device=symbols.device):
         km = model.expand_mask(known).float().unsqueeze(0).expand(t, -1, -1, -1)
-        logits = model.prior(prev, has_prev, values, km).masked_fill(invalid, -1e4)
-        costs += -torch.log_softmax(logits * math.log(2), dim=2) / math.log(2) * target.view(1, s, 1, h, w)
+        costs += model.prior.costs(model.prior(prev, has_prev, values, km)) * target.view(1, s, 1, h, w)
     return costs
 
 

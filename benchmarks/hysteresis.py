@@ -1,4 +1,4 @@
-"""Token hysteresis (``Encoder.margin``): bits and quality at several margins and qualities.
+"""Token hysteresis (``Preset.margin``): bits and quality at several margins and qualities.
 
     python benchmarks/hysteresis.py ../shared/data/dev/foreman_qcif_10f.mkv \
         ../shared/data/dev/reds_demo000_lr_320x180.mkv --frames 32 --margins 0,0.15,0.3
@@ -7,10 +7,12 @@
 from __future__ import annotations
 
 import argparse
+from dataclasses import replace
 from pathlib import Path
 
 from vtcodec import codec, metrics
-from vtcodec.files import decompress
+from vtcodec.codec import decompress
+from vtcodec.presets import PRESETS
 from vtcodec.video import read_video
 
 
@@ -27,8 +29,8 @@ def main() -> None:
         src, info = read_video(clip, args.frames)
         for m in (float(x) for x in args.margins.split(",")):
             for q in (int(x) for x in args.qualities.split(",")):
-                enc = codec.Encoder(info.width, info.height, info.fps, quality=q)
-                enc.margin = m
+                enc = codec.Encoder(info.width, info.height, info.fps, quality=q,
+                                    preset=replace(PRESETS["medium"], margin=m))
                 data = b"".join(enc.encode(f) for f in src) + enc.flush()
                 dec = decompress(data)
                 print(f"| {Path(clip).name} | {m} | {q} | {len(data) * 8 / src[..., 0].size:.4f} | "

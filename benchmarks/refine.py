@@ -13,10 +13,12 @@ import argparse
 import itertools
 import json
 import time
+from dataclasses import replace
 from pathlib import Path
 
 from vtcodec import codec, metrics
-from vtcodec.files import decompress
+from vtcodec.codec import decompress
+from vtcodec.presets import PRESETS
 from vtcodec.video import read_video
 
 
@@ -42,21 +44,19 @@ def main() -> None:
         src, info = read_video(clip, args.frames)
         for q in (int(x) for x in args.qualities.split(",")):
             for preset in args.presets.split(","):
-                for wt, n, slope in variants if codec.PRESETS[preset][0] else [(None, None, None)]:
-                    enc = codec.Encoder(info.width, info.height, info.fps, quality=q, preset=preset)
-                    if wt is not None:
-                        enc.refine_weight = wt
-                    if n is not None:
-                        enc.refine_steps = n
-                    if slope is not None:
-                        enc.rate_slope = slope
+                base = PRESETS[preset]
+                for wt, n, slope in variants if base.refine_steps else [(None, None, None)]:
+                    p = replace(base, ms_weight=base.ms_weight if wt is None else wt,
+                                refine_steps=base.refine_steps if n is None else n,
+                                rate_slope=base.rate_slope if slope is None else slope)
+                    enc = codec.Encoder(info.width, info.height, info.fps, quality=q, preset=p)
                     t0 = time.perf_counter()
                     data = b"".join(enc.encode(f) for f in src) + enc.flush()
                     seconds = time.perf_counter() - t0
                     dec = decompress(data)
                     row = {"clip": Path(clip).name, "quality": q, "preset": preset,
-                           "ms_weight": enc.refine_weight if enc.refine_steps else None,
-                           "steps": enc.refine_steps, "rate_slope": enc.rate_slope,
+                           "ms_weight": p.ms_weight if p.refine_steps else None,
+                           "steps": p.refine_steps, "rate_slope": p.rate_slope,
                            "bpp": len(data) * 8 / src[..., 0].size, "psnr_rgb": metrics.psnr(src, dec),
                            "msssim_rgb": metrics.msssim(src, dec), "encode_fps": len(src) / seconds}
                     rows.append(row)

@@ -26,7 +26,7 @@ import numpy as np
 import torch
 from vtcodec.models.model import ExactPrior, VTModel
 
-from vtcodec import anchors, codec, entropy
+from vtcodec import anchors, codec, entropy, tokens
 from vtcodec.video import VideoReader, VideoWriter, read_video
 
 SPENT: dict[str, float] = defaultdict(float)
@@ -52,12 +52,12 @@ def _timed(owner, name: str, bucket: str) -> None:
 
 def instrument() -> None:
     _timed(ExactPrior, "logits", "prior")
-    _timed(codec.TokenCoder, "_tables", "prior")
-    _timed(entropy, "encode", "entropy")
-    _timed(entropy.Decoder, "decode", "entropy")
+    _timed(tokens.TokenCoder, "_tables", "prior")
+    _timed(entropy, "write_symbols", "entropy")
+    _timed(entropy.SymbolReader, "read", "entropy")
     _timed(VTModel, "reconstruct", "tokenizer")
-    _timed(codec, "resample", "tokenizer")
-    _timed(codec.Encoder, "_tokenize", "tokenizer")
+    _timed(codec, "from_grid", "tokenizer")
+    _timed(codec.Encoder, "tokenize", "tokenizer")
 
 
 def frames_at(path: str, w: int, h: int, n: int) -> tuple[np.ndarray, object]:

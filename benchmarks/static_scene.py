@@ -10,17 +10,19 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 
-from vtcodec import codec
+from vtcodec import codec, rate
+from vtcodec.presets import PRESETS
 from vtcodec.video import read_video
 
 
 def frame_bits(enc: codec.Encoder, frames: np.ndarray, k: int) -> np.ndarray:
     """-log2 p of each frame's symbols under the prior, for one chunk coded at scale index k."""
-    symbols = enc._tokenize(frames, k)
+    symbols = enc.tokenize(frames, k)
     return enc.coder.frame_bits(symbols)
 
 
@@ -29,26 +31,26 @@ def main() -> None:
     ap.add_argument("video")
     ap.add_argument("--frames", type=int, default=64)
     ap.add_argument("--gop", type=int, default=32)
-    ap.add_argument("--quality", type=int, default=codec.DEFAULT_QUALITY)
+    ap.add_argument("--quality", type=int, default=rate.DEFAULT_QUALITY)
     ap.add_argument("--model", default=codec.DEFAULT_MODEL)
     ap.add_argument("--margin", type=float, default=None, help="token hysteresis (default: the encoder's)")
     ap.add_argument("--json")
     args = ap.parse_args()
     src, info = read_video(args.video, args.frames)
-    enc = codec.Encoder(info.width, info.height, info.fps, quality=args.quality, model=args.model)
-    if args.margin is not None:
-        enc.margin = args.margin
-    k = codec.quality_scale(args.quality)
+    preset = PRESETS["medium"] if args.margin is None else replace(PRESETS["medium"], margin=args.margin)
+    enc = codec.Encoder(info.width, info.height, info.fps, quality=args.quality, model=args.model,
+                        preset=preset)
+    k = rate.quality_scale(args.quality)
     bits = np.concatenate([frame_bits(enc, src[i:i + args.gop], k) for i in range(0, len(src), args.gop)])
     first = bits[::args.gop]
     later = np.delete(bits, np.arange(0, len(bits), args.gop))
     row = {"video": Path(args.video).name, "size": f"{info.width}x{info.height}", "frames": len(bits),
-           "gop": args.gop, "quality": args.quality, "margin": enc.margin,
+           "gop": args.gop, "quality": args.quality, "margin": preset.margin,
            "first_frame_bits": float(first.mean()), "later_frame_bits": float(later.mean()) if len(later) else None,
            "later_over_first": float(later.mean() / first.mean()) if len(later) else None,
            "bits_per_frame": [round(float(b), 1) for b in bits]}
     print(f"{row['video']} {row['size']}, {row['frames']} frames, gop {args.gop}, quality {args.quality}, "
-          f"token hysteresis margin {enc.margin}")
+          f"token hysteresis margin {preset.margin}")
     print(f"first frame of a chunk: {row['first_frame_bits']:.0f} bits "
           f"({row['first_frame_bits'] / (info.width * info.height):.4f} bpp)")
     if later.size:

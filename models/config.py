@@ -7,7 +7,11 @@ checkpoint, so a model rebuilds itself from its file alone.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import asdict, dataclass, field, fields
+
+# a model's stable name: what .vtc headers and `vtcodec models` show
+NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]{0,63}")
 
 
 @dataclass(frozen=True)
@@ -28,19 +32,70 @@ class ModelConfig:
     prior_groups: tuple[tuple[int, ...], ...] = ()
     extra: dict = field(default_factory=dict, compare=False)  # free-form notes (recipe, ...)
 
+    def __post_init__(self) -> None:
+        """Refuse settings no model can be built from (``ValueError``, one line saying which):
+        configs come from files a user may have received from anyone, so every field is checked
+        for its type and a range that keeps the model's size within reason before it is built."""
+
+        def ints(name: str, values, lo: int, hi: int) -> None:
+            for v in values:
+                if isinstance(v, bool) or not isinstance(v, int) or not lo <= v <= hi:
+                    raise ValueError(f"config field {name} must hold whole numbers in {lo}..{hi}, got {v!r}")
+
+        if not isinstance(self.name, str) or not NAME.fullmatch(self.name):
+            raise ValueError(f"model name {self.name!r} must be 1..64 letters, digits or ._+- "
+                             "(starting with a letter or digit)")
+        if self.quantizer not in ("fsq", "bsq"):
+            raise ValueError(f"unknown quantizer {self.quantizer!r} (fsq or bsq)")
+        if not isinstance(self.fsq_levels, tuple) or not 1 <= len(self.fsq_levels) <= 16:
+            raise ValueError("config field fsq_levels must hold 1..16 levels")
+        ints("fsq_levels", self.fsq_levels, 2, 64)
+        ints("bsq_bits", [self.bsq_bits], 1, 32)
+        ints("bsq_group_bits", [self.bsq_group_bits], 1, 6)
+        if self.bsq_bits % self.bsq_group_bits:
+            raise ValueError("config field bsq_bits must be a multiple of bsq_group_bits")
+        for name in ("enc_widths", "dec_widths"):
+            value = getattr(self, name)
+            if not isinstance(value, tuple) or len(value) != 2:
+                raise ValueError(f"config field {name} must hold two widths")
+            ints(name, value, 1, 1024)
+        ints("enc_blocks/dec_blocks", [self.enc_blocks, self.dec_blocks], 0, 32)
+        ints("prior_width", [self.prior_width], 1, 1024)
+        ints("prior_layers", [self.prior_layers], 1, 32)
+        if not isinstance(self.context, bool):
+            raise TypeError("config field context must be true or false")
+        n = len(self.fsq_levels) if self.quantizer == "fsq" else self.bsq_bits // self.bsq_group_bits
+        if not isinstance(self.prior_groups, tuple):
+            raise TypeError("config field prior_groups must be a list of channel lists")
+        for group in self.prior_groups:
+            ints("prior_groups", group, 0, n - 1)
+        flat = [c for g in self.prior_groups for c in g]
+        if self.prior_groups and (sorted(flat) != list(range(n)) or not all(self.prior_groups)):
+            raise ValueError(f"config field prior_groups must split the {n} symbol channels into "
+                             "non-empty groups, each channel once")
+        if not isinstance(self.extra, dict):
+            raise TypeError("config field extra must be an object")
+
     def to_json(self) -> str:
         return json.dumps(asdict(self), sort_keys=True)
 
     @classmethod
     def from_dict(cls, data: dict) -> ModelConfig:
+        """A config from its JSON form (lists for tuples); ``ValueError``/``TypeError`` when it is not one."""
+        if not isinstance(data, dict):
+            raise TypeError("config must be an object")
         known = {f.name for f in fields(cls)}
         kwargs = {}
         for key, value in data.items():
             if key not in known:
                 continue
             if key in ("fsq_levels", "enc_widths", "dec_widths"):
-                value = tuple(int(v) for v in value)
+                if not isinstance(value, list | tuple):
+                    raise ValueError(f"config field {key} must be a list")
+                value = tuple(value)
             elif key == "prior_groups":
-                value = tuple(tuple(int(c) for c in g) for g in value)
+                if not isinstance(value, list | tuple) or not all(isinstance(g, list | tuple) for g in value):
+                    raise ValueError("config field prior_groups must be a list of channel lists")
+                value = tuple(tuple(g) for g in value)
             kwargs[key] = value
         return cls(**kwargs)

@@ -5,6 +5,8 @@ Tensors in, tensors out; the model never touches bytes (that is ``vtcodec.codec`
 
 from __future__ import annotations
 
+import contextlib
+
 import numpy as np
 import torch
 from torch import nn
@@ -14,11 +16,12 @@ from .config import ModelConfig
 from .fsq import FSQ
 from .intnet import ACT_BITS, IntConvNet
 from .prior import Prior, schedule
-from .tokenizer import Decoder, Encoder, previous
+from .tokenizer import AnalysisNet, SynthesisNet, previous
 
 
 class VTModel(nn.Module):
-    def __init__(self, cfg: ModelConfig) -> None:
+    def __init__(self, cfg: ModelConfig, meta: bool = False) -> None:
+        """``meta``: build the networks without memory for their weights (``state_shapes``)."""
         super().__init__()
         self.cfg = cfg
         if cfg.quantizer == "fsq":
@@ -28,11 +31,18 @@ class VTModel(nn.Module):
         else:
             raise ValueError(f"unknown quantizer {cfg.quantizer!r}")
         dim = self.quantizer.dim
-        self.encoder = Encoder(cfg, dim)
-        self.decoder = Decoder(cfg, dim)
-        self.prior = Prior(dim, self.quantizer.alphabets, cfg.prior_width, cfg.prior_layers)
+        with torch.device("meta") if meta else contextlib.nullcontext():
+            self.encoder = AnalysisNet(cfg, dim)
+            self.decoder = SynthesisNet(cfg, dim)
+            self.prior = Prior(dim, self.quantizer.alphabets, cfg.prior_width, cfg.prior_layers)
         self._exact = None
         self.precision = "fp32"  # or "bf16": see ``autocast``
+
+    @classmethod
+    def state_shapes(cls, cfg: ModelConfig) -> dict[str, tuple[int, ...]]:
+        """Name and shape of every weight a model of ``cfg`` loads, found without allocating them
+        (to check a weights file before building the model it describes)."""
+        return {k: tuple(v.shape) for k, v in cls(cfg, meta=True).state_dict().items()}
 
     @property
     def alphabets(self) -> tuple[int, ...]:

@@ -47,8 +47,8 @@ class ResBlock(nn.Module):
         return x + self.conv2(F.silu(self.conv1(F.silu(x))))
 
 
-class Encoder(nn.Module):
-    """``[B, 3, H, W]`` in [0, 1] (H, W multiples of 8) -> ``[B, D, H/8, W/8]``."""
+class AnalysisNet(nn.Module):
+    """The analysis transform (the tokenizer's encoder net): ``[B, 3, H, W]`` in [0, 1] (H, W multiples of 8) -> ``[B, D, H/8, W/8]``."""
 
     def __init__(self, cfg: ModelConfig, dim: int) -> None:
         super().__init__()
@@ -66,8 +66,8 @@ class Encoder(nn.Module):
         return self.head(F.silu(h))
 
 
-class Decoder(nn.Module):
-    """``[B, D, h, w]`` (+ previous frame's ``[B, D, h, w]`` and a context flag) ->
+class SynthesisNet(nn.Module):
+    """The synthesis transform (the tokenizer's decoder net): ``[B, D, h, w]`` (+ previous frame's ``[B, D, h, w]`` and a context flag) ->
     ``[B, 3, 8h, 8w]`` in roughly [0, 1] (clamp before display)."""
 
     def __init__(self, cfg: ModelConfig, dim: int) -> None:

@@ -50,6 +50,36 @@ def clip(tmp_path: Path) -> Path:
     return write_clip(tmp_path / "clip.y4m", synth_frames(64, 48, 5))
 
 
+def cli(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    """The command line run in this process (``vtcodec.cli.main.main``: argument parsing, error
+    lines and exit codes as a user sees them), without the seconds a new interpreter and torch
+    take to start. Output to ``-`` needs ``run_cli``."""
+    import contextlib
+    import io
+    import signal
+
+    from vtcodec.cli.main import main
+
+    out, err = io.StringIO(), io.StringIO()
+    argv, environ = sys.argv, dict(os.environ)
+    handlers = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGHUP)}
+    sys.argv = ["vtcodec", *args]
+    os.environ.update(env or {})
+    code = 0
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            main()
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    finally:
+        sys.argv = argv
+        os.environ.clear()
+        os.environ.update(environ)
+        for s, h in handlers.items():
+            signal.signal(s, h)
+    return subprocess.CompletedProcess(["vtcodec", *args], code, out.getvalue(), err.getvalue())
+
+
 def run_cli(*args: str, env: dict | None = None, cwd: Path | None = None) -> subprocess.CompletedProcess:
     e = dict(os.environ, **(env or {}))
     return subprocess.run([sys.executable, "-m", "vtcodec", *args], capture_output=True, text=True,

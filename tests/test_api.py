@@ -32,8 +32,8 @@ def test_readme_python_examples_run(index, capsys):
 
 def test_pipeline_frames_one_at_a_time_random_slices_equal_one_shot():
     frames = synth_frames(72, 48, 10, seed=5)
-    enc = vtcodec.Encoder(72, 48, fps=30, model=TINY, gop=3)
-    enc.tokens = []
+    enc_tokens: list = []
+    enc = vtcodec.Encoder(72, 48, fps=30, model=TINY, gop=3, tokens_out=enc_tokens)
     packets = []
     for f in frames:
         packets.append(enc.encode(f))
@@ -41,8 +41,8 @@ def test_pipeline_frames_one_at_a_time_random_slices_equal_one_shot():
     assert packets[0].startswith(b"VTC\x1a") and packets[1] == b""  # bytes flow as chunks complete
     stream = b"".join(packets)
     rng = np.random.default_rng(0)
-    dec = vtcodec.Decoder()
-    dec.tokens = []
+    dec_tokens: list = []
+    dec = vtcodec.Decoder(tokens_out=dec_tokens)
     out, i = [], 0
     while i < len(stream):
         n = int(rng.integers(1, 200))
@@ -51,7 +51,7 @@ def test_pipeline_frames_one_at_a_time_random_slices_equal_one_shot():
     dec.flush()
     one_shot = vtcodec.decompress(stream)
     assert np.array_equal(np.stack(out), one_shot)
-    assert all(torch.equal(a, b) for a, b in zip(enc.tokens, dec.tokens, strict=True))
+    assert all(torch.equal(a, b) for a, b in zip(enc_tokens, dec_tokens, strict=True))
     assert one_shot.shape == (10, 48, 72, 3)
 
 

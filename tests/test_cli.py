@@ -1,11 +1,12 @@
 """The command line: outputs, summaries, and bad input of every kind (one line, no traceback,
-non-zero exit, no output file left behind)."""
+non-zero exit, no output file left behind). Run in this process (``cli``) unless what is tested
+needs a process of its own (``run_cli``)."""
 
 from __future__ import annotations
 
 import av
 import pytest
-from conftest import TINY, run_cli, synth_frames, write_clip
+from conftest import TINY, cli, run_cli, synth_frames, write_clip
 
 
 def one_clean_error(proc) -> str:
@@ -23,15 +24,15 @@ def leftovers(folder, name):
 
 def test_encode_decode_info_and_summary(tmp_path, clip):
     out = tmp_path / "a.vtc"
-    p = run_cli("encode", str(clip), "-o", str(out), "--model", TINY)
+    p = cli("encode", str(clip), "-o", str(out), "--model", TINY)
     assert p.returncode == 0, p.stderr
     assert "encoded 5 frames 64x48" in p.stderr and "bpp" in p.stderr and "kb/s" in p.stderr
-    info = run_cli("info", str(out))
+    info = cli("info", str(out))
     assert info.returncode == 0
     size = out.stat().st_size
     assert f"= {size} bytes (file: {size})" in info.stdout
     for target in ("b.y4m", "b.mkv", "b.mp4", "frames/"):
-        p = run_cli("decode", str(out), "-o", f"{tmp_path}/{target}")
+        p = cli("decode", str(out), "-o", f"{tmp_path}/{target}")
         assert p.returncode == 0, p.stderr
         assert "decoded 5 frames" in p.stderr
     assert len(list((tmp_path / "frames").glob("*.png"))) == 5
@@ -41,14 +42,14 @@ def test_encode_decode_info_and_summary(tmp_path, clip):
 def test_refuses_to_overwrite_without_force(tmp_path, clip):
     out = tmp_path / "a.vtc"
     out.write_bytes(b"keep me")
-    line = one_clean_error(run_cli("encode", str(clip), "-o", str(out), "--model", TINY))
+    line = one_clean_error(cli("encode", str(clip), "-o", str(out), "--model", TINY))
     assert "-f" in line and out.read_bytes() == b"keep me"
-    assert run_cli("encode", str(clip), "-o", str(out), "--model", TINY, "-f").returncode == 0
+    assert cli("encode", str(clip), "-o", str(out), "--model", TINY, "-f").returncode == 0
     assert out.read_bytes()[:4] == b"VTC\x1a"
 
 
 def test_missing_file(tmp_path):
-    line = one_clean_error(run_cli("encode", str(tmp_path / "nope.mp4"), "-o", str(tmp_path / "a.vtc")))
+    line = one_clean_error(cli("encode", str(tmp_path / "nope.mp4"), "-o", str(tmp_path / "a.vtc")))
     assert "no such file" in line
     assert not leftovers(tmp_path, "a.vtc")
 
@@ -56,14 +57,14 @@ def test_missing_file(tmp_path):
 def test_not_a_video(tmp_path):
     bad = tmp_path / "notes.mp4"
     bad.write_text("this is not a video\n" * 50)
-    one_clean_error(run_cli("encode", str(bad), "-o", str(tmp_path / "a.vtc")))
+    one_clean_error(cli("encode", str(bad), "-o", str(tmp_path / "a.vtc")))
     assert not leftovers(tmp_path, "a.vtc")
 
 
 def test_zero_frame_video(tmp_path):
     empty = tmp_path / "empty.y4m"  # a valid stream header followed by no frame
     empty.write_bytes(b"YUV4MPEG2 W32 H32 F25:1 Ip A1:1 C420jpeg\n")
-    line = one_clean_error(run_cli("encode", str(empty), "-o", str(tmp_path / "a.vtc"), "--model", TINY))
+    line = one_clean_error(cli("encode", str(empty), "-o", str(tmp_path / "a.vtc"), "--model", TINY))
     assert "no frames" in line
     assert not leftovers(tmp_path, "a.vtc")
 
@@ -71,36 +72,36 @@ def test_zero_frame_video(tmp_path):
 @pytest.mark.parametrize("cut", [3, 20, 60, -1])
 def test_truncated_vtc(tmp_path, clip, cut):
     out = tmp_path / "a.vtc"
-    assert run_cli("encode", str(clip), "-o", str(out), "--model", TINY, "--gop", "2").returncode == 0
+    assert cli("encode", str(clip), "-o", str(out), "--model", TINY, "--gop", "2").returncode == 0
     data = out.read_bytes()
     (tmp_path / "t.vtc").write_bytes(data[:cut])
-    one_clean_error(run_cli("decode", str(tmp_path / "t.vtc"), "-o", str(tmp_path / "t.y4m")))
+    one_clean_error(cli("decode", str(tmp_path / "t.vtc"), "-o", str(tmp_path / "t.y4m")))
     assert not leftovers(tmp_path, "t.y4m")
-    one_clean_error(run_cli("info", str(tmp_path / "t.vtc")))
+    one_clean_error(cli("info", str(tmp_path / "t.vtc")))
 
 
 def test_corrupt_and_newer_version_vtc(tmp_path, clip):
     out = tmp_path / "a.vtc"
-    assert run_cli("encode", str(clip), "-o", str(out), "--model", TINY).returncode == 0
+    assert cli("encode", str(clip), "-o", str(out), "--model", TINY).returncode == 0
     data = bytearray(out.read_bytes())
     data[-10] ^= 0x40
     (tmp_path / "c.vtc").write_bytes(bytes(data))
-    assert "CRC" in one_clean_error(run_cli("decode", str(tmp_path / "c.vtc"), "-o", str(tmp_path / "c.y4m")))
+    assert "CRC" in one_clean_error(cli("decode", str(tmp_path / "c.vtc"), "-o", str(tmp_path / "c.y4m")))
     newer = bytearray(out.read_bytes())
     newer[4] = 9
     (tmp_path / "n.vtc").write_bytes(bytes(newer))
-    assert "version 9" in one_clean_error(run_cli("decode", str(tmp_path / "n.vtc"), "-o", str(tmp_path / "n.y4m")))
+    assert "version 9" in one_clean_error(cli("decode", str(tmp_path / "n.vtc"), "-o", str(tmp_path / "n.y4m")))
     assert not leftovers(tmp_path, "c.y4m") and not leftovers(tmp_path, "n.y4m")
 
 
 def test_unwritable_output_and_unknown_model(tmp_path, clip):
-    one_clean_error(run_cli("encode", str(clip), "-o", str(tmp_path / "no" / "dir" / "a.vtc"), "--model", TINY))
-    assert "unknown model" in one_clean_error(run_cli("encode", str(clip), "-o", str(tmp_path / "a.vtc"),
+    one_clean_error(cli("encode", str(clip), "-o", str(tmp_path / "no" / "dir" / "a.vtc"), "--model", TINY))
+    assert "unknown model" in one_clean_error(cli("encode", str(clip), "-o", str(tmp_path / "a.vtc"),
                                                       "--model", "nope"))
 
 
 def test_models_lists_bundled_models_with_hashes():
-    p = run_cli("models")
+    p = cli("models")
     assert p.returncode == 0
     from vtcodec.zoo import list_models
 
@@ -125,18 +126,18 @@ def test_many_input_containers(tmp_path):
         w, h = (64, 64) if name == "hevc.mkv" else (40, 30)
         src = write_clip(tmp_path / name, synth_frames(w, h, 3),
                          pix_fmt="yuvj420p" if name == "a.avi" else "yuv420p", codec=codecs.get(name))
-        p = run_cli("encode", str(src), "-o", str(tmp_path / (name + ".vtc")), "--model", TINY)
+        p = cli("encode", str(src), "-o", str(tmp_path / (name + ".vtc")), "--model", TINY)
         assert p.returncode == 0, (name, p.stderr)
         assert f"encoded 3 frames {w}x{h}" in p.stderr
 
 
 def test_quality_and_rate_options_are_checked(tmp_path, clip):
-    line = one_clean_error(run_cli("encode", str(clip), "-o", str(tmp_path / "a.vtc"), "--model", TINY,
+    line = one_clean_error(cli("encode", str(clip), "-o", str(tmp_path / "a.vtc"), "--model", TINY,
                                    "--quality", "11"))
     assert "quality must be 1..10" in line and not leftovers(tmp_path, "a.vtc")
     for bad in (["--bitrate", "fast"], ["--bitrate", "-5k"], ["--bpp", "0"], ["--quality", "3", "--bpp", "0.1"]):
-        line = one_clean_error(run_cli("encode", str(clip), "-o", str(tmp_path / "a.vtc"), "--model", TINY, *bad))
+        line = one_clean_error(cli("encode", str(clip), "-o", str(tmp_path / "a.vtc"), "--model", TINY, *bad))
         assert not leftovers(tmp_path, "a.vtc"), bad
-    assert run_cli("encode", str(clip), "-o", str(tmp_path / "a.vtc"), "--model", TINY,
+    assert cli("encode", str(clip), "-o", str(tmp_path / "a.vtc"), "--model", TINY,
                    "--quality", "1").returncode == 0
     assert oct((tmp_path / "a.vtc").stat().st_mode & 0o777) != oct(0o600)  # normal permissions

@@ -1,24 +1,26 @@
-"""Encoder presets (latent refinement) and the tokenizer nets' precision (bf16 / fp32)."""
+"""Encoder presets (latent refinement) and the tokenizer nets' precision (bf16 / fp32). What the
+presets buy in quality is measured by benchmarks/refine.py (README, "Presets"), not here."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 import torch
-from conftest import DEV, run_cli
+from conftest import DEV, TINY, cli
 
-from vtcodec import codec, metrics, refine, zoo
+from vtcodec import codec, grid, metrics, refine, zoo
+from vtcodec.codec import compress, decompress
 from vtcodec.errors import VtcError
-from vtcodec.files import compress, decompress
+from vtcodec.presets import PRESETS, Preset, get_preset
 from vtcodec.video import read_video
 
 
 def tokens_of(data: bytes, precision: str) -> list:
-    dec = codec.Decoder(precision=precision)
-    dec.tokens = []
+    tokens: list = []
+    dec = codec.Decoder(precision=precision, tokens_out=tokens)
     frames = dec.decode(data)
     dec.flush()
-    return [np.stack(frames), dec.tokens]
+    return [np.stack(frames), tokens]
 
 
 def test_precision_changes_pixels_slightly_and_tokens_not_at_all():
@@ -46,25 +48,35 @@ def test_resolve_precision(monkeypatch):
         zoo.resolve_precision("fp8")
 
 
-def test_slow_preset_decodes_everywhere_and_beats_medium_at_about_the_same_rate():
-    src, _ = read_video(DEV / "reds_demo000_lr_320x180.mkv", 4)
-    medium = compress(src, quality=4)
-    slow = compress(src, quality=4, preset="slow")
-    dm, ds = decompress(medium), decompress(slow)
-    assert metrics.msssim(src, ds) > metrics.msssim(src, dm) + 0.004
-    assert metrics.psnr(src, ds) > metrics.psnr(src, dm)
-    assert abs(len(slow) / len(medium) - 1) < 0.06
+def test_slow_preset_changes_the_tokens_not_the_format():
+    src, _ = read_video(DEV / "reds_demo000_lr_320x180.mkv", 2)
+    medium = compress(src, quality=4, model=TINY)
+    slow = compress(src, quality=4, preset="slow", model=TINY)
+    assert slow != medium and abs(len(slow) / len(medium) - 1) < 0.1
+    assert decompress(slow).shape == src.shape
     with pytest.raises(VtcError, match="preset must be"):
         codec.Encoder(64, 64, preset="placebo")
 
 
+def test_presets_are_frozen_settings():
+    p = get_preset("veryslow")
+    assert p is PRESETS["veryslow"] and p.refine_steps == 30 and p.rate_slope > 0
+    with pytest.raises(AttributeError):
+        p.refine_steps = 3  # type: ignore[misc]
+    with pytest.raises(VtcError, match="negative"):
+        Preset("mine", refine_steps=-1)
+    enc = codec.Encoder(16, 16, model=TINY, preset=Preset("mine", margin=0.0))
+    assert enc.preset.margin == 0.0
+
+
 def test_cli_preset(tmp_path):
     out = tmp_path / "a.vtc"
-    r = run_cli("encode", str(DEV / "foreman_qcif_10f.mkv"), "-o", str(out), "--preset", "slow", "-q", "2", "--quiet")
+    r = cli("encode", str(DEV / "foreman_qcif_10f.mkv"), "-o", str(out), "--preset", "slow", "-q", "2",
+            "--quiet", "--model", TINY)
     assert r.returncode == 0, r.stderr
     assert out.stat().st_size > 0
-    r = run_cli("encode", str(DEV / "foreman_qcif_10f.mkv"), "-o", str(tmp_path / "b.vtc"), "--preset", "bogus")
-    assert r.returncode != 0
+    r = cli("encode", str(DEV / "foreman_qcif_10f.mkv"), "-o", str(tmp_path / "b.vtc"), "--preset", "bogus")
+    assert r.returncode == 1
     assert r.stderr.strip().count("\n") == 0 and "preset" in r.stderr
     assert not (tmp_path / "b.vtc").exists()
 
@@ -72,7 +84,7 @@ def test_cli_preset(tmp_path):
 def test_symbol_costs_price_the_coded_symbols_as_the_prior_does():
     model = zoo.load_model()
     src, _ = read_video(DEV / "foreman_qcif_10f.mkv", 3)
-    symbols = model.tokenize(codec._to_tensor(src, torch.device("cpu")))
+    symbols = model.tokenize(grid.to_grid(src, torch.device("cpu")))
     costs = refine.symbol_costs(model, symbols)
     with torch.no_grad():
         want = model.prior_bits(symbols.unsqueeze(0))[0]
@@ -95,16 +107,3 @@ def test_symbol_costs_price_the_coded_symbols_as_the_prior_does():
     assert abs(float(bits.detach()) - want) < 1e-3
     bits.backward()
     assert np.array_equal(np.sign(z.grad.view(-1).numpy()), np.array(slopes))
-
-
-def test_rate_term_spends_fewer_bits():
-    src, info = read_video(DEV / "openh264_ciscovt2people_320x192_12fps.mkv", 4)
-    sizes, quality = [], []
-    for slope in (0.0, 1.0):
-        enc = codec.Encoder(info.width, info.height, info.fps, quality=8, preset="veryslow")
-        enc.refine_steps, enc.rate_slope = 10, slope
-        data = b"".join(enc.encode(f) for f in src) + enc.flush()
-        sizes.append(len(data))
-        quality.append(metrics.psnr(src, decompress(data)))
-    assert sizes[1] < 0.97 * sizes[0]
-    assert quality[1] > quality[0] - 0.5  # bits saved where they bought little

@@ -46,27 +46,26 @@ def test_resume_continues_from_exact_step_and_state(tmp_path, data):
         assert torch.equal(a, b), k
 
 
-def test_export_is_loadable_by_the_codec_and_hash_checked(tmp_path, data):
+def test_export_is_loadable_by_the_codec_and_hash_checked(tmp_path, data, monkeypatch):
     Trainer(TINY_TRAIN, [str(data)], tmp_path / "run", val=str(data / "a.mkv"), log=lambda m: None).run()
     entry = export(tmp_path / "run", tmp_path / "model")
     assert entry.name == "test-tiny" and len(entry.sha256) == 64
     src = write_clip(tmp_path / "c.y4m", synth_frames(24, 16, 3))
     tokens_in, tokens_out = [], []
     files.encode_file(src, tmp_path / "c.vtc", model=str(tmp_path / "model"), tokens_out=tokens_in)
-    # decoding finds the model by name only among installed ones: check tokens with the API
-    from vtcodec.bitstream import iter_chunks, read_header
-
-    model = load_model(tmp_path / "model")
-    with open(tmp_path / "c.vtc", "rb") as f:
-        header = read_header(f)
-        for chunk in iter_chunks(f, header):
-            tokens_out.append(codec.decode_chunk(chunk, header, model)[1])
+    # a stream names its model; decoding finds it only among registered models, never by path
+    with pytest.raises(ModelError, match="not installed"):
+        list(files.iter_decode(tmp_path / "c.vtc"))
+    monkeypatch.setenv("VTCODEC_MODEL_PATH", str(tmp_path / "model"))
+    for _ in files.iter_decode(tmp_path / "c.vtc", tokens_out=tokens_out):
+        pass
     assert codec.digest_tokens(tokens_in) == codec.digest_tokens(tokens_out)
     # a corrupted weights file is refused
     w = tmp_path / "model" / "weights.safetensors"
     data_bytes = bytearray(w.read_bytes())
     data_bytes[-1] ^= 1
     w.write_bytes(bytes(data_bytes))
+    monkeypatch.delenv("VTCODEC_MODEL_PATH")
     with pytest.raises(ModelError, match="sha256"):
         load_model(tmp_path / "model")
 

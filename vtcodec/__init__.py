@@ -12,29 +12,31 @@ The public API (imported lazily, so ``import vtcodec.bitstream`` stays light)::
 
     vtcodec.load_model("vt1-fsq" | "path/to/model_folder")
     vtcodec.register_model("path/to/model_folder")   # decodable by name from then on
+    report = vtcodec.inspect("clip.vtc")             # header, chunks, problems (vtcodec info)
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-__version__ = "0.4.0"
+__version__ = "0.5.0"
 
 _EXPORTS = {
-    "compress": "files", "decompress": "files", "encode_file": "files", "decode_file": "files",
-    "Encoder": "codec", "Decoder": "codec", "Stats": "codec",
-    "load_model": "zoo", "list_models": "zoo", "register_model": "zoo",
+    "compress": "codec", "decompress": "codec", "encode_file": "files", "decode_file": "files",
+    "Encoder": "codec", "Decoder": "codec", "Stats": "codec", "Preset": "presets", "PRESETS": "presets",
+    "load_model": "zoo", "list_models": "zoo", "register_model": "zoo", "DEFAULT_MODEL": "zoo",
+    "inspect": "report",
     "VtcError": "errors", "FormatError": "errors", "UnsupportedVersion": "errors",
     "CorruptChunk": "errors", "VideoError": "errors", "ModelError": "errors",
 }
 __all__ = [  # noqa: RUF022 - grouped as in _EXPORTS
-    "compress", "decompress", "encode_file", "decode_file", "Encoder", "Decoder", "Stats",
-    "load_model", "list_models", "register_model", "VtcError", "FormatError",
+    "compress", "decompress", "encode_file", "decode_file", "Encoder", "Decoder", "Stats", "Preset", "PRESETS",
+    "load_model", "list_models", "register_model", "DEFAULT_MODEL", "inspect", "VtcError", "FormatError",
     "UnsupportedVersion", "CorruptChunk", "VideoError", "ModelError",
 ]
 
 if TYPE_CHECKING:
-    from .codec import Decoder, Encoder, Stats
+    from .codec import Decoder, Encoder, Stats, compress, decompress
     from .errors import (
         CorruptChunk,
         FormatError,
@@ -43,8 +45,10 @@ if TYPE_CHECKING:
         VideoError,
         VtcError,
     )
-    from .files import compress, decode_file, decompress, encode_file
-    from .zoo import list_models, load_model, register_model
+    from .files import decode_file, encode_file
+    from .presets import PRESETS, Preset
+    from .report import inspect
+    from .zoo import DEFAULT_MODEL, list_models, load_model, register_model
 
 
 def __getattr__(name: str):

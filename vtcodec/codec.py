@@ -1,86 +1,79 @@
 """The codec: the one place that joins the networks, the entropy coder and the .vtc format.
 
-Per chunk (a group of ``gop`` frames, the unit of random access):
+Per chunk (a group of ``gop`` frames, the unit of random access), the encoder
 
-0. the chunk's frames are resampled to its coding grid (``coded_size``; see "Quality" below);
-1. frames are padded (edge replicate) to multiples of 8 and tokenized: ``[T, S, h, w]`` symbols;
-2. for every frame and every step of the prior's schedule (checkerboard pass x channel group),
-   the integer-exact prior gives a frequency table per symbol (``models/intnet.py``);
-3. all symbols of the chunk are range coded in one call, in stream order
-   ``for frame, for step, for channel in the step, for position in raster order``;
-4. the decoder rebuilds the same tables step by step, decodes the symbols, then runs the
-   tokenizer's decoder over the whole chunk in batches, crops the padding and resamples the
-   frames back to the stream's size.
+0. resamples the chunk's frames to its coding grid (``vtcodec.grid``; the grid's scale index k
+   comes from the quality ladder or from rate control, ``vtcodec.rate``);
+1. pads them to multiples of 8 and tokenizes them: ``[T, S, h, w]`` symbols (refined first by a
+   slow preset, ``vtcodec.presets``);
+2. range codes every symbol of the chunk under the exact prior (``vtcodec.tokens``).
 
-Quality. The tokenizer spends a fixed number of bits per 8x8 patch of the grid it codes, so the
-rate knob is the density of that grid: each chunk is coded on a grid scaled by 2^((k-128)/16)
-(k in 96..144, 1/4 .. 2x per side; the scale index is the first byte of the chunk's payload).
-Below 1 the frames are downscaled before tokenizing and upscaled after decoding, and above 1 the
-other way round, so that a token covers fewer source pixels and fine detail survives. Bits scale
-with the grid's area, about 2^(1/8) = 9% per step of k. This is a resolution ladder inside one
-model family (as adaptive streaming builds per-title ladders), chosen over several checkpoints or
-a multi-stage quantizer because it needs no extra training and is monotone by construction; a
-residual-quantizer model can later add levels without changing the format (k stays per chunk).
-``--quality`` 1..10 maps to k = 128 + 4 (q - 6): each level is 2^(1/4) per side, about 1.41x the
-bits of the one below; 6 (the default) codes at the source size. Target-rate mode (``bitrate`` or
-``bpp``) picks k per chunk, the finer steps letting even a one-chunk clip land near its target.
+The decoder is one ``StreamDecoder`` per stream, used by both the streaming ``Decoder`` (bytes as
+they arrive) and the file reader (``vtcodec.files``): it checks the header against this decoder's
+limits, finds the stream's model, checks every chunk's framing and place in the stream
+(``ChunkSequence``), refuses a chunk that asks for more work than its bytes can justify, and
+decodes frame by frame, reconstructing frames in small batches as their tokens arrive, so memory
+never depends on what a header declares.
 """
 
 from __future__ import annotations
 
 import hashlib
 import io
+import itertools
 import os
 import time
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, replace
 from fractions import Fraction
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
-from . import __version__, entropy
+from . import __version__
 from .bitstream import (
     CHUNK_FRAMES,
-    SCALE_MAX,
-    SCALE_MIN,
-    SCALE_ONE,
+    MIN_FRAMES_CHUNK,
     UNKNOWN_FRAMES,
     Chunk,
+    ChunkHead,
+    ChunkSequence,
     Header,
     IndexEntry,
     coded_size,
     end_chunk,
+    frame_symbols,
     frames_payload,
+    header_size,
     index_chunk,
+    parse_head,
+    payload_limit,
     read_chunk,
     read_header,
+    scale_range,
+    token_grid,
 )
-from .errors import FormatError, ModelError, VtcError
+from .errors import CorruptChunk, FormatError, VtcError
+from .grid import batch_frames, from_grid, resample, to_grid
 from .models import VTModel
-from .models.intnet import pmf_from_logits
-from .models.prior import schedule
-from .refine import MS_WEIGHT, refine_latents
-from .zoo import DEFAULT_MODEL, find_model, load_model, resolve_precision
+from .presets import DEFAULT_PRESET, Preset, get_preset
+from .rate import RateControl, check_quality, quality_scale
+from .refine import refine_latents
+from .tokens import TokenCoder
+from .zoo import DEFAULT_MODEL, find_installed, load_model, resolve_precision
 
 DEFAULT_GOP = 32
-BATCH = 8  # frames per network call (bounds memory at large sizes)
-PRIOR_BATCH = 1  # frames per exact-prior call (the smallest working set; 8 measured no faster)
-TOKEN_HYSTERESIS = 0.15  # see VTModel.tokenize_chunk: an encoder choice, not part of the format
-# encoder presets, like x264's: more encoding time for better tokens at the same rate (latent
-# refinement, vtcodec/refine.py: (steps, Adam learning rate, rate slope of the RD objective));
-# the stream format is the same. veryslow puts the bits in the objective: without them, 12-30
-# steps spent 2-7% more bits on ciscovt2people (benchmarks/refine.py --steps --rate-slopes); the
-# BD-rate of each preset is in the README ("Presets").
-PRESETS = {"medium": (0, 0.0, 0.0), "slow": (5, 0.04, 0.0), "veryslow": (30, 0.03, 0.3)}
-DEFAULT_PRESET = "medium"
-QUALITIES = tuple(range(1, 11))
-DEFAULT_QUALITY = 6
 
-
-def quality_scale(quality: int) -> int:
-    """The scale index k of a ``--quality`` level (1..10; 6 = the source size)."""
-    return SCALE_ONE + 4 * (quality - DEFAULT_QUALITY)
+# Decoder limits. The format allows frames up to 2^26 pixels; a decoder sets its own resource
+# limit, as decoders of classic codecs do with levels (raise it with VTCODEC_MAX_PIXELS).
+DEFAULT_MAX_PIXELS = 4096 * 2304
+# The work limit (SPEC.md, "Decoder limits"): a frames chunk may declare at most this many token
+# symbols per byte of its payload, plus FREE_SYMBOLS. The bundled models code a black frame, the
+# cheapest content there is, at 340 symbols per byte at most (every quality, 64x64 and 320x240);
+# 4096 is 12x beyond that, and keeps the decoder's work, memory and output in proportion to the
+# bytes it is given. VTCODEC_MAX_SYMBOLS_PER_BYTE raises it.
+MAX_SYMBOLS_PER_BYTE = 4096
+FREE_SYMBOLS = 16384
 
 
 @dataclass
@@ -116,116 +109,6 @@ class Stats:
                 f"{self.bpp:.4f} bpp, {self.kbps:.1f} kb/s, {self.speed:.2f} fps, {self.seconds:.2f} s")
 
 
-def resample(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
-    """``[B, 3, h, w]`` in [0, 1] -> ``[B, 3, *size]``: antialiased bilinear down, bicubic up."""
-    if tuple(x.shape[2:]) == tuple(size):
-        return x
-    if size[0] <= x.shape[2] and size[1] <= x.shape[3]:
-        return F.interpolate(x, size=size, mode="bilinear", antialias=True, align_corners=False)
-    return F.interpolate(x, size=size, mode="bicubic", align_corners=False).clamp(0, 1)
-
-
-def _to_tensor(frames: np.ndarray, device: torch.device, size: tuple[int, int] | None = None) -> torch.Tensor:
-    """``[T, H, W, 3]`` uint8 -> ``[T, 3, H8, W8]`` float in [0, 1], resampled to ``size``
-    (height, width) when given, edge-padded to multiples of 8."""
-    x = torch.from_numpy(np.ascontiguousarray(frames)).to(device).permute(0, 3, 1, 2).float() / 255
-    if size is not None:
-        x = resample(x, size)
-    h, w = x.shape[2:]
-    ph, pw = (-h) % 8, (-w) % 8
-    if ph or pw:
-        x = F.pad(x, (0, pw, 0, ph), mode="replicate")
-    return x
-
-
-class TokenCoder:
-    """Token grids <-> entropy-coded bytes for one model (prior evaluated exactly)."""
-
-    def __init__(self, model: VTModel) -> None:
-        self.model = model
-        self.exact = model.exact_prior()
-        self.alphabets = model.alphabets
-        self.amax = max(self.alphabets)
-        # the schedule per grid size, shared by every coder of this model
-        self._steps: dict[tuple[int, int], list] = self.exact.__dict__.setdefault("steps_cache", {})
-
-    def steps(self, h: int, w: int) -> list[tuple[torch.Tensor, list, torch.Tensor]]:
-        """The coding steps of an ``h x w`` grid: ``(known, chans, positions)`` with ``chans`` the
-        ``(channel, flat positions)`` coded by the step, in stream order, and ``positions`` the
-        union of those positions (where the prior is evaluated)."""
-        if (h, w) not in self._steps:
-            out = []
-            for known, target in schedule(self.model.cfg.prior_groups, len(self.alphabets), h, w):
-                chans = [(c, np.nonzero(target[c].numpy().ravel())[0]) for c in range(target.shape[0])
-                         if bool(target[c].any())]
-                if chans:  # a 1-position grid has no second checkerboard pass
-                    union = np.unique(np.concatenate([pos for _, pos in chans]))
-                    chans = [(c, pos, np.searchsorted(union, pos)) for c, pos in chans]
-                    out.append((known, chans, torch.from_numpy(union)))
-            self._steps[(h, w)] = out
-        return self._steps[(h, w)]
-
-    def _tables(self, logits: np.ndarray, chans: list) -> np.ndarray:
-        """Logits ``[B, S, A, P]`` of one step at its positions -> frequency tables
-        ``[B, N, amax]``, rows in stream order."""
-        b, _, a, _ = logits.shape
-        parts = []
-        for c, _, local in chans:
-            z = logits[:, c][:, :, local].transpose(0, 2, 1).reshape(-1, a)  # [B * N_c, A]
-            pmf = np.zeros((z.shape[0], self.amax), dtype=np.int64)
-            pmf[:, :self.alphabets[c]] = pmf_from_logits(z, self.alphabets[c])
-            parts.append(pmf.reshape(b, len(local), self.amax))
-        return np.concatenate(parts, axis=1)
-
-    def _frame_tables(self, symbols: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
-        """Symbols ``[T, S, h, w]`` of one chunk -> (frequency tables ``[T, N, A]``, symbols
-        ``[T, N]``), each frame's ``N`` symbols in stream order."""
-        t, s, h, w = symbols.shape
-        prev = torch.cat([torch.zeros_like(symbols[:1]), symbols[:-1]])
-        has_prev = (torch.arange(t) > 0).float()
-        flat = symbols.reshape(t, s, h * w).numpy()
-        tables, syms = [], []
-        for known, chans, positions in self.steps(h, w):
-            tables.append(np.concatenate([self._tables(self.exact.logits(
-                prev[i:i + PRIOR_BATCH], has_prev[i:i + PRIOR_BATCH], symbols[i:i + PRIOR_BATCH], known,
-                positions), chans) for i in range(0, t, PRIOR_BATCH)]))  # [T, N, A]
-            syms.append(np.concatenate([flat[:, c][:, pos] for c, pos, _ in chans], axis=1))
-        return np.concatenate(tables, axis=1), np.concatenate(syms, axis=1)
-
-    def encode(self, symbols: torch.Tensor) -> tuple[bytes, float]:
-        """Symbols ``[T, S, h, w]`` of one chunk -> (payload, ideal bits)."""
-        tables, syms = self._frame_tables(symbols)
-        freqs, flat_syms = tables.reshape(-1, self.amax), syms.reshape(-1)  # frame-major order
-        return entropy.encode(flat_syms, freqs), entropy.ideal_bits(flat_syms, freqs)
-
-    def frame_bits(self, symbols: torch.Tensor) -> np.ndarray:
-        """-log2 p of each frame's symbols ``[T, S, h, w]`` under the prior (for analysis)."""
-        tables, syms = self._frame_tables(symbols)
-        return np.array([entropy.ideal_bits(s, f) for f, s in zip(tables, syms, strict=True)])
-
-    def decode(self, payload: bytes, t: int, h: int, w: int, stop: int | None = None) -> torch.Tensor:
-        """Symbols ``[T, S, h, w]`` of a chunk of ``t`` frames; with ``stop``, only the first
-        ``stop`` frames are decoded (the rest stay zero)."""
-        s = len(self.alphabets)
-        decoder = entropy.Decoder(payload)
-        out = torch.zeros(t, s, h, w, dtype=torch.int64)
-        steps = self.steps(h, w)
-        for i in range(t if stop is None else min(stop, t)):
-            prev = out[i - 1:i] if i else torch.zeros(1, s, h, w, dtype=torch.int64)
-            has_prev = torch.tensor([1.0 if i else 0.0])
-            cur = out[i:i + 1]
-            for known, chans, positions in steps:
-                freqs = self._tables(self.exact.logits(prev, has_prev, cur, known, positions), chans)[0]
-                values = decoder.decode(freqs)
-                n = 0
-                for c, pos, _ in chans:
-                    if values[n:n + len(pos)].max(initial=0) >= self.alphabets[c]:
-                        raise FormatError("decoded symbol out of range (corrupt stream)")
-                    cur[0, c].view(-1)[torch.from_numpy(pos)] = torch.from_numpy(values[n:n + len(pos)])
-                    n += len(pos)
-        return out
-
-
 def frame_size(frame: object) -> tuple[int, int]:
     """(width, height) of a frame in any of the forms ``_as_rgb`` takes."""
     if hasattr(frame, "to_ndarray") and hasattr(frame, "format"):
@@ -259,6 +142,50 @@ def _as_rgb(frame: object, width: int, height: int) -> np.ndarray:
     return arr
 
 
+# ------------------------------------------------------------------------------------ limits
+def check_limits(header: Header, max_pixels: int | None = None) -> None:
+    """Refuse frames larger than this decoder's limit, before any work is done."""
+    limit = max_pixels or _env_int("VTCODEC_MAX_PIXELS", DEFAULT_MAX_PIXELS)
+    if header.width * header.height > limit:
+        raise FormatError(f"frame size {header.width}x{header.height} is above this decoder's limit "
+                          f"of {limit} pixels (set VTCODEC_MAX_PIXELS to allow it)")
+
+
+def max_symbols_per_byte() -> int:
+    return _env_int("VTCODEC_MAX_SYMBOLS_PER_BYTE", MAX_SYMBOLS_PER_BYTE)
+
+
+def check_work(header: Header, k: int, n_symbols: int, n_frames: int, payload_len: int, what: str) -> None:
+    """Refuse a frames chunk that declares more symbols than the work limit allows its payload."""
+    symbols = n_frames * frame_symbols(header, k, n_symbols)
+    per_byte = max_symbols_per_byte()
+    if symbols > per_byte * payload_len + FREE_SYMBOLS:
+        raise CorruptChunk(f"{what} declares {symbols} token symbols in a {payload_len}-byte payload, "
+                           f"beyond the decoder's work limit of {per_byte} per byte "
+                           "(set VTCODEC_MAX_SYMBOLS_PER_BYTE to allow it)")
+
+
+def _env_int(name: str, default: int) -> int:
+    text = os.environ.get(name)
+    if not text:
+        return default
+    try:
+        value = int(text)
+    except ValueError:
+        raise VtcError(f"{name}={text!r}: expected a whole number") from None
+    if value < 1:
+        raise VtcError(f"{name}={text!r}: must be positive")
+    return value
+
+
+def model_for(header: Header, device: str = "cpu", precision: str | None = None) -> VTModel:
+    """The installed model a stream was written with (same name and weights hash). The name is
+    looked up among registered models only, never opened as a path."""
+    entry = find_installed(header.model, header.weights_sha256.hex())
+    return load_model(entry.path, device=device, precision=precision)
+
+
+# ----------------------------------------------------------------------------------- encoding
 class Encoder:
     """Streaming encoder: push frames one at a time, get .vtc bytes as chunks complete.
 
@@ -270,47 +197,48 @@ class Encoder:
     chunk. Memory holds at most one chunk of frames.
 
     ``quality`` (1..10) fixes the coding grid of every chunk; ``bitrate`` (kb/s) or ``bpp`` instead
-    select target-rate mode (``RateControl``). ``preset`` (``PRESETS``: medium, slow, veryslow)
-    spends more encoding time on the tokens (latent refinement, ``vtcodec.refine``) for better
-    quality at about the same rate; any preset's stream decodes the same way. ``precision``: the
-    tokenizer nets' (``vtcodec.zoo.resolve_precision``). An instance is not thread-safe; separate
-    instances may run in separate threads. The torch thread count is left to the caller.
+    select target-rate mode (``vtcodec.rate.RateControl``). ``preset`` (a name in
+    ``vtcodec.presets.PRESETS``: medium, slow, veryslow, or a ``Preset``) spends more encoding time
+    on the tokens for better quality at about the same rate; any preset's stream decodes the same
+    way. ``precision``: the tokenizer nets' (``vtcodec.zoo.resolve_precision``). ``tokens_out``: a
+    list that receives each chunk's symbols ``[T, S, h, w]`` (for verification). The encoder
+    refuses frames its own decoder would refuse (``VTCODEC_MAX_PIXELS``). An instance is not
+    thread-safe; separate instances may run in separate threads. The torch thread count is left
+    to the caller.
     """
 
     def __init__(self, width: int, height: int, fps: float | Fraction = 25, quality: int | None = None,
                  model: str | os.PathLike = DEFAULT_MODEL, gop: int = DEFAULT_GOP, device: str = "cpu",
                  chroma: str = "420", matrix: int = 5, color_range: int = 1,
                  bitrate: float | None = None, bpp: float | None = None,
-                 precision: str | None = None, preset: str = DEFAULT_PRESET) -> None:
+                 precision: str | None = None, preset: str | Preset = DEFAULT_PRESET,
+                 tokens_out: list | None = None) -> None:
         if not 1 <= gop <= 1024:
             raise VtcError(f"gop must be in 1..1024, got {gop}")
-        self.refine_steps, self.refine_lr, self.rate_slope = PRESETS[check_preset(preset)]
-        self.refine_weight = MS_WEIGHT  # MS-SSIM in the refinement objective (vtcodec/refine.py)
+        self.preset = get_preset(preset)
         if sum(x is not None for x in (quality, bitrate, bpp)) > 1:
             raise VtcError("give one of quality, bitrate and bpp")
-        self.model = load_model(model, device=device, precision=precision)
-        self.device = torch.device(device)
         fps = Fraction(fps).limit_denominator(1 << 30)
         if fps <= 0:
             raise VtcError(f"frame rate must be positive, got {fps}")
         self.rate: RateControl | None = None
+        level = check_quality(quality) if bitrate is None and bpp is None else 0
+        header = Header(int(width), int(height), fps.numerator, fps.denominator, UNKNOWN_FRAMES, chroma,
+                        matrix, color_range, "fsq", level, gop, "model", bytes(32), f"vtcodec {__version__}")
+        header.validate()  # the caller's values, before the model loads
+        check_limits(header)
+        self.model = load_model(model, device=device, precision=precision)
+        self.device = torch.device(device)
+        self.header = replace(header, quantizer=self.model.cfg.quantizer, model=self.model.cfg.name,
+                              weights_sha256=bytes.fromhex(self.model.sha256))
+        self.header.validate()
         if bitrate is not None or bpp is not None:
             per_frame = (bitrate * 1000 / float(fps)) if bitrate is not None else bpp * int(width) * int(height)
-            if not per_frame > 0 or not np.isfinite(per_frame):
-                raise VtcError("the target rate must be a positive number")
-            self.rate = RateControl(per_frame)
-            level = 0
-        else:
-            level = _check_quality(quality)
-        self.header = Header(int(width), int(height), fps.numerator, fps.denominator, UNKNOWN_FRAMES,
-                             chroma, matrix, color_range, self.model.cfg.quantizer, level, gop,
-                             self.model.cfg.name, bytes.fromhex(self.model.sha256), f"vtcodec {__version__}")
-        self.header.validate()
+            self.rate = RateControl(per_frame, refines=self.preset.refine_steps > 0)
         self.coder = TokenCoder(self.model)
         self.stats = Stats(width=int(width), height=int(height), fps=Fraction(fps),
                            bytes=len(self.header.pack()), scales=[])
-        self.tokens: list[torch.Tensor] | None = None  # set to [] to keep every chunk's symbols
-        self.margin = TOKEN_HYSTERESIS
+        self.tokens_out = tokens_out
         self._pending: list[np.ndarray] = []
         self._index: list[IndexEntry] | None = []  # None once flushed
         self._started = False
@@ -343,8 +271,6 @@ class Encoder:
 
     def header_bytes(self) -> bytes:
         """The header with the frame count filled in (same size as the one sent first)."""
-        from dataclasses import replace
-
         return replace(self.header, frame_count=self.stats.frames).pack()
 
     @torch.inference_mode()
@@ -354,13 +280,15 @@ class Encoder:
         st = self.stats
         if self.rate is None:
             k = quality_scale(self.header.quality)
-            symbols = self._tokenize(frames, k)
-            payload, ideal = self.coder.encode(symbols)
+            symbols, payload, ideal = self.code(frames, k)
         else:
-            k, symbols, payload, ideal = self.rate.choose(self, frames)
+            k, (symbols, payload, ideal) = self.rate.choose(
+                len(frames), st.frames, st.bytes, lambda k, final: self.code(frames, k, refine=final))
+            st.note = self.rate.note
         chunk = Chunk(st.frames, len(frames), bytes([k]) + payload)
-        if self.tokens is not None:
-            self.tokens.append(symbols)
+        check_work(self.header, k, self.model.n_symbols, len(frames), len(chunk.payload), chunk.what)
+        if self.tokens_out is not None:
+            self.tokens_out.append(symbols)
         st.frames += len(frames)
         st.chunks += 1
         st.scales.append(k)
@@ -372,79 +300,94 @@ class Encoder:
         st.bytes += len(data)
         return data
 
-    def _tokenize(self, frames: np.ndarray, k: int, refine: bool = True) -> torch.Tensor:
+    def code(self, frames: np.ndarray, k: int, refine: bool = True) -> tuple[torch.Tensor, bytes, float]:
+        """Frames ``[T, H, W, 3]`` of one chunk on the grid of scale ``k`` -> (symbols, payload
+        without the scale index, ideal bits)."""
+        symbols = self.tokenize(frames, k, refine)
+        return (symbols, *self.coder.to_bytes(symbols))
+
+    def tokenize(self, frames: np.ndarray, k: int, refine: bool = True) -> torch.Tensor:
+        """Frames ``[T, H, W, 3]`` -> symbols ``[T, S, h, w]`` on the grid of scale ``k``."""
         cw, ch = coded_size(self.header.width, self.header.height, k)
-        z = torch.cat([self.model.latents(_to_tensor(frames[i:i + BATCH], self.device, (ch, cw)))
-                       for i in range(0, len(frames), BATCH)])
-        if refine and self.refine_steps:
-            h, w = self.header.height, self.header.width
-            window = min(max((1 << 21) // max(ch * cw, h * w), 1), BATCH)  # bounds backward's memory
-            source = _to_tensor(frames, self.device)[:, :, :h, :w]
-            z = refine_latents(self.model, z, source, self.refine_steps, self.refine_lr, self.refine_weight,
+        h, w = self.header.height, self.header.width
+        batch = batch_frames((cw, ch), (w, h))
+        z = torch.cat([self.model.latents(to_grid(frames[i:i + batch], self.device, (ch, cw)))
+                       for i in range(0, len(frames), batch)])
+        p = self.preset
+        if refine and p.refine_steps:
+            window = min(max((1 << 21) // max(ch * cw, h * w), 1), batch)  # bounds backward's memory
+            source = to_grid(frames, self.device)[:, :, :h, :w]
+            z = refine_latents(self.model, z, source, p.refine_steps, p.refine_lr, p.ms_weight,
                                window=window, render=lambda r: resample(r[:, :, :ch, :cw], (h, w)),
-                               rate_slope=self.rate_slope)
-        return self.model.tokenize_chunk(z, self.margin).cpu()
+                               rate_slope=p.rate_slope)
+        return self.model.tokenize_chunk(z, p.margin).cpu()
 
 
-class RateControl:
-    """Target-rate mode: picks each chunk's scale index k so that the file tracks a budget.
+# ----------------------------------------------------------------------------------- decoding
+class StreamDecoder:
+    """The chunk decoder of one stream: the single place, for every way of reading a stream, that
+    checks the header against this decoder's limits, finds the model, checks each chunk's place
+    in the stream and its work, and turns chunks into frames."""
 
-    A chunk's budget is its frames' share of the target plus the running surplus or deficit of the
-    chunks before it (bounded to 0.5..2x the share), so that errors do not accumulate. Bits grow
-    with the grid's area, about 2^(1/8) per step of k: starting from the previous chunk's k (k=128
-    for the first), the chunk is coded, k is corrected by 8 log2(budget / bits), and it is coded
-    again, at most ``TRIALS`` times; the trial nearest the budget (in log ratio) is kept. A target
-    outside what k = 96..144 reaches is clamped there, and ``Stats.note`` says so.
-    """
+    def __init__(self, header: Header, device: str = "cpu", precision: str | None = None,
+                 max_pixels: int | None = None) -> None:
+        check_limits(header, max_pixels)
+        self.header = header
+        self.model = model_for(header, device, precision)
+        self.coder = TokenCoder(self.model)
+        self.max_payload = payload_limit(header, self.model.n_symbols)
+        self.sequence = ChunkSequence(header)
+        self.device = next(self.model.parameters()).device
 
-    TRIALS = 4
-    TOLERANCE = 0.03
+    def check_head(self, head: ChunkHead) -> None:
+        """Refuse a frames chunk longer than any chunk of this stream, before it is read."""
+        if head.kind == CHUNK_FRAMES and head.length > self.max_payload:
+            raise FormatError(f"{head.describe(self.sequence.frames)} claims {head.length} bytes, "
+                              "more than a chunk of this stream can hold")
 
-    def __init__(self, bits_per_frame: float) -> None:
-        self.per_frame = bits_per_frame
-        self.k = SCALE_ONE
-        self.low = False  # a chunk overshot its budget at the lowest k
-        self.high = False  # a chunk fell short of its budget at the highest k
+    def frames_for_bytes(self, nbytes: int) -> int:
+        """The most frames ``nbytes`` of frames chunks can hold under the work limit (the bound on
+        what concealment may fill in for them)."""
+        chunks = nbytes // MIN_FRAMES_CHUNK + 1
+        per_frame = frame_symbols(self.header, scale_range(self.header)[0], self.model.n_symbols)
+        by_work = (max_symbols_per_byte() * nbytes + FREE_SYMBOLS * chunks) // per_frame
+        return min(chunks * self.header.gop, by_work)
 
-    def choose(self, enc: Encoder, frames: np.ndarray) -> tuple[int, torch.Tensor, bytes, float]:
-        st = enc.stats
-        n = len(frames)
-        framing = 8 * 20  # chunk head, CRC and the scale byte
-        surplus = self.per_frame * st.frames - (st.bytes * 8)
-        budget = min(max(self.per_frame * n + surplus, 0.5 * self.per_frame * n), 2 * self.per_frame * n)
-        budget = max(budget - framing, 1.0)
-        trials: dict[int, tuple[torch.Tensor, bytes, float]] = {}
-        k = self.k
-        for _ in range(self.TRIALS):
-            symbols = enc._tokenize(frames, k, refine=False)  # a refining preset refines the chosen k once
-            payload, ideal = enc.coder.encode(symbols)
-            trials[k] = (symbols, payload, ideal)
-            bits = max(8 * len(payload), 8)
-            if abs(bits / budget - 1) <= self.TOLERANCE:
-                break
-            step = round(8 * np.log2(budget / bits))
-            nxt = min(max(k + (step if step else (1 if bits < budget else -1)), SCALE_MIN), SCALE_MAX)
-            if nxt in trials:
-                break
-            k = nxt
-        best = min(trials, key=lambda j: abs(np.log2(max(8 * len(trials[j][1]), 8) / budget)))
-        bits = 8 * len(trials[best][1])
-        if best == SCALE_MIN and bits > 1.1 * budget:
-            self.low = True
-        if best == SCALE_MAX and bits < 0.9 * budget:
-            self.high = True
-        self.k = best
-        self._note(st)
-        if enc.refine_steps:
-            symbols = enc._tokenize(frames, best)
-            return (best, symbols, *enc.coder.encode(symbols))
-        return (best, *trials[best])
+    def frames(self, chunk: Chunk, lo: int = 0, hi: int | None = None,
+               tokens_out: list | None = None) -> Iterator[np.ndarray]:
+        """Frames ``lo .. hi - 1`` of a frames chunk, ``[B, H, W, 3]`` uint8 a few at a time, as
+        their tokens are decoded (tokens after ``hi`` are not decoded). ``tokens_out`` receives the
+        symbols ``[hi, S, h, w]`` once the chunk is done."""
+        header, what = self.header, chunk.what
+        hi = chunk.n_frames if hi is None else hi
+        k, payload = frames_payload(chunk.payload, header, what)
+        check_work(header, k, self.model.n_symbols, chunk.n_frames, len(chunk.payload), what)
+        rows, cols = token_grid(header.width, header.height, k)
+        cw, ch = coded_size(header.width, header.height, k)
+        batch = batch_frames((cw, ch), (header.width, header.height))
+        kept: list[torch.Tensor] = []
+        pending: list[torch.Tensor] = []  # decoded frames waiting for their network call
+        last = before = None  # symbols of the latest frame; of the frame before ``pending``
+        with torch.inference_mode():
+            for i, symbols in enumerate(self.coder.from_bytes(payload, chunk.n_frames, rows, cols, hi, what)):
+                if tokens_out is not None:
+                    kept.append(symbols)
+                if i >= lo:
+                    if not pending:
+                        before = last
+                    pending.append(symbols)
+                if pending and (len(pending) == batch or i == hi - 1):
+                    start = i + 1 - len(pending)
+                    x = self.model.reconstruct(torch.stack(pending).to(self.device), starts_chunk=start == 0,
+                                               before=before.to(self.device) if start else None)
+                    yield from_grid(x, (ch, cw), (header.height, header.width))
+                    pending = []
+                last = symbols
+        if tokens_out is not None:
+            tokens_out.append(torch.stack(kept))
 
-    def _note(self, st: Stats) -> None:
-        if self.low:
-            st.note = "target below the lowest rate this video reaches: coded at the lowest quality"
-        elif self.high:
-            st.note = "target above the highest rate this video reaches: coded at the highest quality"
+    def finish(self) -> None:
+        self.sequence.finish()
 
 
 class Decoder:
@@ -452,68 +395,67 @@ class Decoder:
 
     ``decode(data)`` returns the frames of every chunk completed by ``data`` (``[H, W, 3]`` uint8
     numpy arrays, or ``av.VideoFrame`` / ``[3, H, W]`` float tensors with ``output="av"`` /
-    ``"torch"``); ``flush()`` checks that the stream ended cleanly. Memory holds at most one chunk.
-    Not thread-safe; separate instances may run in separate threads.
+    ``"torch"``); ``flush()`` checks that the stream ended cleanly. Memory holds at most one chunk
+    (and never more than its bytes justify: see ``StreamDecoder``). ``tokens_out``: a list that
+    receives each chunk's symbols. Not thread-safe; separate instances may run in separate threads.
     """
 
-    def __init__(self, device: str = "cpu", output: str = "numpy", precision: str | None = None) -> None:
+    def __init__(self, device: str = "cpu", output: str = "numpy", precision: str | None = None,
+                 tokens_out: list | None = None) -> None:
         if output not in ("numpy", "av", "torch"):
             raise VtcError(f"output must be numpy, av or torch, not {output!r}")
         self.device, self.output = device, output
         self.precision = resolve_precision(precision, device)
-        self.header: Header | None = None
-        self.model: VTModel | None = None
-        self.coder: TokenCoder | None = None
-        self.frames = 0
-        self.tokens: list[torch.Tensor] | None = None  # set to [] to keep every chunk's symbols
+        self.tokens_out = tokens_out
+        self.stream: StreamDecoder | None = None
         self._buf = bytearray()
+        self._offset = 0  # stream offset of the first byte in the buffer
+
+    @property
+    def header(self) -> Header | None:
+        return self.stream.header if self.stream else None
+
+    @property
+    def frames(self) -> int:
+        return self.stream.sequence.frames if self.stream else 0
 
     def decode(self, data: bytes) -> list:
-        from .bitstream import chunk_size, header_size
-
         self._buf += data
         out: list = []
-        if self.header is None:
+        if self.stream is None:
             size = header_size(self._buf)
             if size is None or len(self._buf) < size:
                 return out
-            self.header = read_header(io.BytesIO(bytes(self._buf[:size])))
-            check_limits(self.header)
+            header = read_header(io.BytesIO(bytes(self._buf[:size])))
+            self.stream = StreamDecoder(header, self.device, self.precision)
             del self._buf[:size]
-            self.model = model_for(self.header, self.device, self.precision)
-            self.coder = TokenCoder(self.model)
-            self._limit = payload_limit(self.header, self.model)
-        while True:
-            size = chunk_size(self._buf)
-            if size is None:
+            self._offset = size
+        stream = self.stream
+        while self._buf:
+            if stream.sequence.ended:
+                raise FormatError(f"data after the end chunk (offset {self._offset})")
+            head = parse_head(self._buf, f" after frame {stream.sequence.frames} (offset {self._offset})")
+            if head is None:
                 return out
-            if self._buf[4] == CHUNK_FRAMES and size > self._limit:
-                raise FormatError(f"chunk after frame {self.frames} claims {size} bytes, more than a "
-                                  "chunk of this stream can hold")
-            if len(self._buf) < size:
+            stream.check_head(head)
+            if len(self._buf) < head.size:
                 return out
-            raw = bytes(self._buf[:size])
-            del self._buf[:size]
-            chunk = read_chunk(io.BytesIO(raw), self.header, self.frames)
-            if chunk is None or chunk.kind != CHUNK_FRAMES:
-                continue  # the index, the end chunk, or a newer chunk type
-            frames, symbols = decode_chunk(chunk, self.header, self.model, self.coder)
-            if self.tokens is not None:
-                self.tokens.append(symbols)
-            self.frames += chunk.n_frames
-            out += self._convert(frames)
+            raw = io.BytesIO(bytes(self._buf[:head.size]))
+            del self._buf[:head.size]
+            chunk = replace(read_chunk(raw, stream.header, stream.sequence.frames), offset=self._offset)
+            self._offset += head.size
+            if stream.sequence.add(chunk):
+                for batch in stream.frames(chunk, tokens_out=self.tokens_out):
+                    out += self._convert(batch)
+        return out
 
     def flush(self) -> list:
-        if self.header is None:
+        if self.stream is None:
             raise FormatError("truncated stream: no complete header" if self._buf else "empty stream")
         if self._buf:
             raise FormatError(f"truncated stream: {len(self._buf)} bytes of an incomplete chunk "
                               f"after frame {self.frames}")
-        count = self.header.frame_count
-        if count != UNKNOWN_FRAMES and self.frames != count:
-            raise FormatError(f"truncated stream: {self.frames} of {count} frames present")
-        if self.frames == 0:
-            raise FormatError("stream holds no frames")
+        self.stream.finish()
         return []
 
     def _convert(self, frames: np.ndarray) -> list:
@@ -526,75 +468,43 @@ class Decoder:
         return [rgb_to_frame(f) for f in frames]
 
 
-@torch.inference_mode()
-def decode_chunk(chunk: Chunk, header: Header, model: VTModel, coder: TokenCoder | None = None,
-                 lo: int = 0, hi: int | None = None) -> tuple[np.ndarray, torch.Tensor]:
-    """-> (frames ``[hi - lo, H, W, 3]`` uint8, symbols ``[T, S, h, w]``). Only the frames
-    ``lo .. hi - 1`` of the chunk are reconstructed, and tokens are decoded only up to ``hi``
-    (tokens after it stay zero)."""
-    coder = coder or TokenCoder(model)
-    hi = chunk.n_frames if hi is None else hi
-    k, payload = frames_payload(chunk, header)
-    cw, ch = coded_size(header.width, header.height, k)
-    symbols = coder.decode(payload, chunk.n_frames, -(-ch // 8), -(-cw // 8), stop=hi)
-    device = next(model.parameters()).device
-    frames = []
-    for i in range(lo, hi, BATCH):
-        x = model.reconstruct(symbols[i:min(i + BATCH, hi)].to(device), starts_chunk=i == 0,
-                              before=symbols[i - 1].to(device) if i else None)
-        x = resample(x[:, :, :ch, :cw], (header.height, header.width))
-        x = (x * 255).round().to(torch.uint8)
-        frames.append(x.permute(0, 2, 3, 1).cpu().numpy())
-    return np.concatenate(frames), symbols
+# ------------------------------------------------------------------------- in-memory API
+def compress(frames_or_path: str | os.PathLike | Iterable, quality: int | None = None,
+             model: str = DEFAULT_MODEL, gop: int = DEFAULT_GOP, fps: float | Fraction = 25,
+             device: str = "cpu", bitrate: float | None = None, bpp: float | None = None,
+             precision: str | None = None, preset: str | Preset = DEFAULT_PRESET) -> bytes:
+    """Frames (``[H, W, 3]`` uint8 arrays, a ``[T, H, W, 3]`` array, ``av.VideoFrame`` s or
+    ``[3, H, W]`` float tensors) or a video path -> the bytes of a .vtc stream. ``precision``:
+    the tokenizer nets' (``vtcodec.zoo.resolve_precision``)."""
+    if isinstance(frames_or_path, (str, os.PathLike)):
+        from .video import VideoReader
+
+        frames: Iterable = VideoReader(frames_or_path)
+        info = frames.info
+        w, h, fps = info.width, info.height, info.fps
+        kw = {"chroma": info.chroma, "matrix": info.matrix, "color_range": info.color_range}
+    else:
+        it = iter(frames_or_path)
+        first = next(it, None)
+        if first is None:
+            raise VtcError("no frames to encode")
+        w, h = frame_size(first)
+        frames, kw = itertools.chain([first], it), {}
+    encoder = Encoder(w, h, fps, quality=quality, model=model, gop=gop, device=device, bitrate=bitrate,
+                      bpp=bpp, precision=precision, preset=preset, **kw)
+    parts = [encoder.encode(frame) for frame in frames]
+    parts.append(encoder.flush())
+    data = b"".join(parts)
+    head = encoder.header_bytes()
+    return head + data[len(head):]
 
 
-# The format allows frames up to 2**26 pixels; a decoder sets its own resource limit, as decoders
-# of classic codecs do with levels. Raise it with VTCODEC_MAX_PIXELS for larger video.
-DEFAULT_MAX_PIXELS = 4096 * 2304
-
-
-def check_limits(header: Header, max_pixels: int | None = None) -> None:
-    """Refuse frames larger than this decoder's limit, before any work is done."""
-    limit = max_pixels or int(os.environ.get("VTCODEC_MAX_PIXELS", DEFAULT_MAX_PIXELS))
-    if header.width * header.height > limit:
-        raise FormatError(f"frame size {header.width}x{header.height} is above this decoder's limit "
-                          f"of {limit} pixels (set VTCODEC_MAX_PIXELS to allow it)")
-
-
-def payload_limit(header: Header, model: VTModel) -> int:
-    """Largest chunk a stream can hold: at most 32 bits per symbol (constriction's probabilities
-    are at least 2**-24) for a whole group of frames, plus the chunk's framing."""
-    cw, ch = coded_size(header.width, header.height, SCALE_MAX if header.major >= 2 else SCALE_ONE)
-    symbols = header.gop * -(-ch // 8) * -(-cw // 8) * model.n_symbols
-    return 4 * symbols + 1024
-
-
-def model_for(header: Header, device: str = "cpu", precision: str | None = None) -> VTModel:
-    """The installed model a stream was written with (same name and weights hash)."""
-    try:
-        entry = find_model(header.model)
-    except ModelError:
-        raise ModelError(f"stream was written with model {header.model!r}, which is not installed") from None
-    if bytes.fromhex(entry.sha256) != header.weights_sha256:
-        raise ModelError(f"stream was written with model {header.model!r} "
-                         f"(weights {header.weights_sha256.hex()[:12]}), but the installed one has "
-                         f"weights {entry.sha256[:12]}")
-    return load_model(entry.path, device=device, precision=precision)
-
-
-def check_preset(preset: str) -> str:
-    if preset not in PRESETS:
-        raise VtcError(f"preset must be one of {', '.join(PRESETS)}, not {preset!r}")
-    return preset
-
-
-def _check_quality(quality: int | None) -> int:
-    if quality is None:
-        return DEFAULT_QUALITY
-    if quality not in QUALITIES:
-        raise VtcError(f"quality must be {QUALITIES[0]}..{QUALITIES[-1]} "
-                       f"({DEFAULT_QUALITY} codes at the source size), not {quality}")
-    return int(quality)
+def decompress(data: bytes, device: str = "cpu", precision: str | None = None) -> np.ndarray:
+    """The bytes of a .vtc stream -> frames ``[T, H, W, 3]`` uint8."""
+    decoder = Decoder(device=device, precision=precision)
+    frames = decoder.decode(data)
+    decoder.flush()
+    return np.stack(frames)
 
 
 def digest_tokens(tokens: list[torch.Tensor]) -> str:

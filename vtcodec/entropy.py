@@ -5,6 +5,14 @@ coded in one vectorised call of constriction's range coder (``stream.queue``: FI
 autoregressive decoding), with ``Categorical(perfect=False)``. The coder's ``uint32`` words are
 written little-endian. constriction 0.5.0 is pinned: the quantisation of probabilities to the
 coder's fixed-point grid is part of the format.
+
+A payload must hold exactly the words the coder wrote for its symbols (SPEC.md, "Token stream").
+constriction's decoder cannot tell by itself: past the end of its data it goes on decoding as if
+the data were padded with zero words, and it never says whether words were left unread. So the
+``SymbolReader`` re-codes every group it decodes into an encoder of its own (about 3% of the
+decoder's time): once that encoder has written more words than the payload holds, the payload has
+run out (caught at the group that runs past it, before more work is done); at the end, its output
+must equal the payload byte for byte, which catches trailing or altered words.
 """
 
 from __future__ import annotations
@@ -24,7 +32,7 @@ def _probabilities(freqs: np.ndarray) -> np.ndarray:
     return f / f.sum(axis=1, keepdims=True)
 
 
-def encode(symbols: np.ndarray, freqs: np.ndarray) -> bytes:
+def write_symbols(symbols: np.ndarray, freqs: np.ndarray) -> bytes:
     """Code ``symbols`` ``[N]`` (ints) with per-symbol integer frequency tables ``[N, A]``."""
     encoder = constriction.stream.queue.RangeEncoder()
     if len(symbols):
@@ -38,22 +46,36 @@ def ideal_bits(symbols: np.ndarray, freqs: np.ndarray) -> float:
     return float(-np.log2(p).sum())
 
 
-class Decoder:
-    """Decode symbols, group by group, from the bytes ``encode`` produced (possibly the
-    concatenation of several groups' symbols coded in one stream)."""
+class SymbolReader:
+    """Decode symbols, group by group, from the bytes ``write_symbols`` produced (possibly the
+    concatenation of several groups' symbols coded in one stream), checking that the payload
+    neither runs out nor holds more than its symbols (``finish``)."""
 
-    def __init__(self, data: bytes) -> None:
+    def __init__(self, data: bytes, what: str = "payload") -> None:
         if len(data) % 4:
-            raise CorruptChunk("entropy-coded payload is not a whole number of 32-bit words")
-        words = np.frombuffer(data, dtype="<u4").astype(np.uint32)
-        self._decoder = constriction.stream.queue.RangeDecoder(words)
+            raise CorruptChunk(f"{what}: entropy-coded data is not a whole number of 32-bit words")
+        self.words = np.frombuffer(data, dtype="<u4").astype(np.uint32)
+        self.what = what
+        self._decoder = constriction.stream.queue.RangeDecoder(self.words)
+        self._shadow = constriction.stream.queue.RangeEncoder()
 
-    def decode(self, freqs: np.ndarray) -> np.ndarray:
+    def read(self, freqs: np.ndarray) -> np.ndarray:
         """The next ``len(freqs)`` symbols, each with its own table ``[N, A]``."""
         if not len(freqs):
             return np.zeros(0, dtype=np.int64)
+        p = _probabilities(freqs)
         try:
-            out = self._decoder.decode(_FAMILY, _probabilities(freqs))
+            out = self._decoder.decode(_FAMILY, p)
+            self._shadow.encode(np.asarray(out, dtype=np.int32), _FAMILY, p)
         except Exception as exc:  # noqa: BLE001 - constriction raises plain errors on bad data
-            raise CorruptChunk(f"entropy decoding failed ({exc})") from None
+            raise CorruptChunk(f"{self.what}: entropy decoding failed ({exc})") from None
+        if self._shadow.num_words() > len(self.words):
+            raise CorruptChunk(f"{self.what} runs out before its symbols do ({len(self.words) * 4} bytes)")
         return np.asarray(out, dtype=np.int64)
+
+    def finish(self) -> None:
+        """Check that the symbols read account for the payload exactly."""
+        again = self._shadow.get_compressed()
+        if len(again) != len(self.words) or not np.array_equal(again, self.words):
+            raise CorruptChunk(f"{self.what} is not exactly its symbols' code ({len(self.words) * 4} "
+                               f"bytes where they take {len(again) * 4})")

@@ -66,7 +66,7 @@ class Job:
     model: str = "vt1-fsq"
     lpips: bool = True
     precision: str | None = None  # vtcodec's tokenizer nets (zoo.resolve_precision)
-    vtc_preset: str = "medium"  # vtcodec's encoder preset (codec.PRESETS); ``preset`` is the anchors'
+    vtc_preset: str = "medium"  # vtcodec's encoder preset (vtcodec.presets.PRESETS); ``preset`` is the anchors'
 
     def settings(self) -> str:
         if self.codec == "vtcodec":
@@ -106,7 +106,7 @@ def measure(job: Job) -> dict:
     src, info = _load(job.clip, job.frames)
     t, h, w, _ = src.shape
     if job.codec == "vtcodec":
-        from .files import compress, decompress
+        from .codec import compress, decompress
 
         t0 = time.perf_counter()
         data = compress(src, quality=job.quality, model=job.model, fps=info.fps, precision=job.precision,
@@ -200,10 +200,10 @@ def plan(inputs: Iterable[str], codecs: Iterable[str], qualities: dict[str, list
     """The jobs of a sweep, and the (clip, codec) pairs skipped with the reason. ``preset`` is
     the anchors' preset; ``vtc_presets`` vtcodec's (each one a curve)."""
     from . import anchors
-    from .codec import check_preset
+    from .presets import get_preset
     from .video import VideoReader
 
-    vtc_presets = [check_preset(p) for p in vtc_presets]  # before any work
+    vtc_presets = [get_preset(p).name for p in vtc_presets]  # before any work
 
     jobs, skipped = [], []
     for spec in inputs:

@@ -4,7 +4,7 @@ The tokenizer's encoder is one amortised guess of the latents; the tokens that d
 usually a little different. With ``steps > 0`` the encoder improves the latents of a chunk by
 gradient descent through the quantizer's straight-through rounding and the (frozen) decoder,
 minimising ``MSE + ms_weight * (1 - MS-SSIM)`` of the frames a decoder outputs (the decoded grid
-resampled to the source size, as ``vtcodec.codec.decode_chunk`` does) against the source frames,
+resampled to the source size, as ``vtcodec.codec.StreamDecoder`` does) against the source frames,
 then quantizes as usual (hysteresis included). Decoders and the
 format are untouched: any tokens are valid, and the decoder rebuilds whatever tokens it receives.
 
@@ -19,7 +19,7 @@ as the quality ladder would give for it, as a classic encoder's RDO does with it
 The chunk is optimised as a whole (frame ``t`` is decoded with frame ``t - 1``'s tokens, so both
 receive gradients), ``window`` frames per forward/backward pass to bound memory, one Adam step per
 pass over the chunk. Costs ``steps`` decoder forward + backward passes per frame: the ``--preset``
-ladder in ``vtcodec.codec.PRESETS`` trades it for quality.
+ladder in ``vtcodec.presets.PRESETS`` trades it for quality.
 """
 
 from __future__ import annotations

@@ -8,6 +8,7 @@ so that output is converted back the same way.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -24,6 +25,7 @@ from .errors import VideoError
 MATRICES = {1: "ITU709", 4: "FCC", 5: "ITU601", 7: "SMPTE240M", 9: "BT2020"}
 RANGES = {1: "MPEG", 2: "JPEG"}  # 1: limited ("tv"), 2: full ("pc")
 CHROMA = {"420": "yuv420p", "422": "yuv422p", "444": "yuv444p", "mono": "gray"}
+CHROMA_NAMES = {"yuv420p": "4:2:0", "yuv422p": "4:2:2", "yuv444p": "4:4:4", "gray": "mono"}
 
 
 @dataclass(frozen=True)
@@ -157,41 +159,102 @@ def read_video(path: str | os.PathLike, max_frames: int | None = None,
     return np.stack(frames), reader.info
 
 
+# The largest term of a frame rate the containers take (FFmpeg's AVRational is 32-bit signed);
+# x264 in .mp4 takes at most 65535 per term and a frame every 10,000 seconds at the slowest.
+MAX_RATE_TERM = {"y4m": 2**31 - 1, "mkv": 2**31 - 1, "mp4": 65535}
+MIN_RATE = {"y4m": Fraction(1, 2**31 - 1), "mkv": Fraction(1, 2**31 - 1), "mp4": Fraction(1, 10000)}
+
+
+def container_rate(fps: Fraction, kind: str) -> Fraction:
+    """``fps`` as the nearest frame rate a ``kind`` container can store (the same when it fits)."""
+    limit = MAX_RATE_TERM[kind]
+    r = min(max(Fraction(fps), MIN_RATE[kind]), Fraction(limit))
+    if r.numerator > limit or r.denominator > limit:
+        r = r.limit_denominator(max(1, min(limit, int(limit / (r + 1)))))
+    return r if r > 0 else MIN_RATE[kind]
+
+
+def _codec_takes(codec: str, width: int, height: int, pix_fmt: str) -> bool:
+    """Whether ``codec`` opens for frames of this size and pixel format (FFV1, for one, refuses
+    1-pixel-wide frames and some small subsampled ones)."""
+    import io
+
+    try:
+        with av.open(io.BytesIO(), mode="w", format="matroska") as c:
+            s = c.add_stream(codec, rate=25)
+            s.width, s.height, s.pix_fmt = width, height, pix_fmt
+            s.codec_context.open()
+        return True
+    except (av.error.FFmpegError, ValueError, OSError):
+        return False
+
+
 class VideoWriter:
     """Write RGB frames to ``.y4m`` (raw, exact), ``.mkv`` (FFV1, lossless), ``.mp4`` (x264 CRF 12:
     this re-compresses) or a folder of PNG frames (a path ending in ``/`` or an existing folder).
 
     YUV outputs are converted with ``matrix``/``color_range`` into the ``chroma`` layout given.
+    Where a container or codec cannot store what was asked (a frame rate beyond its terms, a
+    chroma layout FFV1 refuses at a small size, a 1-pixel-wide FFV1 frame), the nearest thing it
+    can is written and ``note`` says what; whatever PyAV still refuses is a ``VideoError``.
     """
 
     def __init__(self, path: str | os.PathLike | BinaryIO, width: int, height: int, fps: Fraction,
                  chroma: str = "420", matrix: int = 5, color_range: int = 1) -> None:
         self.path = path if not isinstance(path, (str, os.PathLike)) else str(path)
         self.width, self.height, self.fps = width, height, Fraction(fps)
-        self.matrix, self.color_range = matrix, color_range
+        self.matrix = matrix if matrix in MATRICES else 5
+        self.color_range = color_range if color_range in RANGES else 1
         self.index = 0
+        self.note = ""
         self._container = None
         self.kind = writer_kind(self.path) if isinstance(self.path, str) else "y4m"  # a stream
-        pix_fmt = CHROMA.get(chroma, "yuv420p")
         if self.kind == "png":
             Path(self.path).mkdir(parents=True, exist_ok=True)
             return
+        notes = []
+        rate = container_rate(self.fps, self.kind)
+        if rate != self.fps:
+            notes.append(f"frame rate {self.fps} written as {rate} (the most .{self.kind} can store)")
+        pix_fmt = CHROMA.get(chroma, "yuv420p")
+        codec = {"y4m": "rawvideo", "mkv": "ffv1", "mp4": "libx264"}[self.kind]
+        options = {"crf": "12", "preset": "medium"} if self.kind == "mp4" else {}
         if self.kind == "mp4" and (width % 2 or height % 2) and pix_fmt != "yuv444p":
             pix_fmt = "yuv444p"  # x264 cannot subsample odd sizes
         if self.kind == "mp4" and pix_fmt == "gray":
             pix_fmt = "yuv420p" if not (width % 2 or height % 2) else "yuv444p"
+        if self.kind == "mkv" and not _codec_takes(codec, width, height, pix_fmt):
+            if _codec_takes(codec, width, height, "yuv444p"):
+                notes.append(f"{CHROMA_NAMES.get(pix_fmt, pix_fmt)} written as 4:4:4 (FFV1 refuses it at {width}x{height})")
+                pix_fmt = "yuv444p"
+            else:
+                notes.append(f"written with lossless x264 (FFV1 refuses {width}x{height})")
+                codec, pix_fmt, options = "libx264", "yuv444p", {"qp": "0", "preset": "medium"}
         self.pix_fmt = pix_fmt
+        self.note = "; ".join(notes)
         fmt = {"y4m": "yuv4mpegpipe", "mkv": "matroska", "mp4": "mp4"}[self.kind]
-        self._container = av.open(self.path, mode="w", format=fmt)
-        codec = {"y4m": "rawvideo", "mkv": "ffv1", "mp4": "libx264"}[self.kind]
-        stream = self._container.add_stream(codec, rate=self.fps)
-        stream.width, stream.height, stream.pix_fmt = width, height, pix_fmt
-        stream.time_base = 1 / self.fps
-        if self.kind == "mp4":
-            stream.options = {"crf": "12", "preset": "medium"}
-        stream.codec_context.colorspace = matrix
-        stream.codec_context.color_range = color_range
+        try:
+            self._container = av.open(self.path, mode="w", format=fmt)
+            stream = self._container.add_stream(codec, rate=rate)
+            stream.width, stream.height, stream.pix_fmt = width, height, pix_fmt
+            stream.time_base = 1 / rate
+            stream.options = options
+            stream.codec_context.colorspace = self.matrix
+            stream.codec_context.color_range = self.color_range
+        except (av.error.FFmpegError, ValueError, OverflowError) as exc:
+            self._abort()
+            raise VideoError(f"{self._name()}: cannot write this video ({exc})") from None
         self._stream = stream
+        self._time_base = 1 / rate
+
+    def _name(self) -> str:
+        return self.path if isinstance(self.path, str) else "output"
+
+    def _abort(self) -> None:
+        if self._container is not None:
+            with contextlib.suppress(Exception):  # already failing: the first error is the one to report
+                self._container.close()
+            self._container = None
 
     def write(self, frame: np.ndarray) -> None:
         if self.kind == "png":
@@ -206,16 +269,24 @@ class VideoWriter:
         else:
             vf = vf.reformat(format="gray")
         vf.pts = self.index
-        vf.time_base = 1 / self.fps
+        vf.time_base = self._time_base
         self.index += 1
-        for packet in self._stream.encode(vf):
-            self._container.mux(packet)
+        try:
+            for packet in self._stream.encode(vf):
+                self._container.mux(packet)
+        except (av.error.FFmpegError, ValueError, OverflowError) as exc:
+            self._abort()
+            raise VideoError(f"{self._name()}: writing failed ({exc})") from None
 
     def close(self) -> None:
         if self._container is not None:
-            for packet in self._stream.encode():
-                self._container.mux(packet)
-            self._container.close()
+            try:
+                for packet in self._stream.encode():
+                    self._container.mux(packet)
+                self._container.close()
+            except (av.error.FFmpegError, ValueError, OverflowError) as exc:
+                self._abort()
+                raise VideoError(f"{self._name()}: writing failed ({exc})") from None
             self._container = None
 
 

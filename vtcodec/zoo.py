@@ -2,8 +2,16 @@
 
 A model is a folder holding ``weights.safetensors`` and ``model.json`` (name, config, sha256 of
 the weights file, recipe). Bundled models live in ``models/zoo/NAME/``; a user's own model is
-selected by the path of its folder. The sha256 is checked every time weights are loaded, and
-``.vtc`` headers name a model by its name *and* that hash.
+selected by the path of its folder, or registered (``register_model``, ``VTCODEC_MODEL_PATH``)
+so that streams naming it decode. ``.vtc`` headers name a model by its name *and* that hash, and
+a stream's name is only ever looked up among registered models, never opened as a path.
+
+A model folder may come from anyone, so it is checked before it is used, each way it can be wrong
+giving one line (``ModelError``): both files regular (no FIFO, device or folder; opened without
+blocking) and of bounded size; ``model.json`` an object with a valid name, a 64-hex-digit sha256
+and a config every field of which is in range (``ModelConfig``); the weights' sha256 equal to the
+recorded one before the file is parsed; the tensors exactly the model's (names, shapes, float
+types) before the model is built; every weight finite.
 """
 
 from __future__ import annotations
@@ -11,11 +19,12 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from safetensors.torch import load_file, save_file
 
 from .errors import ModelError, VtcError
 from .models import ModelConfig, VTModel
@@ -26,6 +35,10 @@ if not ZOO_DIR.is_dir():  # installed wheel: models/ is the vtcodec.models packa
 
     ZOO_DIR = Path(_models.__file__).resolve().parent / "zoo"
 DEFAULT_MODEL = "vt1-fsq"
+MAX_META_BYTES = 1 << 20  # model.json
+MAX_WEIGHTS_BYTES = 1 << 28  # weights.safetensors (the bundled models: 0.6 and 6.3 MB)
+SHA256 = re.compile(r"[0-9a-f]{64}")
+FLOATS = (torch.float16, torch.bfloat16, torch.float32)
 
 
 @dataclass(frozen=True)
@@ -38,32 +51,69 @@ class ModelEntry:
     info: dict
 
 
-def sha256_file(path: Path) -> str:
+def _open_regular(path: Path, max_bytes: int) -> int:
+    """A read-only descriptor of ``path`` if it is a regular file of at most ``max_bytes``
+    (opened without blocking, so a FIFO cannot hang the caller)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    except FileNotFoundError:
+        raise ModelError(f"{path.parent}: not a vtcodec model folder ({path.name} is missing)") from None
+    except OSError as exc:
+        raise ModelError(f"{path}: cannot open ({exc.strerror})") from None
+    st = os.fstat(fd)
+    if not stat.S_ISREG(st.st_mode):
+        os.close(fd)
+        raise ModelError(f"{path}: not a regular file")
+    if st.st_size > max_bytes:
+        os.close(fd)
+        raise ModelError(f"{path}: {st.st_size} bytes, more than the {max_bytes} a model may have")
+    return fd
+
+
+def sha256_file(path: Path, max_bytes: int = MAX_WEIGHTS_BYTES) -> str:
     h = hashlib.sha256()
-    with open(path, "rb") as f:
+    with os.fdopen(_open_regular(Path(path), max_bytes), "rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
             h.update(block)
     return h.hexdigest()
 
 
 def _entry(folder: Path) -> ModelEntry:
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise ModelError(f"{folder}: not a folder")
     meta_path = folder / "model.json"
+    with os.fdopen(_open_regular(meta_path, MAX_META_BYTES), "rb") as f:
+        raw = f.read(MAX_META_BYTES + 1)
     try:
-        meta = json.loads(meta_path.read_text())
-        cfg = ModelConfig.from_dict(meta["config"])
-        weights = folder / "weights.safetensors"
-        return ModelEntry(meta["name"], folder, meta["sha256"], weights.stat().st_size, cfg, meta)
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise ModelError(f"{folder}: not a vtcodec model folder ({exc})") from None
+        meta = json.loads(raw)
+    except (ValueError, RecursionError) as exc:
+        raise ModelError(f"{meta_path}: not valid JSON ({str(exc).splitlines()[0][:80]})") from None
+    if not isinstance(meta, dict):
+        raise ModelError(f"{meta_path}: must hold a JSON object")
+    name, sha = meta.get("name"), meta.get("sha256")
+    try:
+        cfg = ModelConfig.from_dict(meta.get("config"))
+    except (ValueError, TypeError) as exc:
+        raise ModelError(f"{meta_path}: bad config ({exc})") from None
+    if name != cfg.name:
+        raise ModelError(f"{meta_path}: name {name!r} differs from the config's {cfg.name!r}")
+    if not isinstance(sha, str) or not SHA256.fullmatch(sha):
+        raise ModelError(f"{meta_path}: sha256 must be 64 lowercase hex digits")
+    weights = folder / "weights.safetensors"
+    fd = _open_regular(weights, MAX_WEIGHTS_BYTES)
+    size = os.fstat(fd).st_size
+    os.close(fd)
+    return ModelEntry(name, folder, sha, size, cfg, meta)
 
 
 _REGISTERED: list[Path] = []  # model folders added with register_model()
 
 
 def register_model(folder: str | os.PathLike) -> ModelEntry:
-    """Make a model folder findable by its name (e.g. to decode streams that name it). Folders
-    listed in the environment variable VTCODEC_MODEL_PATH (os.pathsep-separated; each either a
-    model folder or a folder of model folders) are registered too."""
+    """Make a model folder findable by its name and hash (e.g. to decode streams that name it).
+    Folders listed in the environment variable VTCODEC_MODEL_PATH (os.pathsep-separated; each
+    either a model folder or a folder of model folders) are registered too."""
     entry = _entry(Path(folder))
     if entry.path not in _REGISTERED:
         _REGISTERED.append(entry.path)
@@ -75,24 +125,45 @@ def _candidates() -> list[Path]:
     for item in os.environ.get("VTCODEC_MODEL_PATH", "").split(os.pathsep):
         if item and Path(item).is_dir():
             p = Path(item)
-            out += [p] if (p / "model.json").is_file() else sorted(p.iterdir())
+            out += [p] if (p / "model.json").exists() else sorted(p.iterdir())
     return out + _REGISTERED
 
 
 def list_models() -> list[ModelEntry]:
-    """Bundled models, then those on VTCODEC_MODEL_PATH, then registered ones."""
-    return [_entry(d) for d in _candidates() if (d / "model.json").is_file()]
+    """Bundled models, then those on VTCODEC_MODEL_PATH, then registered ones (folders that are
+    not valid models are left out)."""
+    out = []
+    for d in _candidates():
+        try:
+            out.append(_entry(d))
+        except ModelError:
+            continue
+    return out
 
 
 def find_model(name_or_path: str | os.PathLike) -> ModelEntry:
+    """A model by folder path (as given on a command line or to the API) or by registered name."""
     p = Path(name_or_path)
-    if (p / "model.json").is_file():
+    if p.is_dir():
         return _entry(p)
     for entry in list_models():
         if entry.name == str(name_or_path):
             return entry
-    names = ", ".join(e.name for e in list_models()) or "none"
-    raise ModelError(f"unknown model {str(name_or_path)!r} (bundled: {names}; or give a model folder)")
+    names = ", ".join(dict.fromkeys(e.name for e in list_models())) or "none"
+    raise ModelError(f"unknown model {str(name_or_path)!r} (installed: {names}; or give a model folder)")
+
+
+def find_installed(name: str, sha256: str) -> ModelEntry:
+    """The registered model a stream names: same name and weights hash."""
+    found = [e for e in list_models() if e.name == name]
+    for entry in found:
+        if entry.sha256 == sha256:
+            return entry
+    if not found:
+        raise ModelError(f"stream was written with model {name!r}, which is not installed "
+                         f"(weights {sha256[:12]}; register its folder with VTCODEC_MODEL_PATH)")
+    raise ModelError(f"stream was written with model {name!r} (weights {sha256[:12]}), but the "
+                     f"installed one has weights {found[0].sha256[:12]}")
 
 
 _CACHE: dict[tuple, VTModel] = {}  # loaded models, keyed by folder, device and file stamp
@@ -121,27 +192,55 @@ def resolve_precision(precision: str | None = None, device: str = "cpu") -> str:
     return p
 
 
+def _load_weights(weights: Path, cfg: ModelConfig) -> dict[str, torch.Tensor]:
+    """The tensors of a weights file whose hash was checked, after checking their names, shapes
+    and types against the model the config builds (on the meta device: nothing allocated)."""
+    from safetensors import SafetensorError, safe_open
+
+    expected = VTModel.state_shapes(cfg)
+    try:
+        with safe_open(str(weights), framework="pt") as f:
+            names = set(f.keys())
+            if names != set(expected):
+                odd = sorted(names ^ set(expected))
+                raise ModelError(f"{weights}: tensors do not fit the config ({len(odd)} names differ, "
+                                 f"e.g. {odd[0]!r})")
+            state = {}
+            for k in sorted(names):
+                sl = f.get_slice(k)
+                if tuple(sl.get_shape()) != expected[k]:
+                    raise ModelError(f"{weights}: tensor {k!r} has shape {tuple(sl.get_shape())}, "
+                                     f"the config needs {expected[k]}")
+                t = f.get_tensor(k)
+                if t.dtype not in FLOATS:
+                    raise ModelError(f"{weights}: tensor {k!r} is {t.dtype}, not a float type")
+                if not bool(torch.isfinite(t).all()):
+                    raise ModelError(f"{weights}: tensor {k!r} holds NaN or infinite values")
+                state[k] = t.float()
+    except SafetensorError as exc:
+        raise ModelError(f"{weights}: not a readable safetensors file ({str(exc)[:100]})") from None
+    return state
+
+
 def load_model(name_or_path: str | os.PathLike = DEFAULT_MODEL, device: str = "cpu",
                precision: str | None = None) -> VTModel:
-    """Build a model and load its weights, after checking their sha256. ``precision``: see
-    ``resolve_precision`` (the tokenizer's nets only; the prior always runs exactly)."""
+    """Build a model and load its weights, after checking them (see the module's docstring).
+    ``precision``: see ``resolve_precision`` (the tokenizer's nets only; the prior always runs
+    exactly)."""
     precision = resolve_precision(precision, device)
     entry = find_model(name_or_path)
     weights = entry.path / "weights.safetensors"
     st = weights.stat()
-    key = (str(entry.path.resolve()), device, precision, st.st_mtime_ns, st.st_size)
+    key = (str(entry.path.resolve()), device, precision, st.st_mtime_ns, st.st_size, entry.sha256)
     if key in _CACHE:
         return _CACHE[key]
     digest = sha256_file(weights)
     if digest != entry.sha256:
         raise ModelError(f"{weights}: sha256 {digest[:16]}... does not match the recorded "
                          f"{entry.sha256[:16]}... (corrupt or replaced weights)")
+    state = _load_weights(weights, entry.config)
     model = VTModel(entry.config)
-    state = {k: v.float() for k, v in load_file(str(weights)).items()}
-    missing, unexpected = model.load_state_dict(state, strict=False)
-    if missing or unexpected:
-        raise ModelError(f"{weights}: weights do not fit the config (missing {missing[:3]}, "
-                         f"unexpected {unexpected[:3]})")
+    model.load_state_dict(state, strict=True)
     model.eval().requires_grad_(False).to(device)
     # the tokenizer's decoder runs ~18% faster on this CPU with NHWC convolutions (same values up
     # to float rounding; the prior reads its weights in logical order, so its integers are equal)
@@ -155,6 +254,8 @@ def load_model(name_or_path: str | os.PathLike = DEFAULT_MODEL, device: str = "c
 
 def save_model(model: VTModel, folder: str | os.PathLike, info: dict | None = None) -> ModelEntry:
     """Write ``weights.safetensors`` (float16) and ``model.json`` into ``folder``."""
+    from safetensors.torch import save_file
+
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().to("cpu", torch.float16).contiguous() for k, v in model.state_dict().items()}

@@ -5,15 +5,13 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import torch
-
 from ..models import VTModel
 from ..zoo import ModelEntry, save_model
-from .loop import TrainConfig
+from .loop import TrainConfig, load_checkpoint
 
 
 def export(run_dir: str | os.PathLike, out_dir: str | os.PathLike, command: str = "") -> ModelEntry:
-    ck = torch.load(Path(run_dir) / "last.pt", map_location="cpu", weights_only=False)
+    ck = load_checkpoint(Path(run_dir) / "last.pt")
     cfg = TrainConfig.from_dict(ck["config"])
     model = VTModel(cfg.model)
     model.load_state_dict(ck["model"])

@@ -26,6 +26,7 @@ import torch
 import torch.nn.functional as F
 
 from .. import __version__
+from ..errors import ModelError
 from ..models import ModelConfig, VTModel
 from .data import ClipSampler, find_videos, load_clip
 
@@ -74,6 +75,22 @@ class TrainConfig:
         d = asdict(self)
         d["model"] = json.loads(self.model.to_json())
         return d
+
+
+def load_checkpoint(path: str | os.PathLike, device: str | torch.device = "cpu") -> dict:
+    """A checkpoint written by ``Trainer.save``, loaded without unpickling code
+    (``weights_only=True``: tensors, numbers, strings and containers only), so that a crafted
+    file cannot run anything; ``ModelError`` when it is not one."""
+    path = Path(path)
+    if not path.is_file():
+        raise ModelError(f"{path}: no such checkpoint")
+    try:
+        ck = torch.load(path, map_location=device, weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - torch raises many kinds on a bad file
+        raise ModelError(f"{path}: not a vtcodec checkpoint ({str(exc).splitlines()[0][:120]})") from None
+    if not isinstance(ck, dict) or not isinstance(ck.get("step"), int) or not isinstance(ck.get("config", ck.get("opt")), dict):
+        raise ModelError(f"{path}: not a vtcodec checkpoint (unexpected contents)")
+    return ck
 
 
 def lr_at(cfg: TrainConfig, step: int) -> float:
@@ -150,9 +167,9 @@ class Trainer:
         os.replace(tmp, path)
 
     def load(self, path: Path) -> None:
-        ck = torch.load(path, map_location=self.device, weights_only=False)
+        ck = load_checkpoint(path, self.device)
         self.model.load_state_dict(ck["model"])
-        opt = torch.load(path.with_suffix(".opt.pt"), map_location=self.device, weights_only=False)
+        opt = load_checkpoint(path.with_suffix(".opt.pt"), self.device)
         if opt["step"] != ck["step"]:
             raise RuntimeError(f"{path}: optimizer state is from step {opt['step']}, model from {ck['step']}")
         self.opt.load_state_dict(opt["opt"])

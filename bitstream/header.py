@@ -1,0 +1,180 @@
+"""The .vtc header (SPEC.md, "Header"): magic, version and the stream's fixed fields.
+
+    header := magic "VTC\\x1a" | u8 major | u8 minor | u16 body_len | body | u32 crc32(all before)
+
+A reader refuses a newer *major* version; a newer *minor* version may append header fields after
+the ones listed here, which an older reader skips using ``body_len``. Every field is checked
+against the spec's allowed values (``Header.validate``) before anything is allocated.
+"""
+
+from __future__ import annotations
+
+import struct
+import zlib
+from dataclasses import dataclass
+from typing import BinaryIO
+
+from ..errors import FormatError, UnsupportedVersion  # standard library only
+
+MAGIC = b"VTC\x1a"
+MAJOR = 2
+MINOR = 0
+UNKNOWN_FRAMES = 0xFFFFFFFF
+
+MAX_SIDE = 16384
+MAX_PIXELS = 1 << 26  # 8192 x 8192
+MAX_GOP = 1024
+MAX_QUALITY = 10  # 1..10; 0 = target-rate mode
+MAX_NAME = 64
+CHROMAS = ("420", "422", "444", "mono")
+QUANTIZERS = ("fsq", "bsq")
+# H.273 MatrixCoefficients a stream may declare: BT.709, FCC, BT.601, SMPTE 240M, BT.2020 (ncl)
+MATRICES = (1, 4, 5, 7, 9)
+COLOR_RANGES = (1, 2)  # 1 = limited, 2 = full
+
+FIXED = struct.Struct("<IIIIIBBBBBH")  # width .. gop: bytes 8 .. 34 of the header
+PREFIX = struct.Struct("<4sBBH")  # magic, major, minor, body_len
+CRC = struct.Struct("<I")
+# byte offset and struct format of each fixed field (SPEC.md, "Header"), for tools that craft streams
+FIELDS = {"width": (8, "<I"), "height": (12, "<I"), "fps_num": (16, "<I"), "fps_den": (20, "<I"),
+          "frame_count": (24, "<I"), "chroma": (28, "<B"), "matrix": (29, "<B"), "color_range": (30, "<B"),
+          "quantizer": (31, "<B"), "quality": (32, "<B"), "gop": (33, "<H"), "body_len": (6, "<H")}
+
+
+def printable_name(name: str) -> bool:
+    """A model name as the spec allows it: 1..64 printable ASCII characters (0x20..0x7E)."""
+    return 1 <= len(name) <= MAX_NAME and all(0x20 <= ord(c) <= 0x7E for c in name)
+
+
+@dataclass(frozen=True)
+class Header:
+    width: int
+    height: int
+    fps_num: int
+    fps_den: int
+    frame_count: int  # UNKNOWN_FRAMES when the writer could not tell
+    chroma: str  # layout the source had and the decoder writes back: "420", "422", "444", "mono"
+    matrix: int  # colour matrix (ITU-T H.273 MatrixCoefficients code, one of MATRICES)
+    color_range: int  # 1 = limited, 2 = full
+    quantizer: str  # "fsq" or "bsq"
+    quality: int  # quality level asked for (1..10; 0: target-rate mode, the level varies per chunk)
+    gop: int  # frames per chunk (the last chunk may be shorter)
+    model: str  # stable model name
+    weights_sha256: bytes  # 32 bytes: sha256 of the model's weights file
+    encoder: str = ""  # free text: the writing software and its version
+    major: int = MAJOR
+    minor: int = MINOR
+
+    def validate(self) -> None:
+        """Raise ``FormatError`` naming the first field outside the spec's allowed values."""
+        if not (1 <= self.width <= MAX_SIDE and 1 <= self.height <= MAX_SIDE):
+            raise FormatError(f"frame size {self.width}x{self.height} is out of range")
+        if self.width * self.height > MAX_PIXELS:
+            raise FormatError(f"frame size {self.width}x{self.height} is too large")
+        if not (0 < self.fps_num <= 0xFFFFFFFF and 0 < self.fps_den <= 0xFFFFFFFF):
+            raise FormatError(f"frame rate {self.fps_num}/{self.fps_den} is invalid")
+        if not 1 <= self.frame_count <= 0xFFFFFFFF:
+            raise FormatError(f"frame count {self.frame_count} is invalid")
+        if self.chroma not in CHROMAS:
+            raise FormatError(f"unknown chroma layout {self.chroma!r}")
+        if self.quantizer not in QUANTIZERS:
+            raise FormatError(f"unknown quantizer {self.quantizer!r}")
+        if self.matrix not in MATRICES:
+            raise FormatError(f"colour matrix {self.matrix} is not one of {', '.join(map(str, MATRICES))}")
+        if self.color_range not in COLOR_RANGES:
+            raise FormatError(f"colour range {self.color_range} is invalid")
+        if not 0 <= self.quality <= MAX_QUALITY:
+            raise FormatError(f"quality {self.quality} is out of range 0..{MAX_QUALITY}")
+        if not 1 <= self.gop <= MAX_GOP:
+            raise FormatError(f"group of frames {self.gop} is out of range")
+        if not printable_name(self.model):
+            raise FormatError(f"model name must be 1..{MAX_NAME} printable ASCII characters")
+        if len(self.weights_sha256) != 32:
+            raise FormatError("weights hash must be 32 bytes")
+
+    def pack(self) -> bytes:
+        self.validate()
+        name = self.model.encode("ascii")
+        enc = self.encoder.encode("utf-8")[:255]
+        body = FIXED.pack(self.width, self.height, self.fps_num, self.fps_den, self.frame_count,
+                          CHROMAS.index(self.chroma), self.matrix, self.color_range,
+                          QUANTIZERS.index(self.quantizer), self.quality, self.gop)
+        body += bytes([len(name)]) + name + self.weights_sha256 + bytes([len(enc)]) + enc
+        head = PREFIX.pack(MAGIC, MAJOR, MINOR, len(body)) + body
+        return head + CRC.pack(zlib.crc32(head))
+
+
+def set_field(data: bytearray, name: str, value: int) -> None:
+    """Write a fixed header field of the stream in ``data`` (any value, even one the spec forbids:
+    for tools that craft streams) and fix the header CRC."""
+    offset, fmt = FIELDS[name]
+    struct.pack_into(fmt, data, offset, value & ((1 << (8 * struct.calcsize(fmt))) - 1))
+    end = PREFIX.size + struct.unpack_from("<H", data, 6)[0]
+    if end + CRC.size <= len(data):
+        CRC.pack_into(data, end, zlib.crc32(bytes(data[:end])))
+
+
+def _check_version(start: bytes) -> int:
+    """Check magic and version of the first 8 bytes; return the header's total size."""
+    if start[:4] != MAGIC:
+        raise FormatError("not a .vtc stream (bad magic bytes)")
+    _, major, minor, body_len = PREFIX.unpack(start[:8])
+    if major > MAJOR:
+        raise UnsupportedVersion(f"stream is format version {major}.{minor}; this vtcodec reads "
+                                 f"versions 1.x to {MAJOR}.x (upgrade vtcodec)")
+    if major < 1:
+        raise FormatError(f"invalid format version {major}.{minor}")
+    return PREFIX.size + body_len + CRC.size
+
+
+def header_size(buf: bytes) -> int | None:
+    """Size of the header that ``buf`` starts with, or None until 8 bytes are there (for readers
+    fed a stream piece by piece). Raises on bad magic or a newer major version."""
+    if buf[:4] != MAGIC[:len(buf[:4])]:
+        raise FormatError("not a .vtc stream (bad magic bytes)")
+    return _check_version(bytes(buf[:8])) if len(buf) >= 8 else None
+
+
+def _read_exact(f: BinaryIO, n: int, what: str) -> bytes:
+    data = f.read(n)
+    if len(data) != n:
+        raise FormatError(f"truncated stream: {what} ends after {len(data)} of {n} bytes")
+    return data
+
+
+def read_header(f: BinaryIO) -> Header:
+    """Read and check the header at the start of ``f``; ``f`` is left at the first chunk."""
+    start = f.read(8)
+    if not start:
+        raise FormatError("empty file (not a .vtc stream)")
+    if len(start) < 4 or start[:4] != MAGIC:
+        raise FormatError("not a .vtc stream (bad magic bytes)")
+    if len(start) < 8:
+        raise FormatError("truncated stream: header ends early")
+    body_len = _check_version(start) - PREFIX.size - CRC.size
+    major, minor = start[4], start[5]
+    body = _read_exact(f, body_len, "header")
+    (crc,) = CRC.unpack(_read_exact(f, 4, "header CRC"))
+    if zlib.crc32(start + body) != crc:
+        raise FormatError("header CRC mismatch (corrupt header)")
+    try:
+        fixed = FIXED.unpack_from(body, 0)
+        pos = FIXED.size
+        name_len = body[pos]
+        name = body[pos + 1:pos + 1 + name_len].decode("ascii")
+        pos += 1 + name_len
+        sha = body[pos:pos + 32]
+        pos += 32
+        enc_len = body[pos]
+        enc = body[pos + 1:pos + 1 + enc_len].decode("utf-8", "replace")
+        if pos + 1 + enc_len > len(body) or len(sha) != 32 or len(name) != name_len:
+            raise IndexError
+    except (struct.error, IndexError, UnicodeDecodeError):
+        raise FormatError("header is malformed") from None
+    w, h, fn, fd, count, chroma, matrix, rng, quant, quality, gop = fixed
+    if chroma >= len(CHROMAS) or quant >= len(QUANTIZERS):
+        raise FormatError("header names an unknown chroma layout or quantizer")
+    header = Header(w, h, fn, fd, count, CHROMAS[chroma], matrix, rng, QUANTIZERS[quant], quality,
+                    gop, name, sha, enc, major, minor)
+    header.validate()
+    return header

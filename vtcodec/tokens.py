@@ -1,0 +1,118 @@
+"""Token grids <-> range-coded bytes for one model, the prior evaluated exactly (SPEC.md, "Token
+stream inside a chunk payload").
+
+Stream order: ``for frame, for step, for channel in the step, for position in raster order``.
+For every frame and every step of the prior's schedule (checkerboard pass x channel group) the
+integer-exact prior gives a frequency table per symbol (``models/intnet.py``); the encoder codes
+all symbols of a chunk in one call, the decoder rebuilds the tables step by step and reads each
+step's symbols in one call.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import numpy as np
+import torch
+
+from . import entropy
+from .errors import CorruptChunk
+from .models import VTModel
+from .models.intnet import pmf_from_logits
+from .models.prior import schedule
+
+PRIOR_BATCH = 1  # frames per exact-prior call (the smallest working set; 8 measured no faster)
+
+
+class TokenCoder:
+    """Token grids ``[T, S, h, w]`` of one chunk <-> its range-coded payload."""
+
+    def __init__(self, model: VTModel) -> None:
+        self.model = model
+        self.exact = model.exact_prior()
+        self.alphabets = model.alphabets
+        self.amax = max(self.alphabets)
+        # the schedule per grid size, shared by every coder of this model
+        self._steps: dict[tuple[int, int], list] = self.exact.__dict__.setdefault("steps_cache", {})
+
+    def steps(self, h: int, w: int) -> list[tuple[torch.Tensor, list, torch.Tensor]]:
+        """The coding steps of an ``h x w`` grid: ``(known, chans, positions)`` with ``chans`` the
+        ``(channel, flat positions)`` coded by the step, in stream order, and ``positions`` the
+        union of those positions (where the prior is evaluated)."""
+        if (h, w) not in self._steps:
+            out = []
+            for known, target in schedule(self.model.cfg.prior_groups, len(self.alphabets), h, w):
+                chans = [(c, np.nonzero(target[c].numpy().ravel())[0]) for c in range(target.shape[0])
+                         if bool(target[c].any())]
+                if chans:  # a 1-position grid has no second checkerboard pass
+                    union = np.unique(np.concatenate([pos for _, pos in chans]))
+                    chans = [(c, pos, np.searchsorted(union, pos)) for c, pos in chans]
+                    out.append((known, chans, torch.from_numpy(union)))
+            self._steps[(h, w)] = out
+        return self._steps[(h, w)]
+
+    def _tables(self, logits: np.ndarray, chans: list) -> np.ndarray:
+        """Logits ``[B, S, A, P]`` of one step at its positions -> frequency tables
+        ``[B, N, amax]``, rows in stream order."""
+        b, _, a, _ = logits.shape
+        parts = []
+        for c, _, local in chans:
+            z = logits[:, c][:, :, local].transpose(0, 2, 1).reshape(-1, a)  # [B * N_c, A]
+            pmf = np.zeros((z.shape[0], self.amax), dtype=np.int64)
+            pmf[:, :self.alphabets[c]] = pmf_from_logits(z, self.alphabets[c])
+            parts.append(pmf.reshape(b, len(local), self.amax))
+        return np.concatenate(parts, axis=1)
+
+    def _frame_tables(self, symbols: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
+        """Symbols ``[T, S, h, w]`` of one chunk -> (frequency tables ``[T, N, A]``, symbols
+        ``[T, N]``), each frame's ``N`` symbols in stream order."""
+        t, s, h, w = symbols.shape
+        prev = torch.cat([torch.zeros_like(symbols[:1]), symbols[:-1]])
+        has_prev = (torch.arange(t) > 0).float()
+        flat = symbols.reshape(t, s, h * w).numpy()
+        tables, syms = [], []
+        for known, chans, positions in self.steps(h, w):
+            tables.append(np.concatenate([self._tables(self.exact.logits(
+                prev[i:i + PRIOR_BATCH], has_prev[i:i + PRIOR_BATCH], symbols[i:i + PRIOR_BATCH], known,
+                positions), chans) for i in range(0, t, PRIOR_BATCH)]))  # [T, N, A]
+            syms.append(np.concatenate([flat[:, c][:, pos] for c, pos, _ in chans], axis=1))
+        return np.concatenate(tables, axis=1), np.concatenate(syms, axis=1)
+
+    def to_bytes(self, symbols: torch.Tensor) -> tuple[bytes, float]:
+        """Symbols ``[T, S, h, w]`` of one chunk -> (payload, ideal bits)."""
+        tables, syms = self._frame_tables(symbols)
+        freqs, flat_syms = tables.reshape(-1, self.amax), syms.reshape(-1)  # frame-major order
+        return entropy.write_symbols(flat_syms, freqs), entropy.ideal_bits(flat_syms, freqs)
+
+    def frame_bits(self, symbols: torch.Tensor) -> np.ndarray:
+        """-log2 p of each frame's symbols ``[T, S, h, w]`` under the prior (for analysis)."""
+        tables, syms = self._frame_tables(symbols)
+        return np.array([entropy.ideal_bits(s, f) for f, s in zip(tables, syms, strict=True)])
+
+    def from_bytes(self, payload: bytes, t: int, h: int, w: int, stop: int | None = None,
+                   what: str = "chunk") -> Iterator[torch.Tensor]:
+        """The symbols ``[S, h, w]`` (int64) of each frame of a chunk of ``t`` frames, frame by
+        frame as they are decoded; with ``stop``, only the first ``stop`` frames. A payload that
+        runs out, holds a symbol outside its alphabet or (when every frame is read) holds more
+        than the chunk's symbols raises ``CorruptChunk``."""
+        s = len(self.alphabets)
+        reader = entropy.SymbolReader(payload, f"{what}: payload")
+        steps = self.steps(h, w)
+        prev = torch.zeros(1, s, h, w, dtype=torch.int64)
+        n_frames = t if stop is None else min(stop, t)
+        for i in range(n_frames):
+            has_prev = torch.tensor([1.0 if i else 0.0])
+            cur = torch.zeros(1, s, h, w, dtype=torch.int64)
+            for known, chans, positions in steps:
+                values = reader.read(self._tables(self.exact.logits(prev, has_prev, cur, known, positions), chans)[0])
+                n = 0
+                for c, pos, _ in chans:
+                    part = values[n:n + len(pos)]
+                    if part.max(initial=0) >= self.alphabets[c]:
+                        raise CorruptChunk(f"{what}: decoded symbol out of range (corrupt stream)")
+                    cur[0, c].view(-1)[torch.from_numpy(pos)] = torch.from_numpy(part)
+                    n += len(pos)
+            yield cur[0]
+            prev = cur
+        if n_frames == t:
+            reader.finish()

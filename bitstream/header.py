@@ -9,9 +9,13 @@ against the spec's allowed values (``Header.validate``) before anything is alloc
 
 from __future__ import annotations
 
+import os
 import struct
 import zlib
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import BinaryIO
 
 from ..errors import FormatError, UnsupportedVersion  # standard library only
@@ -178,3 +182,14 @@ def read_header(f: BinaryIO) -> Header:
                     gop, name, sha, enc, major, minor)
     header.validate()
     return header
+
+
+@contextmanager
+def open_vtc(path: str | os.PathLike) -> Iterator[tuple[BinaryIO, int, Header]]:
+    """Open a .vtc file and read its header: ``(file at the first chunk, file size, header)``."""
+    p = Path(path)
+    if not p.is_file():
+        raise FormatError(f"{path}: no such file" if not p.exists() else f"{path}: not a file")
+    with open(p, "rb") as f:
+        size = os.fstat(f.fileno()).st_size
+        yield f, size, read_header(f)

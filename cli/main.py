@@ -133,7 +133,7 @@ def info(input: Annotated[str, typer.Argument(help="input .vtc file")]) -> None:
     out = Console(highlight=False, soft_wrap=True)
     out.print(f"file        {input}: {r.size} bytes", markup=False)
     out.print(f"format      vtc {h.major}.{h.minor}, written by {h.encoder or '?'}", markup=False)
-    count = "unknown" if h.frame_count == 0xFFFFFFFF else h.frame_count
+    count = "unknown" if r.declared_frames is None else r.declared_frames
     out.print(f"video       {h.width}x{h.height}, {h.fps_num}/{h.fps_den} fps, {count} frames, chroma "
               f"{h.chroma}, matrix {h.matrix}, range {'full' if h.color_range == 2 else 'limited'}")
     out.print(f"model       {h.model} (weights sha256 {h.weights_sha256.hex()[:16]}...), "
@@ -142,12 +142,10 @@ def info(input: Annotated[str, typer.Argument(help="input .vtc file")]) -> None:
     table = Table("chunk", "type", "frames", "offset", "bytes", "bpp", "grid")
     pixels = h.width * h.height
     for i, c in enumerate(r.chunks):
-        is_frames = c.kind == 0
-        grid = f"{c.grid[0]}x{c.grid[1]} (k={c.scale})" if c.grid else ("bad scale index" if is_frames else "")
-        table.add_row(str(i), {0: "frames", 1: "index", 2: "end"}.get(c.kind, f"type {c.kind}"),
-                      f"{c.first_frame}-{c.first_frame + c.n_frames - 1}" if is_frames else "",
-                      str(c.offset), str(c.size), f"{c.size * 8 / max(1, c.n_frames * pixels):.4f}" if is_frames else "",
-                      grid)
+        grid = f"{c.grid[0]}x{c.grid[1]} (k={c.scale})" if c.grid else ("bad scale index" if c.is_frames else "")
+        table.add_row(str(i), c.kind_name, f"{c.first_frame}-{c.first_frame + c.n_frames - 1}" if c.is_frames else "",
+                      str(c.offset), str(c.size),
+                      f"{c.size * 8 / max(1, c.n_frames * pixels):.4f}" if c.is_frames else "", grid)
     out.print(table)
     listed = r.header_size + sum(c.size for c in r.chunks)
     out.print(f"total       header {r.header_size} + chunks {listed - r.header_size} = {listed} bytes "

@@ -25,7 +25,6 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from fractions import Fraction
-from pathlib import Path
 from typing import BinaryIO
 
 import numpy as np
@@ -34,13 +33,14 @@ from .bitstream import (
     CHUNK_FRAMES,
     UNKNOWN_FRAMES,
     Resync,
+    open_vtc,
     read_chunk,
-    read_header,
     read_index,
     scan_chunks,
 )
 from .codec import DEFAULT_GOP, Decoder, Encoder, Stats, StreamDecoder
 from .errors import FormatError, VideoError, VtcError
+from .grid import batch_frames
 from .output import atomic_output, is_stream
 from .presets import DEFAULT_PRESET, Preset
 from .zoo import DEFAULT_MODEL
@@ -141,12 +141,7 @@ def iter_decode(src: str | os.PathLike, stats: Stats | None = None, tokens_out: 
                 yield np.stack(out)
         decoder.flush()
         return
-    path = Path(src)
-    if not path.is_file():
-        raise VtcError(f"{src}: no such file" if not path.exists() else f"{src}: not a file")
-    size = path.stat().st_size
-    with open(path, "rb") as f:
-        header = read_header(f)
+    with open_vtc(src) as (f, size, header):
         body = f.tell()
         stream = StreamDecoder(header, device)
         if stats is not None:
@@ -237,7 +232,7 @@ class _Concealer:
             self.damage.append(Damage(first + n, upto - first - n, f"{reason}; no data left to conceal them",
                                       filled=False))
         frame = self.last if self.last is not None else np.full((header.height, header.width, 3), 128, np.uint8)
-        step = max(1, min(header.gop, 64))
+        step = batch_frames((header.width, header.height))
         for i in range(first, first + n, step):
             yield np.repeat(frame[None], min(step, first + n - i), axis=0)
         self.done = first + n

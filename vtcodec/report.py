@@ -11,21 +11,22 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from .bitstream import (
+    CHUNK_END,
     CHUNK_FRAMES,
     CHUNK_INDEX,
     MAX_PAYLOAD,
+    UNKNOWN_FRAMES,
     ChunkSequence,
     Header,
     Resync,
     coded_size,
     frames_payload,
+    open_vtc,
     read_chunk,
-    read_header,
 )
-from .errors import FormatError, VtcError
+from .errors import FormatError
 
 
 @dataclass(frozen=True)
@@ -38,6 +39,14 @@ class ChunkInfo:
     scale: int | None = None  # scale index k of a frames chunk
     grid: tuple[int, int] | None = None  # its coding grid (width, height)
 
+    @property
+    def is_frames(self) -> bool:
+        return self.kind == CHUNK_FRAMES
+
+    @property
+    def kind_name(self) -> str:
+        return {CHUNK_FRAMES: "frames", CHUNK_INDEX: "index", CHUNK_END: "end"}.get(self.kind, f"type {self.kind}")
+
 
 @dataclass
 class Report:
@@ -47,6 +56,11 @@ class Report:
     header_size: int
     chunks: list[ChunkInfo] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)  # empty for a file a decoder accepts
+
+    @property
+    def declared_frames(self) -> int | None:
+        """The header's frame count; None when the writer could not tell (a stream)."""
+        return None if self.header.frame_count == UNKNOWN_FRAMES else self.header.frame_count
 
     @property
     def frames(self) -> int:
@@ -69,12 +83,7 @@ class Report:
 def inspect(path: str | os.PathLike) -> Report:
     """Read a .vtc file's structure. Raises ``VtcError`` only when there is no header to read;
     everything wrong after it goes into ``Report.problems``."""
-    p = Path(path)
-    if not p.is_file():
-        raise VtcError(f"{path}: no such file" if not p.exists() else f"{path}: not a file")
-    size = p.stat().st_size
-    with open(p, "rb") as f:
-        header = read_header(f)
+    with open_vtc(path) as (f, size, header):
         report = Report(str(path), size, header, f.tell())
         sequence = ChunkSequence(header)
         resync = Resync(f, header, size, MAX_PAYLOAD)

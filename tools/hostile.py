@@ -10,7 +10,7 @@ replaced device node, leftovers, a command run from a pickle, ...).
     python tools/hostile.py                  # every case, a Markdown table on stdout
     python tools/hostile.py --cases huge,conceal --timeout 60
 
-The cases are the numbered failures of the hardening issue (#19); they are built from the bundled
+Needs GNU time (/usr/bin/time) and prlimit (util-linux). The cases are the numbered failures of the hardening issue (#19); they are built from the bundled
 models and vtcodec's own synthetic content, so the table rebuilds from the repository alone.
 """
 
@@ -20,7 +20,6 @@ import argparse
 import json
 import os
 import pickle
-import resource
 import shutil
 import signal
 import stat
@@ -361,20 +360,23 @@ def _leftovers(d: Path, name: str) -> str | None:
     return f"left {left}" if left else None
 
 
-def _limit() -> None:
-    resource.setrlimit(resource.RLIMIT_AS, (MEMORY_LIMIT, MEMORY_LIMIT))
-    os.setsid()
+RSS_TAG = "vtc-hostile-peak-rss-kb="
 
 
 def run(case: Case, d: Path, timeout: float) -> dict:
+    """One case in a fresh process: GNU time reports its peak RSS (measured on the command itself,
+    not on a fork of this process), prlimit caps its address space."""
     t0 = time.time()
-    proc = subprocess.Popen([sys.executable, "-m", "vtcodec", *case.argv], cwd=d, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE, env={**os.environ, "VTCODEC_DEBUG": ""},
-                            preexec_fn=_limit)  # noqa: PLW1509 - this process runs no threads
+    cmd = ["/usr/bin/time", "-f", f"{RSS_TAG}%M", "prlimit", f"--as={MEMORY_LIMIT}",
+           sys.executable, "-m", "vtcodec", *case.argv]
+    proc = subprocess.Popen(cmd, cwd=d, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            env={**os.environ, "VTCODEC_DEBUG": ""}, start_new_session=True)
     hung = False
     if case.signal_after:
         time.sleep(case.signal_after)
-        proc.send_signal(signal.SIGTERM)
+        child = subprocess.run(["pgrep", "-P", str(proc.pid)], capture_output=True, text=True, check=False)
+        for pid in child.stdout.split():  # the vtcodec process, not GNU time
+            os.kill(int(pid), signal.SIGTERM)
     try:
         err = proc.communicate(timeout=timeout)[1].decode(errors="replace")
     except subprocess.TimeoutExpired:
@@ -382,9 +384,12 @@ def run(case: Case, d: Path, timeout: float) -> dict:
         os.killpg(proc.pid, signal.SIGKILL)
         err = proc.communicate()[1].decode(errors="replace")
     seconds = time.time() - t0
-    rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss  # kB, the largest child so far
     lines = [ln for ln in err.splitlines() if ln.strip()]
+    rss = next((int(ln[len(RSS_TAG):]) for ln in lines if ln.startswith(RSS_TAG)), 0)
+    lines = [ln for ln in lines if not ln.startswith(RSS_TAG) and not ln.startswith("Command ")]
     rc = proc.returncode
+    if lines and lines[-1].startswith("Command terminated by signal"):
+        lines.pop()
     problem = case.check() if case.check else None
     if hung:
         verdict = f"BAD: hang (killed after {timeout:.0f} s)"
@@ -416,17 +421,7 @@ def main() -> None:
         print("| case | input | exit | s | peak RSS MB | last stderr line | verdict |")
         print("|---|---|---|---|---|---|---|")
         for case in wanted:
-            # the peak RSS of RUSAGE_CHILDREN is a running maximum: measure each case in a child of its own
-            r, w = os.pipe()
-            pid = os.fork()
-            if pid == 0:
-                os.close(r)
-                os.write(w, json.dumps(run(case, d, args.timeout)).encode())
-                os._exit(0)
-            os.close(w)
-            with os.fdopen(r) as f:
-                row = json.loads(f.read())
-            os.waitpid(pid, 0)
+            row = run(case, d, args.timeout)
             rows.append(row)
             print(f"| {row['case']} | {row['what']} | {row['exit']} | {row['seconds']} | {row['max_rss_mb']} | "
                   f"{row['stderr'].replace('|', '/')} | {row['verdict']} |", flush=True)

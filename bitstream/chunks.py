@@ -103,11 +103,13 @@ def end_chunk(index_offset: int) -> Chunk:
 
 
 def read_chunk(f: BinaryIO, header: Header, after: int = 0, file_size: int | None = None,
-               max_payload: int | None = None) -> Chunk | None:
+               max_payload: int | None = None, offset: int | None = None) -> Chunk | None:
     """Read one chunk at the current position and check its framing: marker, a length that fits
     the file and, for a frames chunk, ``max_payload``, and the CRC. None at the end of the data.
-    ``after``: the last frame decoded before it (for messages)."""
-    offset = f.tell() if f.seekable() else -1
+    ``after``: the last frame decoded before it (for messages); ``offset``: the chunk's offset in
+    the stream when ``f`` is not the stream itself (a buffer holding the chunk)."""
+    if offset is None:
+        offset = f.tell() if f.seekable() else -1
     raw = f.read(HEAD.size)
     if not raw:
         return None

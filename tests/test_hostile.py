@@ -124,6 +124,21 @@ def test_both_decode_paths_share_the_limits(monkeypatch, tmp_path):
     assert msgs[0] == msgs[1]
 
 
+def test_both_decode_paths_name_the_same_damaged_chunk(tmp_path):
+    data = bytearray((VALID / "07-gop-3-multi-chunk-10f.vtc").read_bytes())
+    f = io.BytesIO(bytes(data))
+    read_header(f)
+    index_at = chunk_spans(bytes(data), f.tell())[-2][0]
+    data[index_at + 20] ^= 1  # the index chunk's CRC fails
+    (tmp_path / "d.vtc").write_bytes(bytes(data))
+    msgs = []
+    for decode in (lambda: vtcodec.decompress(bytes(data)), lambda: list(files.iter_decode(tmp_path / "d.vtc"))):
+        with pytest.raises(CorruptChunk) as exc:
+            decode()
+        msgs.append(str(exc.value))
+    assert msgs[0] == msgs[1] and f"offset {index_at}" in msgs[0]
+
+
 # 2. output safety -------------------------------------------------------------------------------
 def test_a_device_node_or_fifo_is_written_to_never_replaced(tmp_path):
     src = VALID / "07-gop-3-multi-chunk-10f.vtc"
@@ -258,13 +273,17 @@ def test_an_index_entry_that_disagrees_with_its_chunk_is_refused(tmp_path):
 
 # 6. writers ---------------------------------------------------------------------------------------
 @pytest.mark.parametrize("ext", ["y4m", "mkv", "mp4"])
-@pytest.mark.parametrize("fps", [Fraction(2**31 + 1), Fraction(1, 2**32 - 1), Fraction(2**32 - 1, 2**32 - 3)])
+@pytest.mark.parametrize("fps", [Fraction(2**31 + 1), Fraction(1, 2**32 - 1), Fraction(2**32 - 1, 2**32 - 3),
+                                 Fraction(2**31 - 1, 2**30 + 7), Fraction(120000, 1001)])
 def test_writers_take_any_frame_rate_the_format_allows(tmp_path, ext, fps):
     w = VideoWriter(str(tmp_path / f"a.{ext}"), 16, 16, fps)
     for f in synth_frames(16, 16, 2):
         w.write(f)
     w.close()
-    assert read_video(tmp_path / f"a.{ext}")[0].shape == (2, 16, 16, 3)
+    frames, info = read_video(tmp_path / f"a.{ext}")
+    assert frames.shape == (2, 16, 16, 3)
+    if fps == Fraction(120000, 1001):  # a rate every container stores is written as it is
+        assert not w.note and (ext != "y4m" or info.fps == fps)
 
 
 @pytest.mark.parametrize("w,h", [(1, 9), (3, 5), (1, 1), (2, 3)])

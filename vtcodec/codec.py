@@ -442,7 +442,7 @@ class Decoder:
                 return out
             raw = io.BytesIO(bytes(self._buf[:head.size]))
             del self._buf[:head.size]
-            chunk = replace(read_chunk(raw, stream.header, stream.sequence.frames), offset=self._offset)
+            chunk = read_chunk(raw, stream.header, stream.sequence.frames, offset=self._offset)
             self._offset += head.size
             if stream.sequence.add(chunk):
                 for batch in stream.frames(chunk, tokens_out=self.tokens_out):

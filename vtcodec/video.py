@@ -159,18 +159,18 @@ def read_video(path: str | os.PathLike, max_frames: int | None = None,
     return np.stack(frames), reader.info
 
 
-# The largest term of a frame rate the containers take (FFmpeg's AVRational is 32-bit signed);
-# x264 in .mp4 takes at most 65535 per term and a frame every 10,000 seconds at the slowest.
-MAX_RATE_TERM = {"y4m": 2**31 - 1, "mkv": 2**31 - 1, "mp4": 65535}
-MIN_RATE = {"y4m": Fraction(1, 2**31 - 1), "mkv": Fraction(1, 2**31 - 1), "mp4": Fraction(1, 10000)}
+# The frame rates the containers store: terms of FFmpeg's AVRational (32-bit signed); x264 in .mp4
+# also refuses denominators from 2^30 and rates below about one frame in 30,000 s (measured).
+MAX_TERM = 2**31 - 1
+MAX_DEN = {"y4m": MAX_TERM, "mkv": MAX_TERM, "mp4": 2**29}
+MIN_RATE = {"y4m": Fraction(1, MAX_TERM), "mkv": Fraction(1, MAX_TERM), "mp4": Fraction(1, 10000)}
 
 
 def container_rate(fps: Fraction, kind: str) -> Fraction:
     """``fps`` as the nearest frame rate a ``kind`` container can store (the same when it fits)."""
-    limit = MAX_RATE_TERM[kind]
-    r = min(max(Fraction(fps), MIN_RATE[kind]), Fraction(limit))
-    if r.numerator > limit or r.denominator > limit:
-        r = r.limit_denominator(max(1, min(limit, int(limit / (r + 1)))))
+    r = min(max(Fraction(fps), MIN_RATE[kind]), Fraction(MAX_TERM))
+    if r.numerator > MAX_TERM or r.denominator > MAX_DEN[kind]:
+        r = r.limit_denominator(max(1, min(MAX_DEN[kind], int(MAX_TERM / (r + 1)))))
     return r if r > 0 else MIN_RATE[kind]
 
 

@@ -29,6 +29,7 @@ from .chunks import (
     read_index,
     reseal,
     scan_chunks,
+    seal_stream,
     set_head_field,
 )
 from .geometry import (
@@ -72,7 +73,7 @@ __all__ = [  # noqa: RUF022 - grouped by module
     "CHUNK_END", "CHUNK_FRAMES", "CHUNK_INDEX", "CHUNK_MAGIC", "END_SIZE", "HEAD_FIELDS", "HEAD_SIZE",
     "INDEX_ENTRY", "MAX_PAYLOAD", "MIN_FRAMES_CHUNK", "OVERHEAD", "Chunk", "ChunkHead", "IndexEntry",
     "Resync", "chunk_spans", "end_chunk", "index_chunk", "parse_head", "parse_index", "payload_of",
-    "read_chunk", "read_index", "reseal", "scan_chunks", "set_head_field",
+    "read_chunk", "read_index", "reseal", "scan_chunks", "seal_stream", "set_head_field",
     "SCALE_MAX", "SCALE_MIN", "SCALE_ONE", "SCALE_Q16", "TOKEN", "coded_size", "frame_symbols",
     "frames_payload", "payload_limit", "scale_range", "token_grid",
     "CHROMAS", "COLOR_RANGES", "FIELDS", "MAGIC", "MAJOR", "MATRICES", "MAX_GOP", "MAX_NAME", "MAX_PIXELS",

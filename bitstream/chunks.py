@@ -46,6 +46,13 @@ class ChunkHead:
     def size(self) -> int:
         return OVERHEAD + self.length
 
+    def check_fits(self, max_payload: int | None, after: int) -> None:
+        """Refuse a frames chunk longer than ``max_payload``, from its head alone (before the
+        payload is read or buffered)."""
+        if self.kind == CHUNK_FRAMES and max_payload is not None and self.length > max_payload:
+            raise FormatError(f"{self.describe(after)} claims {self.length} bytes, more than a chunk "
+                              "of this stream can hold")
+
     def describe(self, after: int) -> str:
         if self.kind == CHUNK_FRAMES:
             return f"chunk for frames {self.first_frame}-{self.first_frame + self.n_frames - 1}"
@@ -123,8 +130,7 @@ def read_chunk(f: BinaryIO, header: Header, after: int = 0, file_size: int | Non
         limit = min(limit, file_size - offset - OVERHEAD)
     if head.length > limit:
         raise FormatError(f"truncated stream: {what} claims {head.length} bytes, more than the file holds")
-    if head.kind == CHUNK_FRAMES and max_payload is not None and head.length > max_payload:
-        raise FormatError(f"{what} claims {head.length} bytes, more than a chunk of this stream can hold")
+    head.check_fits(max_payload, after)
     payload = f.read(head.length)
     crc = f.read(CRC.size)
     if len(payload) != head.length or len(crc) != CRC.size:
@@ -269,6 +275,18 @@ def set_head_field(data: bytearray, offset: int, name: str, value: int) -> None:
     at, fmt = HEAD_FIELDS[name]
     struct.pack_into(fmt, data, offset + at, value & ((1 << (8 * struct.calcsize(fmt))) - 1))
     reseal(data, offset)
+
+
+def seal_stream(head: bytes, chunks: list[bytes]) -> bytes:
+    """``head`` and ``chunks`` (packed, in order) closed by the index of their frames chunks and
+    the end chunk, offsets and all: for tools and tests that craft streams."""
+    pos, entries = len(head), []
+    for c in chunks:
+        h = parse_head(c)
+        if h.kind == CHUNK_FRAMES:
+            entries.append(IndexEntry(h.first_frame, h.n_frames, pos))
+        pos += len(c)
+    return head + b"".join(chunks) + index_chunk(entries).pack() + end_chunk(pos).pack()
 
 
 def reseal(data: bytearray, offset: int) -> None:

@@ -23,6 +23,7 @@ from vtcodec.bitstream import (
     read_chunk,
     read_header,
     reseal,
+    seal_stream,
 )
 
 
@@ -52,11 +53,7 @@ def read_all(data: bytes, h: Header) -> list[Chunk]:
 
 def closed(h: Header, frames: list[Chunk]) -> bytes:
     """A stream of ``frames`` chunks with a correct index and end chunk."""
-    pos, entries = len(h.pack()), []
-    for c in frames:
-        entries.append(IndexEntry(c.first_frame, c.n_frames, pos))
-        pos += c.size
-    return stream(h, [*frames, index_chunk(entries), end_chunk(pos)])
+    return seal_stream(h.pack(), [c.pack() for c in frames])
 
 
 def test_header_and_chunks_round_trip():

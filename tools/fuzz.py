@@ -43,7 +43,6 @@ from vtcodec.bitstream import (
     CHUNK_FRAMES,
     CHUNK_INDEX,
     FIELDS,
-    MIN_FRAMES_CHUNK,
     SCALE_MIN,
     Chunk,
     IndexEntry,
@@ -55,11 +54,11 @@ from vtcodec.bitstream import (
     read_header,
     set_field,
     set_head_field,
-    token_grid,
 )
 from vtcodec.bitstream.header import CRC, FIXED, PREFIX
 
 import vtcodec
+from vtcodec.codec import frames_bound
 
 VECTORS = Path(__file__).resolve().parent.parent / "conformance" / "vectors"
 SYMBOLS = {"vt1-bsq-tiny": 3, "vt1-fsq": 4}  # symbol channels of the bundled models
@@ -195,17 +194,13 @@ def command(rng: random.Random, src: Path, out: Path) -> tuple[list[str], Path |
 
 
 def frame_bound(data: bytes) -> tuple[int, int] | None:
-    """(most frames, pixels per frame) that a stream of this size may produce (SPEC.md "Decoder
-    limits": at most 4096 symbols per payload byte plus 16384 per chunk), from its header."""
+    """(most frames, pixels per frame) that a stream of this size may produce (the decoder's work
+    limit, ``vtcodec.codec.frames_bound``), from its header."""
     try:
         h = read_header(io.BytesIO(data))
     except vtcodec.VtcError:
         return None
-    s = SYMBOLS.get(h.model, 1)
-    rows, cols = token_grid(h.width, h.height, SCALE_MIN if h.major >= 2 else 128)
-    chunks = len(data) // MIN_FRAMES_CHUNK + 1
-    by_work = (4096 * len(data) + 16384 * chunks) // (rows * cols * s)
-    return min(chunks * h.gop, by_work), h.width * h.height
+    return frames_bound(h, SYMBOLS.get(h.model, 1), len(data)), h.width * h.height
 
 
 def size_of(path: Path | None) -> int:

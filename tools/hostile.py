@@ -44,6 +44,7 @@ from vtcodec.bitstream import (
     parse_head,
     payload_of,
     read_header,
+    seal_stream,
     set_field,
 )
 from vtcodec.bitstream.header import FIXED, PREFIX
@@ -75,16 +76,6 @@ def raw_header(header: Header, **fields: int) -> bytes:
     for name, value in fields.items():
         set_field(packed, name, value)
     return bytes(packed)
-
-
-def with_tail(head: bytes, frames_chunks: list[bytes], extra: bytes = b"") -> bytes:
-    """A stream of ``frames_chunks`` closed by a correct index and end chunk."""
-    pos, entries = len(head), []
-    for c in frames_chunks:
-        h = parse_head(c)
-        entries.append(IndexEntry(h.first_frame, h.n_frames, pos))
-        pos += len(c)
-    return head + b"".join(frames_chunks) + index_chunk(entries).pack() + end_chunk(pos).pack() + extra
 
 
 class Case:
@@ -175,14 +166,14 @@ def build(d: Path) -> list[Case]:
                       ["decode", "index-lies.vtc", "-o", "o8.y4m", "--start", "3", "--frames", "2"]))
 
     # 6. writers on header values the reader accepts
-    (d / "matrix3.vtc").write_bytes(with_tail(raw_header(header, matrix=3), chunks[:3]))
+    (d / "matrix3.vtc").write_bytes(seal_stream(raw_header(header, matrix=3), chunks[:3]))
     cases.append(Case("matrix", "colour matrix 3 (not in the spec's list) -> .y4m",
                       ["decode", "matrix3.vtc", "-o", "o9.y4m"]))
     for ext in ("y4m", "mkv", "mp4"):
-        (d / "fps.vtc").write_bytes(with_tail(raw_header(header, fps_num=2**31 + 1), chunks[:3]))
+        (d / "fps.vtc").write_bytes(seal_stream(raw_header(header, fps_num=2**31 + 1), chunks[:3]))
         cases.append(Case(f"fps-{ext}", f"frame rate (2^31+1)/1 -> .{ext}",
                           ["decode", "fps.vtc", "-o", f"o10.{ext}"], expect="any"))
-        (d / "fpsden.vtc").write_bytes(with_tail(raw_header(header, fps_den=2**32 - 1), chunks[:3]))
+        (d / "fpsden.vtc").write_bytes(seal_stream(raw_header(header, fps_den=2**32 - 1), chunks[:3]))
         cases.append(Case(f"fpsden-{ext}", f"frame rate 1/(2^32-1) -> .{ext}",
                           ["decode", "fpsden.vtc", "-o", f"o10d.{ext}"], expect="any"))
     for w, h in ((1, 9), (9, 1), (3, 5)):

@@ -39,6 +39,7 @@ from vtcodec.bitstream import (
     payload_of,
     read_header,
     reseal,
+    seal_stream,
     set_field,
 )
 
@@ -70,18 +71,6 @@ def parts(data: bytes) -> tuple[Header, int, list[tuple[int, int]]]:
 
 def head_of(chunk: bytes) -> ChunkHead:
     return parse_head(chunk)
-
-
-def retail(head: bytes, chunks: list[bytes]) -> bytes:
-    """``head`` and ``chunks`` (frames chunks and others, in order) closed by a correct index of
-    the frames chunks and the end chunk."""
-    pos, entries = len(head), []
-    for c in chunks:
-        h = head_of(c)
-        if h.kind == CHUNK_FRAMES:
-            entries.append(IndexEntry(h.first_frame, h.n_frames, pos))
-        pos += len(c)
-    return head + b"".join(chunks) + index_chunk(entries).pack() + end_chunk(pos).pack()
 
 
 def frames_chunks(data: bytes) -> tuple[bytes, list[bytes]]:
@@ -153,7 +142,7 @@ def main() -> None:
     v["12-bt709-full-range"] = lambda: stream(moving_pattern(32, 24, 2, seed=10), matrix=1, color_range=2)
     v["13-no-index-cut-after-last-chunk"] = lambda: _cut(stream(moving_pattern(32, 24, 7, seed=11), gop=3))
     head, frames = frames_chunks(v["13-no-index-cut-after-last-chunk"])
-    base = retail(head, frames)  # the stream 13 was cut from: 7 frames in chunks of 3
+    base = seal_stream(head, frames)  # the stream 13 was cut from: 7 frames in chunks of 3
     v["14-streamed-unknown-frame-count"] = lambda: stream(moving_pattern(32, 24, 5, seed=12), gop=2, patch_count=False)
     v["15-quality-1-fsq"] = lambda: stream(moving_pattern(48, 32, 2, seed=13), model=DEFAULT, quality=1)
     v["16-quality-10-grid-2x"] = lambda: stream(moving_pattern(40, 24, 3, seed=15), quality=10)
@@ -161,9 +150,9 @@ def main() -> None:
     v["18-quality-3-odd-size-grid"] = lambda: stream(moving_pattern(35, 21, 2, seed=17), quality=3)
 
     u = vectors["uncommon"]
-    u["01-minor-version-9-extra-header-field"] = retail(header_with(base, body_extra=b"\x05hello", minor=9), frames)
+    u["01-minor-version-9-extra-header-field"] = seal_stream(header_with(base, body_extra=b"\x05hello", minor=9), frames)
     t7 = Chunk(0, 0, b"future", 7).pack()
-    u["02-unknown-chunk-type-7-skipped"] = retail(head, [frames[0], t7, *frames[1:]])
+    u["02-unknown-chunk-type-7-skipped"] = seal_stream(head, [frames[0], t7, *frames[1:]])
     u["03-chunk-payload-limit-edge-gop-1024"] = lambda: stream(moving_pattern(8, 8, 2, seed=14), gop=1024)
 
     fz = vectors["faulty"]
@@ -186,8 +175,8 @@ def main() -> None:
     fz["10-huge-frame-16384x16384"] = raw_header(base, width=16384, height=16384) + base[len(head):]
     second = Chunk(5, 2, b"\x00" * 8).pack()  # frames 5-6 where 3 was expected, valid CRC
     fz["11-frame-range-gap"] = head + frames[0] + second
-    fz["12-unknown-model"] = retail(header_with(base, model="no-such-model"), frames)
-    fz["13-weights-hash-mismatch"] = retail(header_with(base, weights_sha256=b"\x11" * 32), frames)
+    fz["12-unknown-model"] = seal_stream(header_with(base, model="no-such-model"), frames)
+    fz["13-weights-hash-mismatch"] = seal_stream(header_with(base, weights_sha256=b"\x11" * 32), frames)
     fz["14-missing-frames-count-7-has-3"] = head + frames[0]
     bad = bytearray(v["02-bsq-tiny-model-64x48-6f"])
     _, _, c2 = parts(bytes(bad))
@@ -198,8 +187,8 @@ def main() -> None:
     reseal(bad, len(head))
     fz["16-scale-index-out-of-range"] = bytes(bad)
     # structure (SPEC.md, "Structure"): every chunk CRC-valid, the order or the index wrong
-    fz["17-matrix-outside-spec-list"] = retail(raw_header(base, matrix=3), frames)
-    closed = retail(head, frames)
+    fz["17-matrix-outside-spec-list"] = seal_stream(raw_header(base, matrix=3), frames)
+    closed = seal_stream(head, frames)
     _, _, spans = parts(closed)
     entries = parse_index(payload_of(closed, spans[3][0]), parts(closed)[0])
     entries[1] = IndexEntry(entries[1].first_frame, entries[1].n_frames, entries[1].offset + 1)  # one byte off
@@ -216,16 +205,16 @@ def main() -> None:
                                          + frames[2])
     fz["24-end-chunk-without-index"] = head + b"".join(frames) + end_chunk(len(head)).pack()
     payload = payload_of(frames[1], 0)
-    fz["25-payload-with-trailing-words"] = retail(head, [frames[0], with_payload(frames[1], payload + b"\x01\x02\x03\x04" * 2), frames[2]])
-    fz["26-payload-runs-out"] = retail(head, [frames[0], with_payload(frames[1], payload[:1 + (len(payload) - 1) // 8 * 4]), frames[2]])
-    fz["27-payload-of-zero-words"] = retail(head, [frames[0], with_payload(frames[1], payload[:1] + bytes(400)), frames[2]])
+    fz["25-payload-with-trailing-words"] = seal_stream(head, [frames[0], with_payload(frames[1], payload + b"\x01\x02\x03\x04" * 2), frames[2]])
+    fz["26-payload-runs-out"] = seal_stream(head, [frames[0], with_payload(frames[1], payload[:1 + (len(payload) - 1) // 8 * 4]), frames[2]])
+    fz["27-payload-of-zero-words"] = seal_stream(head, [frames[0], with_payload(frames[1], payload[:1] + bytes(400)), frames[2]])
     huge = Chunk(0, 1024, bytes([144]) + bytes(4)).pack()  # 24 bytes declaring 1,024 frames of 2560x1440
     fz["28-work-limit-1024-frames-in-24-bytes"] = raw_header(base, width=2560, height=1440, gop=1024,
                                                              frame_count=1024) + huge
     one = stream(moving_pattern(40, 24, 1, seed=2), gop=1)
     _, one_frames = frames_chunks(one)
     fz["29-work-limit-4096x2304-header-40x24-chunk"] = raw_header(one, width=4096, height=2304) + one_frames[0]
-    fz["30-model-name-is-a-path"] = retail(header_with(base, model="models/zoo/vt1-bsq-tiny"), frames)
+    fz["30-model-name-is-a-path"] = seal_stream(header_with(base, model="models/zoo/vt1-bsq-tiny"), frames)
     fz["31-frame-count-zero"] = raw_header(base, frame_count=0) + base[len(head):]
     fz["32-quality-11"] = raw_header(base, quality=11) + base[len(head):]
 

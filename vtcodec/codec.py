@@ -32,11 +32,9 @@ import torch
 
 from . import __version__
 from .bitstream import (
-    CHUNK_FRAMES,
     MIN_FRAMES_CHUNK,
     UNKNOWN_FRAMES,
     Chunk,
-    ChunkHead,
     ChunkSequence,
     Header,
     IndexEntry,
@@ -163,6 +161,16 @@ def check_work(header: Header, k: int, n_symbols: int, n_frames: int, payload_le
         raise CorruptChunk(f"{what} declares {symbols} token symbols in a {payload_len}-byte payload, "
                            f"beyond the decoder's work limit of {per_byte} per byte "
                            "(set VTCODEC_MAX_SYMBOLS_PER_BYTE to allow it)")
+
+
+def frames_bound(header: Header, n_symbols: int, nbytes: int) -> int:
+    """The most frames ``nbytes`` of frames chunks of this stream can hold under the work limit:
+    ``min(gop (B // 20 + 1), (per_byte B + FREE_SYMBOLS (B // 20 + 1)) // symbols per frame at the
+    smallest grid)`` (SPEC.md, "Decoder limits")."""
+    chunks = nbytes // MIN_FRAMES_CHUNK + 1
+    per_frame = frame_symbols(header, scale_range(header)[0], n_symbols)
+    by_work = (max_symbols_per_byte() * nbytes + FREE_SYMBOLS * chunks) // per_frame
+    return min(chunks * header.gop, by_work)
 
 
 def _env_int(name: str, default: int) -> int:
@@ -339,19 +347,10 @@ class StreamDecoder:
         self.sequence = ChunkSequence(header)
         self.device = next(self.model.parameters()).device
 
-    def check_head(self, head: ChunkHead) -> None:
-        """Refuse a frames chunk longer than any chunk of this stream, before it is read."""
-        if head.kind == CHUNK_FRAMES and head.length > self.max_payload:
-            raise FormatError(f"{head.describe(self.sequence.frames)} claims {head.length} bytes, "
-                              "more than a chunk of this stream can hold")
-
     def frames_for_bytes(self, nbytes: int) -> int:
         """The most frames ``nbytes`` of frames chunks can hold under the work limit (the bound on
         what concealment may fill in for them)."""
-        chunks = nbytes // MIN_FRAMES_CHUNK + 1
-        per_frame = frame_symbols(self.header, scale_range(self.header)[0], self.model.n_symbols)
-        by_work = (max_symbols_per_byte() * nbytes + FREE_SYMBOLS * chunks) // per_frame
-        return min(chunks * self.header.gop, by_work)
+        return frames_bound(self.header, self.model.n_symbols, nbytes)
 
     def frames(self, chunk: Chunk, lo: int = 0, hi: int | None = None,
                tokens_out: list | None = None) -> Iterator[np.ndarray]:
@@ -437,7 +436,7 @@ class Decoder:
             head = parse_head(self._buf, f" after frame {stream.sequence.frames} (offset {self._offset})")
             if head is None:
                 return out
-            stream.check_head(head)
+            head.check_fits(stream.max_payload, stream.sequence.frames)
             if len(self._buf) < head.size:
                 return out
             raw = io.BytesIO(bytes(self._buf[:head.size]))

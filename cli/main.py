@@ -48,6 +48,9 @@ def _progress(quiet: bool, label: str):
     return update, bar
 
 
+JOBS_HELP = ("chunks coded at once, in worker processes that share the cores: same output as 1 [1]")
+
+
 @app.command()
 def encode(
     input: Annotated[str, typer.Argument(help="input video (anything PyAV reads)")],
@@ -58,13 +61,14 @@ def encode(
     preset: Annotated[str, typer.Option("--preset", help="medium, slow or veryslow: the slower, the better the tokens at about the same rate (see README) [medium]")] = "medium",
     model: Annotated[str, typer.Option("--model", help="model name or folder [vt1-fsq]")] = "vt1-fsq",
     gop: Annotated[int, typer.Option("--gop", help="frames per chunk (random-access unit) [32]")] = 32,
+    jobs: Annotated[int, typer.Option("--jobs", "-j", help=JOBS_HELP)] = 1,
     force: Annotated[bool, typer.Option("-f", "--force", help="overwrite the output")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", help="no progress bar")] = False,
 ) -> None:
     """Compress a video into a .vtc file.
 
     Examples: vtcodec encode clip.mp4 -o clip.vtc -q 8; vtcodec encode clip.mp4 -o clip.vtc --bitrate 300k;
-    vtcodec encode clip.mp4 -o clip.vtc --preset slow
+    vtcodec encode clip.mp4 -o clip.vtc --preset slow --jobs 4
     """
     if sum(x is not None for x in (quality, bitrate, bpp)) > 1:
         raise VtcError("give one of --quality, --bitrate and --bpp")
@@ -72,7 +76,7 @@ def encode(
     with bar:
         stats = vtcodec.encode_file(input, output, model=model, quality=quality, gop=gop, force=force,
                             progress=update, bitrate=parse_rate(bitrate) if bitrate is not None else None,
-                            bpp=bpp, preset=preset)
+                            bpp=bpp, preset=preset, jobs=jobs)
     if stats.note:
         say(f"note: {stats.note}")
     say(stats.summary("encoded"))
@@ -98,6 +102,7 @@ def decode(
     start: Annotated[int, typer.Option("--start", help="first frame to decode [0]")] = 0,
     frames: Annotated[int | None, typer.Option("--frames", help="number of frames to decode [all]")] = None,
     conceal: Annotated[bool, typer.Option("--conceal", help="carry on past damaged chunks, repeating the last good frame")] = False,
+    jobs: Annotated[int, typer.Option("--jobs", "-j", help=JOBS_HELP + " (files only; --conceal decodes one at a time)")] = 1,
     force: Annotated[bool, typer.Option("-f", "--force", help="overwrite the output")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", help="no progress bar")] = False,
 ) -> None:
@@ -109,7 +114,7 @@ def decode(
     damage: list = []
     with bar:
         stats = vtcodec.decode_file(input, output, force=force, progress=update, start=start, frames=frames,
-                            conceal=conceal, damage=damage)
+                            conceal=conceal, damage=damage, jobs=jobs)
     if output.lower().endswith(".mp4"):
         say("note: .mp4 output is re-compressed with x264 (CRF 12); use .y4m or .mkv for exact frames")
     if stats.note:
@@ -324,6 +329,116 @@ def plot(
 
     path = draw(rdm.load_results(results), metric, output, average, logx)
     say(f"plot: wrote {path}")
+
+
+batch_app = typer.Typer(no_args_is_help=True, help="Encode or decode many files into a folder, locally or on a Ray cluster.")
+app.add_typer(batch_app, name="batch")
+
+BatchInputs = Annotated[list[str] | None, typer.Argument(help="files, or folders (searched recursively)", show_default=False)]
+BatchOut = Annotated[str, typer.Option("-o", "--output", help="output folder (made if missing)")]
+FromList = Annotated[str | None, typer.Option("--from", help="a file listing the inputs, one per line (- for standard input)")]
+BatchJobs = Annotated[int, typer.Option("--jobs", "-j", help="files coded at once on this machine, the cores shared out [1]")]
+Ray = Annotated[str | None, typer.Option("--ray", help="run on Ray: auto (the cluster this machine joined with `ray start`), local (a Ray instance here with --jobs CPUs) or a cluster address")]
+Threads = Annotated[int, typer.Option("--threads", help="CPUs (torch threads) per file on Ray [1]")]
+Retries = Annotated[int, typer.Option("--retries", help="times a file is retried when its worker dies [2]")]
+ManifestPath = Annotated[str | None, typer.Option("--manifest", help="JSON-lines record of the batch [OUTPUT/manifest.jsonl]")]
+BatchForce = Annotated[bool, typer.Option("-f", "--force", help="overwrite outputs the manifest does not account for")]
+Quiet = Annotated[bool, typer.Option("--quiet", help="no progress bar")]
+
+
+def _batch(kind: str, inputs: list[str] | None, listed: str | None, output: str, options: dict, suffix: str,
+           jobs: int, ray: str | None, threads: int, retries: int, manifest: str | None, quiet: bool) -> None:
+    from vtcodec import batch
+
+    names = list(inputs or []) + (batch.read_list(listed) if listed else [])
+    if not names:
+        raise VtcError("no inputs: give files or folders, or --from LIST")
+    if not 0 <= retries <= 100:
+        raise VtcError(f"--retries must be in 0..100, not {retries}")
+    if not 1 <= threads <= 1024:
+        raise VtcError(f"--threads must be in 1..1024, not {threads}")
+    tasks = batch.plan(kind, names, output, options, suffix)
+    runner = batch.RayRunner(ray, threads, retries, jobs) if ray else batch.LocalRunner(jobs, retries)
+    book = Path(manifest) if manifest else Path(output) / batch.MANIFEST
+    bar = None if quiet or not err.is_terminal else Progress(
+        TextColumn(f"[bold]batch {kind}"), BarColumn(), MofNCompleteColumn(), TextColumn("files"),
+        TimeRemainingColumn(), console=err, transient=True)
+    failed: list[str] = []
+
+    def progress(summary, row) -> None:
+        if row is not None and row["status"] != "done":
+            error = row["error"] or "failed"
+            line = f"failed: {error}" if error.startswith(row["input"]) else f"failed: {row['input']}: {error}"
+            failed.append(line)
+            err.print(line, markup=False, highlight=False) if bar else say(line)
+        if bar:
+            bar.update(task, completed=summary.done + summary.skipped + summary.failed, total=summary.total)
+
+    with bar or nullcontext():
+        task = bar.add_task("", total=len(tasks)) if bar else None
+        summary = batch.run(tasks, book, runner, progress)
+    say(summary.line(kind, runner.where, book))
+    if summary.failed:
+        raise typer.Exit(1)
+
+
+@batch_app.command("encode")
+def batch_encode(
+    inputs: BatchInputs = None,
+    output: BatchOut = ...,
+    listed: FromList = None,
+    quality: Annotated[int | None, typer.Option("--quality", "-q", help="quality 1..10 [6]")] = None,
+    bitrate: Annotated[str | None, typer.Option("--bitrate", "-b", help="target rate in kb/s: 500, 500k, 1.5M")] = None,
+    bpp: Annotated[float | None, typer.Option("--bpp", help="target bits per pixel, e.g. 0.05")] = None,
+    preset: Annotated[str, typer.Option("--preset", help="medium, slow or veryslow [medium]")] = "medium",
+    model: Annotated[str, typer.Option("--model", help="model name or folder [vt1-fsq]")] = "vt1-fsq",
+    gop: Annotated[int, typer.Option("--gop", help="frames per chunk [32]")] = 32,
+    jobs: BatchJobs = 1,
+    ray: Ray = None,
+    threads: Threads = 1,
+    retries: Retries = 2,
+    manifest: ManifestPath = None,
+    force: BatchForce = False,
+    quiet: Quiet = False,
+) -> None:
+    """Encode videos into OUTPUT/NAME.vtc, each exactly as `vtcodec encode` would; a run that was
+    stopped continues where it was when started again.
+
+    Examples: vtcodec batch encode videos/ -o coded/ --jobs 2; vtcodec batch encode --from list.txt -o coded/ --ray auto
+    """
+    if sum(x is not None for x in (quality, bitrate, bpp)) > 1:
+        raise VtcError("give one of --quality, --bitrate and --bpp")
+    options = {"model": model, "quality": quality, "gop": gop, "preset": preset,
+               "bitrate": parse_rate(bitrate) if bitrate is not None else None, "bpp": bpp}
+    vtcodec.Encoder(64, 64, **options).close()  # every setting checked once, before any file
+    options["force"] = force
+    _batch("encode", inputs, listed, output, options, ".vtc", jobs, ray, threads, retries, manifest, quiet)
+
+
+@batch_app.command("decode")
+def batch_decode(
+    inputs: BatchInputs = None,
+    output: BatchOut = ...,
+    listed: FromList = None,
+    fmt: Annotated[str, typer.Option("--format", help="mkv (FFV1, exact), y4m, mp4 (x264) or png (a folder of frames per file) [mkv]")] = "mkv",
+    conceal: Annotated[bool, typer.Option("--conceal", help="carry on past damaged chunks")] = False,
+    jobs: BatchJobs = 1,
+    ray: Ray = None,
+    threads: Threads = 1,
+    retries: Retries = 2,
+    manifest: ManifestPath = None,
+    force: BatchForce = False,
+    quiet: Quiet = False,
+) -> None:
+    """Decode .vtc files into OUTPUT/NAME.mkv (or --format), each exactly as `vtcodec decode` would.
+
+    Example: vtcodec batch decode coded/ -o decoded/ --format y4m --jobs 2
+    """
+    if fmt not in ("mkv", "y4m", "mp4", "png"):
+        raise VtcError(f"--format must be mkv, y4m, mp4 or png, not {fmt!r}")
+    options = {"conceal": conceal, "force": force}
+    _batch("decode", inputs, listed, output, options, "/" if fmt == "png" else f".{fmt}", jobs, ray, threads,
+           retries, manifest, quiet)
 
 
 class Terminated(BaseException):

@@ -75,7 +75,7 @@ def _is_module(dotted: str) -> bool:
 
 
 # what the command line may use: the public API and the tools built on it
-CLI_MAY_IMPORT = {"vtcodec", "vtcodec.rd", "vtcodec.plot", "vtcodec.lpips", "vtcodec.demo",
+CLI_MAY_IMPORT = {"vtcodec", "vtcodec.rd", "vtcodec.plot", "vtcodec.lpips", "vtcodec.demo", "vtcodec.batch",
                   "vtcodec.train.__main__", "vtcodec.train.export"}
 
 
@@ -94,7 +94,7 @@ def test_cli_imports_only_the_public_api():
 def test_codec_never_imports_files_and_the_layers_point_one_way():
     deps = {p.stem: dotted_imports(p, f"vtcodec.{p.stem}") for p in (ROOT / "vtcodec").glob("*.py")}
     assert not {"vtcodec.files", "vtcodec.output", "vtcodec.cli"} & deps["codec"]
-    for low in ("tokens", "rate", "grid", "presets", "entropy", "report"):
+    for low in ("tokens", "rate", "grid", "presets", "entropy", "report", "workers"):
         assert "vtcodec.codec" not in deps[low] and "vtcodec.files" not in deps[low], low
     for f in (ROOT / "bitstream").glob("*.py"):  # the format knows nothing of vtcodec but its errors
         ours = {m for m in dotted_imports(f, f"vtcodec.bitstream.{f.stem}") if m.startswith("vtcodec")}

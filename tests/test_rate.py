@@ -20,41 +20,77 @@ from vtcodec.video import read_video
 def fake_coder(bits_at_128: float, calls: list):
     """A chunk whose payload grows 2^(1/8) per step of k, as the real grids roughly do."""
 
-    def code(k: int, final: bool):
-        calls.append((k, final))
+    def code(k: int):
+        calls.append(k)
         return (k, b"x" * max(1, round(bits_at_128 * 2 ** ((k - SCALE_ONE) / 8) / 8)), 0.0)
 
     return code
 
 
-def test_rate_control_converges_on_the_budget_and_tracks_the_running_total():
+def test_trials_converge_on_the_share_from_the_chunk_alone():
     rc = RateControl(bits_per_frame=4000)
     calls: list = []
-    k, (_, payload, _) = rc.choose(8, 0, 0, fake_coder(8 * 4000 * 2, calls))  # twice the budget at k=128
-    assert k == SCALE_ONE - 8 and len(calls) <= RateControl.TRIALS
-    assert abs(8 * len(payload) / rc.budget(8, 0, 0) - 1) < 0.1
-    assert all(not final for _, final in calls) and rc.note == ""
-    # the next chunk starts from the last k, and a deficit so far shrinks its budget
-    assert rc.budget(8, 8, 8 * 4000 // 8 * 2) < rc.budget(8, 8, 0)
+    trials = RateControl.trials(rc.share(8), fake_coder(8 * 4000 * 2, calls))  # twice the share at k=128
+    assert calls[0] == SCALE_ONE and len(calls) <= RateControl.TRIALS and set(trials) == set(calls)
+    k = rc.pick(8, trials)
+    assert k == SCALE_ONE - 8 and rc.note == ""
+    assert abs(8 * len(trials[k][1]) / rc.share(8) - 1) < 0.1
+    # the next chunk's trials start from k=128 again (they depend on that chunk alone)
     calls.clear()
-    rc.choose(8, 8, 4000, fake_coder(8 * 4000 * 2, calls))
-    assert calls[0][0] == SCALE_ONE - 8
+    RateControl.trials(rc.share(8), fake_coder(8 * 4000 * 2, calls))
+    assert calls[0] == SCALE_ONE
+
+
+def test_trials_bracket_the_share_with_adjacent_scales():
+    for bits_at_128 in (1.1e4, 3e4, 2.2e5, 4.5e5):  # all reachable within k = 96..144
+        trials = RateControl.trials(30000, fake_coder(bits_at_128, []))
+        sizes = {k: 8 * len(v[1]) for k, v in trials.items()}
+        near = [k for k, b in sizes.items() if abs(b / 30000 - 1) <= RateControl.TOLERANCE]
+        under = [k for k, b in sizes.items() if b <= 30000]
+        over = [k for k, b in sizes.items() if b > 30000]
+        assert near or (under and over and min(over) - max(under) == 1), sizes
+
+
+def test_picks_pay_back_each_chunks_error():
+    """Error diffusion: over many chunks of changing content the file stays within about one
+    step of one chunk's bits of its target, where picking each chunk alone drifts."""
+    rng = np.random.default_rng(0)
+    rc = RateControl(bits_per_frame=5000)
+    total = alone = 0
+    for i in range(200):
+        trials = RateControl.trials(rc.share(8), fake_coder(float(rng.uniform(1e4, 2e5)), []))
+        k = rc.pick(8, trials)
+        total += RateControl.FRAMING + 8 * len(trials[k][1])
+        nearest = min(trials, key=lambda j: abs(np.log2(8 * len(trials[j][1]) / rc.share(8))))
+        alone += RateControl.FRAMING + 8 * len(trials[nearest][1])
+        assert abs(total - rc.target) <= 0.1 * 8 * 5000, i  # a tenth of one chunk's budget
+    assert abs(total / rc.target - 1) < 0.002
+    assert abs(alone - rc.target) > abs(total - rc.target)
 
 
 def test_rate_control_clamps_and_says_so():
     low = RateControl(bits_per_frame=10)
-    k, _ = low.choose(8, 0, 0, fake_coder(1e6, []))
+    k = low.pick(8, RateControl.trials(low.share(8), fake_coder(1e6, [])))
     assert k == SCALE_MIN and "lowest quality" in low.note
     high = RateControl(bits_per_frame=1e9)
-    k, _ = high.choose(8, 0, 0, fake_coder(100, []))
+    k = high.pick(8, RateControl.trials(high.share(8), fake_coder(100, [])))
     assert k == SCALE_MAX and "highest quality" in high.note
 
 
-def test_rate_control_refines_only_the_chosen_scale():
-    rc = RateControl(bits_per_frame=4000, refines=True)
-    calls: list = []
-    k, _ = rc.choose(8, 0, 0, fake_coder(8 * 4000, calls))
-    assert calls[-1] == (k, True) and sum(final for _, final in calls) == 1
+def test_target_rate_refines_only_the_chosen_scale(monkeypatch):
+    src, info = read_video(DEV / "foreman_qcif_10f.mkv", 6)
+    calls = []
+    real = codec.ChunkCoder.code
+
+    def spy(self, frames, k, refine=True):
+        calls.append((k, refine))
+        return real(self, frames, k, refine)
+
+    monkeypatch.setattr(codec.ChunkCoder, "code", spy)
+    enc = codec.Encoder(src.shape[2], src.shape[1], info.fps, bpp=0.1, gop=3, preset="slow", model=TINY)
+    b"".join(enc.encode(f) for f in src) + enc.flush()
+    finals = [k for k, refine in calls if refine]
+    assert finals == enc.stats.scales and len(calls) > len(finals)
 
 
 def test_rate_control_refuses_a_bad_target():
@@ -103,5 +139,5 @@ def test_scaled_grids_round_trip_at_odd_sizes(model):
 
 
 def test_fake_coder_is_monotone():  # the premise of the rate-control tests above
-    sizes = [len(fake_coder(8000, [])(k, False)[1]) for k in range(SCALE_MIN, SCALE_MAX + 1)]
+    sizes = [len(fake_coder(8000, [])(k)[1]) for k in range(SCALE_MIN, SCALE_MAX + 1)]
     assert all(a <= b for a, b in itertools.pairwise(sizes)) and np.ptp(sizes) > 0

@@ -23,9 +23,12 @@ import io
 import itertools
 import os
 import time
+from collections import deque
 from collections.abc import Iterable, Iterator
+from concurrent.futures import Future
 from dataclasses import dataclass, replace
 from fractions import Fraction
+from typing import Self
 
 import numpy as np
 import torch
@@ -51,14 +54,14 @@ from .bitstream import (
     scale_range,
     token_grid,
 )
-from .errors import CorruptChunk, FormatError, VtcError
+from .errors import CorruptChunk, FormatError, ModelError, VtcError
 from .grid import batch_frames, from_grid, resample, to_grid
-from .models import VTModel
 from .presets import DEFAULT_PRESET, Preset, get_preset
 from .rate import RateControl, check_quality, quality_scale
 from .refine import refine_latents
 from .tokens import TokenCoder
-from .zoo import DEFAULT_MODEL, find_installed, load_model, resolve_precision
+from .workers import Workers, check_jobs
+from .zoo import DEFAULT_MODEL, find_installed, find_model, load_model, resolve_precision
 
 DEFAULT_GOP = 32
 
@@ -186,127 +189,22 @@ def _env_int(name: str, default: int) -> int:
     return value
 
 
-def model_for(header: Header, device: str = "cpu", precision: str | None = None) -> VTModel:
-    """The installed model a stream was written with (same name and weights hash). The name is
-    looked up among registered models only, never opened as a path."""
-    entry = find_installed(header.model, header.weights_sha256.hex())
-    return load_model(entry.path, device=device, precision=precision)
-
-
 # ----------------------------------------------------------------------------------- encoding
-class Encoder:
-    """Streaming encoder: push frames one at a time, get .vtc bytes as chunks complete.
+class ChunkCoder:
+    """The model's part of encoding: one chunk's frames -> tokens -> payload. It depends on the
+    chunk alone, so it is what each worker process holds when chunks are coded in parallel."""
 
-    ``encode(frame)`` returns the bytes ready so far (the header with the first frame, then a chunk
-    every ``gop`` frames, else ``b""``); ``flush()`` returns the last chunk. The concatenation of
-    everything returned is a valid .vtc stream (frame count "unknown" in its header, since the
-    header goes out before the count is known; ``header_bytes()`` gives the final header after
-    ``flush()`` for writers that can seek back), closed by the random-access index and the end
-    chunk. Memory holds at most one chunk of frames.
-
-    ``quality`` (1..10) fixes the coding grid of every chunk; ``bitrate`` (kb/s) or ``bpp`` instead
-    select target-rate mode (``vtcodec.rate.RateControl``). ``preset`` (a name in
-    ``vtcodec.presets.PRESETS``: medium, slow, veryslow, or a ``Preset``) spends more encoding time
-    on the tokens for better quality at about the same rate; any preset's stream decodes the same
-    way. ``precision``: the tokenizer nets' (``vtcodec.zoo.resolve_precision``). ``tokens_out``: a
-    list that receives each chunk's symbols ``[T, S, h, w]`` (for verification). The encoder
-    refuses frames its own decoder would refuse (``VTCODEC_MAX_PIXELS``). An instance is not
-    thread-safe; separate instances may run in separate threads. The torch thread count is left
-    to the caller.
-    """
-
-    def __init__(self, width: int, height: int, fps: float | Fraction = 25, quality: int | None = None,
-                 model: str | os.PathLike = DEFAULT_MODEL, gop: int = DEFAULT_GOP, device: str = "cpu",
-                 chroma: str = "420", matrix: int = 5, color_range: int = 1,
-                 bitrate: float | None = None, bpp: float | None = None,
-                 precision: str | None = None, preset: str | Preset = DEFAULT_PRESET,
-                 tokens_out: list | None = None) -> None:
-        if not 1 <= gop <= 1024:
-            raise VtcError(f"gop must be in 1..1024, got {gop}")
-        self.preset = get_preset(preset)
-        if sum(x is not None for x in (quality, bitrate, bpp)) > 1:
-            raise VtcError("give one of quality, bitrate and bpp")
-        fps = Fraction(fps).limit_denominator(1 << 30)
-        if fps <= 0:
-            raise VtcError(f"frame rate must be positive, got {fps}")
-        self.rate: RateControl | None = None
-        level = check_quality(quality) if bitrate is None and bpp is None else 0
-        header = Header(int(width), int(height), fps.numerator, fps.denominator, UNKNOWN_FRAMES, chroma,
-                        matrix, color_range, "fsq", level, gop, "model", bytes(32), f"vtcodec {__version__}")
-        header.validate()  # the caller's values, before the model loads
-        check_limits(header)
+    def __init__(self, width: int, height: int, model: str | os.PathLike = DEFAULT_MODEL,
+                 device: str = "cpu", precision: str | None = None, preset: str | Preset = DEFAULT_PRESET,
+                 sha256: str | None = None) -> None:
+        self.width, self.height = int(width), int(height)
         self.model = load_model(model, device=device, precision=precision)
+        if sha256 is not None and self.model.sha256 != sha256:
+            raise ModelError(f"{model}: its weights changed while encoding (sha256 {self.model.sha256[:16]}..., "
+                             f"expected {sha256[:16]}...)")
         self.device = torch.device(device)
-        self.header = replace(header, quantizer=self.model.cfg.quantizer, model=self.model.cfg.name,
-                              weights_sha256=bytes.fromhex(self.model.sha256))
-        self.header.validate()
-        if bitrate is not None or bpp is not None:
-            per_frame = (bitrate * 1000 / float(fps)) if bitrate is not None else bpp * int(width) * int(height)
-            self.rate = RateControl(per_frame, refines=self.preset.refine_steps > 0)
+        self.preset = get_preset(preset)
         self.coder = TokenCoder(self.model)
-        self.stats = Stats(width=int(width), height=int(height), fps=Fraction(fps),
-                           bytes=len(self.header.pack()), scales=[])
-        self.tokens_out = tokens_out
-        self._pending: list[np.ndarray] = []
-        self._index: list[IndexEntry] | None = []  # None once flushed
-        self._started = False
-        self._t0 = time.time()
-
-    def encode(self, frame: object) -> bytes:
-        if self._index is None:
-            raise VtcError("this encoder was flushed: make a new Encoder for another stream")
-        out = b""
-        if not self._started:
-            out, self._started = self.header.pack(), True
-        self._pending.append(_as_rgb(frame, self.header.width, self.header.height))
-        if len(self._pending) == self.header.gop:
-            out += self._emit()
-        return out
-
-    def flush(self) -> bytes:
-        """The last chunk, then the index of all chunks and the end chunk (ends the stream)."""
-        if self._index is None:
-            raise VtcError("this encoder was flushed: make a new Encoder for another stream")
-        last = self._emit() if self._pending else b""
-        if self.stats.frames == 0:
-            raise VtcError("no frames to encode")
-        index_offset = self.stats.bytes
-        tail = index_chunk(self._index).pack() + end_chunk(index_offset).pack()
-        self._index = None
-        self.stats.bytes += len(tail)
-        self.stats.seconds = time.time() - self._t0
-        return last + tail
-
-    def header_bytes(self) -> bytes:
-        """The header with the frame count filled in (same size as the one sent first)."""
-        return replace(self.header, frame_count=self.stats.frames).pack()
-
-    @torch.inference_mode()
-    def _emit(self) -> bytes:
-        frames = np.stack(self._pending)
-        self._pending = []
-        st = self.stats
-        if self.rate is None:
-            k = quality_scale(self.header.quality)
-            symbols, payload, ideal = self.code(frames, k)
-        else:
-            k, (symbols, payload, ideal) = self.rate.choose(
-                len(frames), st.frames, st.bytes, lambda k, final: self.code(frames, k, refine=final))
-            st.note = self.rate.note
-        chunk = Chunk(st.frames, len(frames), bytes([k]) + payload)
-        check_work(self.header, k, self.model.n_symbols, len(frames), len(chunk.payload), chunk.what)
-        if self.tokens_out is not None:
-            self.tokens_out.append(symbols)
-        st.frames += len(frames)
-        st.chunks += 1
-        st.scales.append(k)
-        st.payload_bits += len(payload) * 8
-        st.ideal_bits += ideal
-        st.raw_bits += self.model.quantizer.bits_per_token * symbols[0, 0].numel() * len(frames)
-        data = chunk.pack()
-        self._index.append(IndexEntry(chunk.first_frame, chunk.n_frames, st.bytes))
-        st.bytes += len(data)
-        return data
 
     def code(self, frames: np.ndarray, k: int, refine: bool = True) -> tuple[torch.Tensor, bytes, float]:
         """Frames ``[T, H, W, 3]`` of one chunk on the grid of scale ``k`` -> (symbols, payload
@@ -316,8 +214,8 @@ class Encoder:
 
     def tokenize(self, frames: np.ndarray, k: int, refine: bool = True) -> torch.Tensor:
         """Frames ``[T, H, W, 3]`` -> symbols ``[T, S, h, w]`` on the grid of scale ``k``."""
-        cw, ch = coded_size(self.header.width, self.header.height, k)
-        h, w = self.header.height, self.header.width
+        cw, ch = coded_size(self.width, self.height, k)
+        h, w = self.height, self.width
         batch = batch_frames((cw, ch), (w, h))
         z = torch.cat([self.model.latents(to_grid(frames[i:i + batch], self.device, (ch, cw)))
                        for i in range(0, len(frames), batch)])
@@ -331,6 +229,221 @@ class Encoder:
         return self.model.tokenize_chunk(z, p.margin).cpu()
 
 
+Trial = tuple[torch.Tensor, bytes, float]  # (symbols, payload, ideal bits) of a chunk at one scale
+
+
+@torch.inference_mode()
+def _chunk_trials(coder: ChunkCoder, frames: np.ndarray, k: int | None, share: float | None) -> dict[int, Trial]:
+    """The first step of coding a chunk: at scale ``k`` (fixed quality: the final coding), or
+    target-rate mode's trials for a chunk aiming at ``share`` bits (``RateControl.trials``)."""
+    if share is None:
+        return {k: coder.code(frames, k)}
+    return RateControl.trials(share, lambda j: coder.code(frames, j, refine=False))
+
+
+@torch.inference_mode()
+def _chunk_final(coder: ChunkCoder, frames: np.ndarray, k: int) -> Trial:
+    """Target-rate mode with a refining preset: the chosen scale, refined."""
+    return coder.code(frames, k)
+
+
+@dataclass
+class _Job:
+    """A chunk on its way through the workers."""
+
+    frames: np.ndarray | None
+    first: int  # its first frame
+    n: int
+    trials: Future
+    k: int | None = None  # once picked
+    final: Future | None = None
+    result: Trial | None = None
+
+
+class Encoder:
+    """Streaming encoder: push frames one at a time, get .vtc bytes as chunks complete.
+
+    ``encode(frame)`` returns the bytes ready so far (the header with the first frame, then a chunk
+    every ``gop`` frames, else ``b""``); ``flush()`` returns the rest. The concatenation of
+    everything returned is a valid .vtc stream (frame count "unknown" in its header, since the
+    header goes out before the count is known; ``header_bytes()`` gives the final header after
+    ``flush()`` for writers that can seek back), closed by the random-access index and the end
+    chunk.
+
+    ``quality`` (1..10) fixes the coding grid of every chunk; ``bitrate`` (kb/s) or ``bpp`` instead
+    select target-rate mode (``vtcodec.rate.RateControl``). ``preset`` (a name in
+    ``vtcodec.presets.PRESETS``: medium, slow, veryslow, or a ``Preset``) spends more encoding time
+    on the tokens for better quality at about the same rate; any preset's stream decodes the same
+    way. ``precision``: the tokenizer nets' (``vtcodec.zoo.resolve_precision``). ``tokens_out``: a
+    list that receives each chunk's symbols ``[T, S, h, w]`` (for verification). The encoder
+    refuses frames its own decoder would refuse (``VTCODEC_MAX_PIXELS``).
+
+    ``jobs`` > 1 codes that many chunks at once in worker processes (``vtcodec.workers``; each
+    with a share of the cores), so bytes come out in bursts; they are the same bytes as with one
+    job, target-rate mode included (its trials depend on the chunk alone, its picks are made in
+    stream order). Memory holds one chunk of frames with one job, about two per job with more.
+    Call ``close()`` (or use the encoder as a context manager) to stop the workers of an encoder
+    abandoned before ``flush()``; a program that uses ``jobs`` > 1 must guard its entry point with
+    ``if __name__ == "__main__"``, as Python's multiprocessing requires. An instance is not thread-safe; separate instances may
+    run in separate threads. With one job the torch thread count is left to the caller.
+    """
+
+    def __init__(self, width: int, height: int, fps: float | Fraction = 25, quality: int | None = None,
+                 model: str | os.PathLike = DEFAULT_MODEL, gop: int = DEFAULT_GOP, device: str = "cpu",
+                 chroma: str = "420", matrix: int = 5, color_range: int = 1,
+                 bitrate: float | None = None, bpp: float | None = None,
+                 precision: str | None = None, preset: str | Preset = DEFAULT_PRESET,
+                 tokens_out: list | None = None, jobs: int = 1) -> None:
+        if not 1 <= gop <= 1024:
+            raise VtcError(f"gop must be in 1..1024, got {gop}")
+        self.preset = get_preset(preset)
+        check_jobs(jobs)
+        if sum(x is not None for x in (quality, bitrate, bpp)) > 1:
+            raise VtcError("give one of quality, bitrate and bpp")
+        fps = Fraction(fps).limit_denominator(1 << 30)
+        if fps <= 0:
+            raise VtcError(f"frame rate must be positive, got {fps}")
+        self.rate: RateControl | None = None
+        level = check_quality(quality) if bitrate is None and bpp is None else 0
+        header = Header(int(width), int(height), fps.numerator, fps.denominator, UNKNOWN_FRAMES, chroma,
+                        matrix, color_range, "fsq", level, gop, "model", bytes(32), f"vtcodec {__version__}")
+        header.validate()  # the caller's values, before the model loads
+        check_limits(header)
+        folder = find_model(model).path
+        self.chunk_coder = ChunkCoder(width, height, folder, device, precision, self.preset)
+        self.model = self.chunk_coder.model
+        self.coder = self.chunk_coder.coder
+        self.device = self.chunk_coder.device
+        self.header = replace(header, quantizer=self.model.cfg.quantizer, model=self.model.cfg.name,
+                              weights_sha256=bytes.fromhex(self.model.sha256))
+        self.header.validate()
+        if bitrate is not None or bpp is not None:
+            per_frame = (bitrate * 1000 / float(fps)) if bitrate is not None else bpp * int(width) * int(height)
+            self.rate = RateControl(per_frame)
+        self.stats = Stats(width=int(width), height=int(height), fps=Fraction(fps),
+                           bytes=len(self.header.pack()), scales=[])
+        self.tokens_out = tokens_out
+        self._pending: list[np.ndarray] = []
+        self._jobs: deque[_Job] = deque()
+        self._queued = 0  # frames handed to the workers so far
+        self._index: list[IndexEntry] | None = []  # None once flushed
+        self._started = False
+        self._t0 = time.time()
+        self.workers = Workers(jobs, ChunkCoder, (width, height, str(folder), device, precision, self.preset,
+                                                  self.model.sha256), local=self.chunk_coder)
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Stop the worker processes (``flush()`` does too)."""
+        self.workers.close()
+
+    def encode(self, frame: object) -> bytes:
+        if self._index is None:
+            raise VtcError("this encoder was flushed: make a new Encoder for another stream")
+        out = b""
+        if not self._started:
+            out, self._started = self.header.pack(), True
+        self._pending.append(_as_rgb(frame, self.header.width, self.header.height))
+        if len(self._pending) == self.header.gop:
+            self._submit()
+        return out + self._drain(self.workers.depth - 1)
+
+    def flush(self) -> bytes:
+        """The last chunks, then the index of all chunks and the end chunk (ends the stream)."""
+        if self._index is None:
+            raise VtcError("this encoder was flushed: make a new Encoder for another stream")
+        if self._pending:
+            self._submit()
+        try:
+            last = self._drain(0)
+        finally:
+            self.close()
+        if self.stats.frames == 0:
+            raise VtcError("no frames to encode")
+        index_offset = self.stats.bytes
+        tail = index_chunk(self._index).pack() + end_chunk(index_offset).pack()
+        self._index = None
+        self.stats.bytes += len(tail)
+        self.stats.seconds = time.time() - self._t0
+        return last + tail
+
+    def header_bytes(self) -> bytes:
+        """The header with the frame count filled in (same size as the one sent first)."""
+        return replace(self.header, frame_count=self.stats.frames).pack()
+
+    def code(self, frames: np.ndarray, k: int, refine: bool = True) -> Trial:
+        """Frames ``[T, H, W, 3]`` of one chunk on the grid of scale ``k`` -> (symbols, payload
+        without the scale index, ideal bits), in this process."""
+        return self.chunk_coder.code(frames, k, refine)
+
+    def tokenize(self, frames: np.ndarray, k: int, refine: bool = True) -> torch.Tensor:
+        return self.chunk_coder.tokenize(frames, k, refine)
+
+    def _submit(self) -> None:
+        frames, self._pending = np.stack(self._pending), []
+        if self.rate is None:
+            trials = self.workers.submit(_chunk_trials, frames, quality_scale(self.header.quality), None)
+        else:
+            trials = self.workers.submit(_chunk_trials, frames, None, self.rate.share(len(frames)))
+        refines = self.rate is not None and self.preset.refine_steps > 0
+        self._jobs.append(_Job(frames if refines else None, self._queued, len(frames), trials))
+        self._queued += len(frames)
+
+    def _drain(self, keep: int) -> bytes:
+        """The chunks that are done, in stream order, waiting until at most ``keep`` are left."""
+        out = b""
+        while self._jobs:
+            job = self._jobs[0]
+            must = len(self._jobs) > keep
+            if job.k is None:
+                if not (must or job.trials.done()):
+                    break
+                self._pick(job)
+            if job.final is not None and not (must or job.final.done()):
+                break
+            out += self._emit(self._jobs.popleft())
+        for job in self._jobs:  # pick, in order, the chunks whose trials are done (refinement starts)
+            if job.k is None:
+                if not job.trials.done():
+                    break
+                self._pick(job)
+        return out
+
+    def _pick(self, job: _Job) -> None:
+        trials = self.workers.result(job.trials)
+        job.k = self.rate.pick(job.n, trials) if self.rate is not None else next(iter(trials))
+        if job.frames is not None:  # a refining preset in target-rate mode
+            job.final = self.workers.submit(_chunk_final, job.frames, job.k)
+            job.frames = None
+        else:
+            job.result = trials[job.k]
+        if self.rate is not None:
+            self.stats.note = self.rate.note
+
+    def _emit(self, job: _Job) -> bytes:
+        symbols, payload, ideal = job.result if job.final is None else self.workers.result(job.final)
+        st, k = self.stats, job.k
+        chunk = Chunk(job.first, job.n, bytes([k]) + payload)
+        check_work(self.header, k, self.model.n_symbols, job.n, len(chunk.payload), chunk.what)
+        if self.tokens_out is not None:
+            self.tokens_out.append(symbols)
+        st.frames += job.n
+        st.chunks += 1
+        st.scales.append(k)
+        st.payload_bits += len(payload) * 8
+        st.ideal_bits += ideal
+        st.raw_bits += self.model.quantizer.bits_per_token * symbols[0, 0].numel() * job.n
+        data = chunk.pack()
+        self._index.append(IndexEntry(chunk.first_frame, chunk.n_frames, st.bytes))
+        st.bytes += len(data)
+        return data
+
+
 # ----------------------------------------------------------------------------------- decoding
 class StreamDecoder:
     """The chunk decoder of one stream: the single place, for every way of reading a stream, that
@@ -341,7 +454,10 @@ class StreamDecoder:
                  max_pixels: int | None = None) -> None:
         check_limits(header, max_pixels)
         self.header = header
-        self.model = model_for(header, device, precision)
+        # the installed model the stream was written with (same name and weights hash); the name is
+        # looked up among registered models only, never opened as a path
+        self.model_folder = find_installed(header.model, header.weights_sha256.hex()).path
+        self.model = load_model(self.model_folder, device=device, precision=precision)
         self.coder = TokenCoder(self.model)
         self.max_payload = payload_limit(header, self.model.n_symbols)
         self.sequence = ChunkSequence(header)
@@ -471,10 +587,10 @@ class Decoder:
 def compress(frames_or_path: str | os.PathLike | Iterable, quality: int | None = None,
              model: str = DEFAULT_MODEL, gop: int = DEFAULT_GOP, fps: float | Fraction = 25,
              device: str = "cpu", bitrate: float | None = None, bpp: float | None = None,
-             precision: str | None = None, preset: str | Preset = DEFAULT_PRESET) -> bytes:
+             precision: str | None = None, preset: str | Preset = DEFAULT_PRESET, jobs: int = 1) -> bytes:
     """Frames (``[H, W, 3]`` uint8 arrays, a ``[T, H, W, 3]`` array, ``av.VideoFrame`` s or
     ``[3, H, W]`` float tensors) or a video path -> the bytes of a .vtc stream. ``precision``:
-    the tokenizer nets' (``vtcodec.zoo.resolve_precision``)."""
+    the tokenizer nets' (``vtcodec.zoo.resolve_precision``); ``jobs``: see ``Encoder``."""
     if isinstance(frames_or_path, (str, os.PathLike)):
         from .video import VideoReader
 
@@ -489,10 +605,10 @@ def compress(frames_or_path: str | os.PathLike | Iterable, quality: int | None =
             raise VtcError("no frames to encode")
         w, h = frame_size(first)
         frames, kw = itertools.chain([first], it), {}
-    encoder = Encoder(w, h, fps, quality=quality, model=model, gop=gop, device=device, bitrate=bitrate,
-                      bpp=bpp, precision=precision, preset=preset, **kw)
-    parts = [encoder.encode(frame) for frame in frames]
-    parts.append(encoder.flush())
+    with Encoder(w, h, fps, quality=quality, model=model, gop=gop, device=device, bitrate=bitrate,
+                 bpp=bpp, precision=precision, preset=preset, jobs=jobs, **kw) as encoder:
+        parts = [encoder.encode(frame) for frame in frames]
+        parts.append(encoder.flush())
     data = b"".join(parts)
     head = encoder.header_bytes()
     return head + data[len(head):]

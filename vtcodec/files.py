@@ -22,6 +22,7 @@ import itertools
 import os
 import sys
 import time
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from fractions import Fraction
@@ -32,6 +33,8 @@ import numpy as np
 from .bitstream import (
     CHUNK_FRAMES,
     UNKNOWN_FRAMES,
+    Chunk,
+    Header,
     Resync,
     open_vtc,
     read_chunk,
@@ -43,7 +46,8 @@ from .errors import FormatError, VideoError, VtcError
 from .grid import batch_frames
 from .output import atomic_output, is_stream
 from .presets import DEFAULT_PRESET, Preset
-from .zoo import DEFAULT_MODEL
+from .workers import Workers, check_jobs
+from .zoo import DEFAULT_MODEL, register_model
 
 Progress = Callable[[int, int | None], None]  # (frames done, frames total or None)
 BLOCK = 1 << 20  # bytes read at a time from a .vtc stream on standard input
@@ -69,20 +73,22 @@ def encode_file(src: str | os.PathLike, dst: str | os.PathLike, model: str = DEF
                 quality: int | None = None, gop: int = DEFAULT_GOP, force: bool = False,
                 progress: Progress | None = None, tokens_out: list | None = None,
                 device: str = "cpu", bitrate: float | None = None, bpp: float | None = None,
-                preset: str | Preset = DEFAULT_PRESET) -> Stats:
+                preset: str | Preset = DEFAULT_PRESET, jobs: int = 1) -> Stats:
     """Compress a video file (or ``-``: standard input) into a .vtc file (or ``-``: standard
     output). ``tokens_out`` (a list) receives each chunk's symbols, for verification.
     ``bitrate`` (kb/s) or ``bpp`` selects target-rate mode instead of a fixed ``quality``;
-    ``preset`` (``vtcodec.presets.PRESETS``) trades encoding time for quality."""
+    ``preset`` (``vtcodec.presets.PRESETS``) trades encoding time for quality; ``jobs`` codes
+    that many chunks at once (the same bytes: see ``Encoder``)."""
     from .video import VideoReader
 
     reader = VideoReader(src)
     info = reader.info
+    encoder = None
     try:
         encoder = Encoder(info.width, info.height, info.fps, quality=quality, model=model, gop=gop,
                           device=device, chroma=info.chroma, matrix=info.matrix,
                           color_range=info.color_range, bitrate=bitrate, bpp=bpp, preset=preset,
-                          tokens_out=tokens_out)
+                          tokens_out=tokens_out, jobs=jobs)
         if str(dst) == "-":
             _encode_stream(src, reader, encoder, sys.stdout.buffer, info.frame_count, progress)
             sys.stdout.buffer.flush()
@@ -95,6 +101,8 @@ def encode_file(src: str | os.PathLike, dst: str | os.PathLike, model: str = DEF
                 f.seek(0)
                 f.write(encoder.header_bytes())  # the frame count, now known
     finally:
+        if encoder is not None:
+            encoder.close()
         reader.close()
     return encoder.stats
 
@@ -119,14 +127,17 @@ def _check_range(start: int, frames: int | None) -> None:
 
 def iter_decode(src: str | os.PathLike, stats: Stats | None = None, tokens_out: list | None = None,
                 start: int = 0, frames: int | None = None, conceal: bool = False,
-                damage: list[Damage] | None = None, device: str = "cpu") -> Iterator[np.ndarray]:
+                damage: list[Damage] | None = None, device: str = "cpu", jobs: int = 1) -> Iterator[np.ndarray]:
     """Decode a .vtc file (or ``-``) a few frames at a time: yields frames ``[B, H, W, 3]`` uint8.
 
     ``start``/``frames``: decode only that range (the index, or a scan of the chunk heads, finds
     the chunks needed; only those are read and decoded). ``conceal``: carry on past damaged
-    chunks (see the module's docstring), each damaged range recorded in ``damage``.
+    chunks (see the module's docstring), each damaged range recorded in ``damage``. ``jobs``:
+    decode that many chunks at once in worker processes (``vtcodec.workers``), yielding the same
+    frames in the same order; standard input and concealment decode one chunk at a time.
     """
     _check_range(start, frames)
+    check_jobs(jobs)
     if str(src) == "-":
         if start or frames is not None or conceal:
             raise VtcError("--start, --frames and --conceal need a file, not standard input")
@@ -146,20 +157,33 @@ def iter_decode(src: str | os.PathLike, stats: Stats | None = None, tokens_out: 
         stream = StreamDecoder(header, device)
         if stats is not None:
             stats.bytes, stats.header = size, header
-        if start or frames is not None:
-            yield from _decode_range(f, stream, size, body, start, frames, tokens_out)
-        elif conceal:
+        if conceal and not (start or frames is not None):
             yield from _Concealer(f, stream, size, body, damage).run()
+            return
+        if start or frames is not None:
+            chunks = _range_chunks(f, stream, size, body, start, frames)
         else:
-            f.seek(body)
-            while (chunk := read_chunk(f, header, stream.sequence.frames, size, stream.max_payload)) is not None:
-                if stream.sequence.add(chunk):
-                    yield from stream.frames(chunk, tokens_out=tokens_out)
-            stream.finish()
+            chunks = _all_chunks(f, stream, size, body)
+        if jobs == 1:
+            for chunk, lo, hi in chunks:
+                yield from stream.frames(chunk, lo, hi, tokens_out)
+        else:
+            yield from _parallel_frames(stream, chunks, tokens_out, device, jobs)
 
 
-def _decode_range(f: BinaryIO, stream: StreamDecoder, size: int, body: int, start: int,
-                  count: int | None, tokens_out: list | None) -> Iterator[np.ndarray]:
+Span = tuple[Chunk, int, int | None]  # a frames chunk and the range of its frames wanted
+
+
+def _all_chunks(f: BinaryIO, stream: StreamDecoder, size: int, body: int) -> Iterator[Span]:
+    f.seek(body)
+    while (chunk := read_chunk(f, stream.header, stream.sequence.frames, size, stream.max_payload)) is not None:
+        if stream.sequence.add(chunk):
+            yield chunk, 0, None
+    stream.finish()
+
+
+def _range_chunks(f: BinaryIO, stream: StreamDecoder, size: int, body: int, start: int,
+                  count: int | None) -> Iterator[Span]:
     header = stream.header
     entries = read_index(f, header, size) or scan_chunks(f, header, size, body)
     available = entries[-1].first_frame + entries[-1].n_frames if entries else 0
@@ -174,8 +198,61 @@ def _decode_range(f: BinaryIO, stream: StreamDecoder, size: int, body: int, star
         if chunk is None or chunk.kind != CHUNK_FRAMES or (chunk.first_frame, chunk.n_frames) != (e.first_frame, e.n_frames):
             raise FormatError(f"the index entry for frames {e.first_frame}-{e.first_frame + e.n_frames - 1} "
                               f"disagrees with the chunk at offset {e.offset}")
-        lo, hi = max(0, start - e.first_frame), min(e.n_frames, end - e.first_frame)
-        yield from stream.frames(chunk, lo, hi, tokens_out)
+        yield chunk, max(0, start - e.first_frame), min(e.n_frames, end - e.first_frame)
+
+
+def _decoder_setup(header: Header, device: str, folder: str) -> StreamDecoder:
+    register_model(folder)  # the parent's model, registered there by path or not
+    return StreamDecoder(header, device)
+
+
+def _decode_chunk(stream: StreamDecoder, chunk: Chunk, lo: int, hi: int | None,
+                  want_tokens: bool) -> tuple[list[np.ndarray], object, VtcError | None]:
+    """The frames of a chunk, its tokens, and the error that stopped it (after the frames decoded
+    before it, which one job would have yielded too)."""
+    tokens: list | None = [] if want_tokens else None
+    batches: list[np.ndarray] = []
+    try:
+        for batch in stream.frames(chunk, lo, hi, tokens):
+            batches.append(batch)  # noqa: PERF402 - kept up to an error
+    except VtcError as exc:
+        return batches, None, exc
+    return batches, tokens[0] if tokens else None, None
+
+
+def _parallel_frames(stream: StreamDecoder, chunks: Iterator[Span], tokens_out: list | None,
+                     device: str, jobs: int) -> Iterator[np.ndarray]:
+    """``stream.frames`` of each chunk, ``jobs`` chunks at a time, in order. When reading a chunk
+    fails, the frames of the chunks before it come first, then the error, as with one job."""
+    workers = Workers(jobs, _decoder_setup, (stream.header, device, str(stream.model_folder)))
+    queue: deque = deque()
+
+    def collect() -> Iterator[np.ndarray]:
+        batches, tokens, error = workers.result(queue.popleft())
+        yield from batches
+        if error is not None:
+            raise error
+        if tokens_out is not None:
+            tokens_out.append(tokens)
+
+    try:
+        while True:
+            try:
+                span = next(chunks, None)
+            except VtcError:  # reading the next chunk failed: the chunks before it come first
+                while queue:
+                    yield from collect()
+                raise
+            if span is None:
+                break
+            chunk, lo, hi = span
+            queue.append(workers.submit(_decode_chunk, chunk, lo, hi, tokens_out is not None))
+            while len(queue) >= workers.depth:
+                yield from collect()
+        while queue:
+            yield from collect()
+    finally:
+        workers.close()
 
 
 class _Concealer:
@@ -241,17 +318,17 @@ class _Concealer:
 def decode_file(src: str | os.PathLike, dst: str | os.PathLike, force: bool = False,
                 progress: Progress | None = None, tokens_out: list | None = None,
                 device: str = "cpu", start: int = 0, frames: int | None = None,
-                conceal: bool = False, damage: list[Damage] | None = None) -> Stats:
+                conceal: bool = False, damage: list[Damage] | None = None, jobs: int = 1) -> Stats:
     """Decompress a .vtc file (or ``-``) to .y4m / .mkv / .mp4, a folder of PNG frames, or ``-``
     (a .y4m stream on standard output; likewise an existing character device or FIFO). See
-    ``iter_decode`` for the other arguments."""
+    ``iter_decode`` for the other arguments (``jobs`` among them)."""
     from .video import VideoWriter, writer_kind
 
     t0 = time.time()
     to_stream = str(dst) == "-" or is_stream(dst)
     kind = "y4m" if to_stream else writer_kind(str(dst))  # fail early on an unknown output type
     stats = Stats()
-    chunks = iter_decode(src, stats, tokens_out, start, frames, conceal, damage, device)
+    chunks = iter_decode(src, stats, tokens_out, start, frames, conceal, damage, device, jobs)
     first = next(chunks, None)  # the header is checked (and the first frames decoded) before dst is touched
     if first is None:
         raise FormatError("stream holds no frames")

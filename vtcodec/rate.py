@@ -12,7 +12,7 @@ residual-quantizer model can later add levels without changing the format (k sta
 ``--quality`` 1..10 maps to k = 128 + 4 (q - 6): each level is 2^(1/4) per side, about 1.41x the
 bits of the one below; 6 (the default) codes at the source size. Target-rate mode (``bitrate`` or
 ``bpp``) picks k per chunk (``RateControl``), the finer steps letting even a one-chunk clip land
-near its target.
+near its target; each chunk's trials depend on that chunk alone, so that chunks code in parallel.
 """
 
 from __future__ import annotations
@@ -43,63 +43,88 @@ def check_quality(quality: int | None) -> int:
     return int(quality)
 
 
-# ``code(k, final)`` codes the chunk at scale index k and returns (anything, payload bytes, ...):
-# the trials use final=False; with ``refines``, the chosen k is coded once more with final=True.
-Code = Callable[[int, bool], tuple[Any, bytes, float]]
+# ``code(k)`` codes the chunk at scale index k (without refinement) and returns (anything,
+# payload bytes, ...).
+Code = Callable[[int], tuple[Any, bytes, float]]
 
 
 class RateControl:
     """Target-rate mode: picks each chunk's scale index k so that the file tracks a budget.
 
-    A chunk's budget is its frames' share of the target plus the running surplus or deficit of the
-    chunks before it (bounded to 0.5..2x the share), so that errors do not accumulate. Bits grow
-    with the grid's area, about 2^(1/8) per step of k: starting from the previous chunk's k (k=128
-    for the first), the chunk is coded, k is corrected by 8 log2(budget / bits), and it is coded
-    again, at most ``TRIALS`` times; the trial nearest the budget (in log ratio) is kept. A target
-    outside what k = 96..144 reaches is clamped there, and ``note`` says so. The coding itself is
-    the caller's (``code``), so this class knows nothing of encoders.
+    Two steps, so that chunks can be coded in parallel (``--jobs``) with the same bytes as one
+    after the other:
+
+    1. ``trials(n_frames, code)`` depends on the chunk alone. Its share of the target (its frames'
+       bits minus the chunk's framing) is the aim. Bits grow with the grid's area, about 2^(1/8)
+       per step of k. Starting from k = 128, the chunk is coded, k is corrected by
+       8 log2(share / bits), and it is coded again until a trial lands within ``TOLERANCE`` of the
+       share or two trials bracket it one step apart (at most ``TRIALS`` codings).
+    2. ``pick(n_frames, trials)`` runs in stream order and is cheap. Among the trials it keeps the
+       one that brings the running total closest to the running target, so that the error of one
+       chunk is paid back by the next (error diffusion). The total therefore stays within about
+       one step (9%) of one chunk's bits of the target, however long the clip.
+
+    A refining preset codes the chosen k once more with refinement. The running total counts the
+    trial's bits, so that no chunk waits for another's refinement. A target outside what
+    k = 96..144 reaches is clamped there, and ``note`` says so. The coding itself is the caller's
+    (``code``), so this class knows nothing of encoders.
     """
 
-    TRIALS = 4
+    TRIALS = 5
     TOLERANCE = 0.03
     FRAMING = 8 * (OVERHEAD + 1)  # bits of a frames chunk's framing and scale index
 
-    def __init__(self, bits_per_frame: float, refines: bool = False) -> None:
+    def __init__(self, bits_per_frame: float) -> None:
         if not bits_per_frame > 0 or not np.isfinite(bits_per_frame):
             raise VtcError("the target rate must be a positive number")
         self.per_frame = bits_per_frame
-        self.refines = refines
-        self.k = SCALE_ONE
-        self.low = False  # a chunk overshot its budget at the lowest k
-        self.high = False  # a chunk fell short of its budget at the highest k
+        self.target = 0.0  # bits the chunks picked so far should have taken, framing included
+        self.spent = 0.0  # bits they took (their trials')
+        self.low = False  # a chunk overshot its share at the lowest k
+        self.high = False  # a chunk fell short of its share at the highest k
 
-    def budget(self, n_frames: int, frames_done: int, bytes_done: int) -> float:
-        """Payload bits for the next chunk of ``n_frames``, after ``bytes_done`` for ``frames_done``."""
-        surplus = self.per_frame * frames_done - bytes_done * 8
-        share = self.per_frame * n_frames
-        return max(min(max(share + surplus, 0.5 * share), 2 * share) - self.FRAMING, 1.0)
+    def share(self, n_frames: int) -> float:
+        """Payload bits a chunk of ``n_frames`` aims at, before any running surplus or deficit."""
+        return max(self.per_frame * n_frames - self.FRAMING, 1.0)
 
-    def choose(self, n_frames: int, frames_done: int, bytes_done: int, code: Code) -> tuple[int, tuple]:
-        """(k, what ``code`` returned for it) for the next chunk."""
-        budget = self.budget(n_frames, frames_done, bytes_done)
+    @classmethod
+    def trials(cls, share: float, code: Code) -> dict[int, tuple]:
+        """{k: what ``code(k)`` returned} for the scales tried on a chunk aiming at ``share``
+        payload bits (see the class; ``share(n_frames)``)."""
         trials: dict[int, tuple] = {}
-        k = self.k
-        for _ in range(self.TRIALS):
-            trials[k] = code(k, False)  # a refining preset refines the chosen k once, below
-            bits = max(8 * len(trials[k][1]), 8)
-            if abs(bits / budget - 1) <= self.TOLERANCE:
+        k = SCALE_ONE
+        for _ in range(cls.TRIALS):
+            trials[k] = code(k)
+            bits = _bits(trials[k])
+            if abs(bits / share - 1) <= cls.TOLERANCE:
                 break
-            step = round(8 * np.log2(budget / bits))
-            nxt = min(max(k + (step if step else (1 if bits < budget else -1)), SCALE_MIN), SCALE_MAX)
+            under = [j for j in trials if _bits(trials[j]) <= share]
+            over = [j for j in trials if _bits(trials[j]) > share]
+            if under and over:  # bracketed: interpolate in log bits, strictly between
+                lo, hi = max(under), min(over)
+                if hi - lo <= 1:
+                    break
+                b_lo, b_hi = _bits(trials[lo]), _bits(trials[hi])
+                guess = lo + round((hi - lo) * np.log2(share / b_lo) / max(np.log2(b_hi / b_lo), 1e-9))
+                nxt = min(max(guess, lo + 1), hi - 1)
+            else:
+                step = round(8 * np.log2(share / bits))
+                nxt = min(max(k + (step if step else (1 if bits < share else -1)), SCALE_MIN), SCALE_MAX)
             if nxt in trials:
                 break
             k = nxt
-        best = min(trials, key=lambda j: abs(np.log2(max(8 * len(trials[j][1]), 8) / budget)))
-        bits = 8 * len(trials[best][1])
-        self.low |= best == SCALE_MIN and bits > 1.1 * budget
-        self.high |= best == SCALE_MAX and bits < 0.9 * budget
-        self.k = best
-        return best, (code(best, True) if self.refines else trials[best])
+        return trials
+
+    def pick(self, n_frames: int, trials: dict[int, tuple]) -> int:
+        """The scale index kept for the next chunk in stream order, among its ``trials``."""
+        share = self.share(n_frames)
+        self.target += self.per_frame * n_frames
+        best = min(trials, key=lambda j: (abs(self.spent + self.FRAMING + _bits(trials[j]) - self.target), j))
+        bits = _bits(trials[best])
+        self.spent += self.FRAMING + bits
+        self.low |= best == SCALE_MIN and bits > 1.1 * share
+        self.high |= best == SCALE_MAX and bits < 0.9 * share
+        return best
 
     @property
     def note(self) -> str:
@@ -108,3 +133,7 @@ class RateControl:
         if self.high:
             return "target above the highest rate this video reaches: coded at the highest quality"
         return ""
+
+
+def _bits(trial: tuple) -> int:
+    return max(8 * len(trial[1]), 8)

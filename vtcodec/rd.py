@@ -30,6 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import VtcError
+from .workers import threads_per_worker
 
 METRICS = ("psnr-y", "psnr-yuv", "psnr-rgb", "ssim-y", "ssim-rgb", "msssim-y", "msssim-rgb", "lpips")
 LOWER_IS_BETTER = {"lpips"}
@@ -171,7 +172,7 @@ class Sweep:
         done, total = len(rows), len(self.jobs)
         if progress:
             progress(done, total, f"{done} cached")
-        threads = max(1, (os.cpu_count() or 1) // self.workers)
+        threads = threads_per_worker(self.workers)
         if self.workers <= 1:
             for job, cache in todo:
                 rows.append(_worker(job, cache, threads))

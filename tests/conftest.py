@@ -62,7 +62,7 @@ def cli(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
 
     out, err = io.StringIO(), io.StringIO()
     argv, environ = sys.argv, dict(os.environ)
-    handlers = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGHUP)}
+    handlers = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
     sys.argv = ["vtcodec", *args]
     os.environ.update(env or {})
     code = 0

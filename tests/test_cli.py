@@ -48,6 +48,71 @@ def test_refuses_to_overwrite_without_force(tmp_path, clip):
     assert out.read_bytes()[:4] == b"VTC\x1a"
 
 
+def test_never_overwrites_its_input(tmp_path, clip):
+    """`encode X -o X -f` once replaced the source with the .vtc; by any name it is refused now."""
+    original = clip.read_bytes()
+    link = tmp_path / "link.y4m"
+    link.symlink_to(clip)
+    hard = tmp_path / "hard.y4m"
+    hard.hardlink_to(clip)
+    for out in (clip, link, hard):
+        line = one_clean_error(cli("encode", str(clip), "-o", str(out), "-f", "--model", TINY))
+        assert "is the input itself" in line and clip.read_bytes() == original
+    vtc = tmp_path / "a.vtc"
+    assert cli("encode", str(clip), "-o", str(vtc), "--model", TINY).returncode == 0
+    data = vtc.read_bytes()
+    same = tmp_path / "same.y4m"  # the .vtc under a video's name
+    same.hardlink_to(vtc)
+    assert "is the input itself" in one_clean_error(cli("decode", str(vtc), "-o", str(same), "-f"))
+    assert vtc.read_bytes() == data
+
+
+def test_encode_output_not_named_vtc_is_noted(tmp_path, clip):
+    p = cli("encode", str(clip), "-o", str(tmp_path / "a.mp4"), "--model", TINY)
+    assert p.returncode == 0 and "note:" in p.stderr and "holds a .vtc stream" in p.stderr
+    p = cli("encode", str(clip), "-o", str(tmp_path / "b.vtc"), "--model", TINY)
+    assert p.returncode == 0 and "note:" not in p.stderr
+
+
+def test_version_help_and_exit_codes(tmp_path, clip, monkeypatch):
+    import vtcodec
+
+    p = cli("--version")
+    assert p.returncode == 0 and p.stdout.strip() == f"vtcodec {vtcodec.__version__}"
+    assert cli("-h").returncode == 0 and cli("encode", "-h").returncode == 0
+    assert cli("encode").returncode == 2  # usage
+    assert cli("encode", str(tmp_path / "nope.y4m"), "-o", str(tmp_path / "a.vtc")).returncode == 1  # bad input
+
+    def boom(*args, **kwargs):
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(vtcodec, "encode_file", boom)
+    p = cli("encode", str(clip), "-o", str(tmp_path / "a.vtc"))
+    assert p.returncode == 3 and p.stderr.strip() == (
+        "vtcodec: internal error: RuntimeError: a bug (set VTCODEC_DEBUG=1 for details)")
+
+
+def test_ctrl_c_exits_130_with_a_line_and_no_output(tmp_path):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    clip = write_clip(tmp_path / "long.y4m", synth_frames(320, 240, 160))
+    out = tmp_path / "a.vtc"
+    start = ("import signal, runpy; signal.signal(signal.SIGINT, signal.SIG_DFL); "  # as in a terminal
+             "runpy.run_module('vtcodec', run_name='__main__')")
+    proc = subprocess.Popen([sys.executable, "-c", start, "encode", str(clip), "-o", str(out),
+                             "--preset", "slow", "--quiet"], stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 60
+    while time.time() < deadline and not leftovers(tmp_path, ".a.vtc"):  # encoding has started
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    err = proc.communicate(timeout=60)[1]
+    assert proc.returncode == 130 and err.strip().splitlines()[-1] == "vtcodec: interrupted", err
+    assert not leftovers(tmp_path, "a.vtc")
+
+
 def test_missing_file(tmp_path):
     line = one_clean_error(cli("encode", str(tmp_path / "nope.mp4"), "-o", str(tmp_path / "a.vtc")))
     assert "no such file" in line

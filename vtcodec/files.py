@@ -96,7 +96,7 @@ def encode_file(src: str | os.PathLike, dst: str | os.PathLike, model: str = DEF
             with open(dst, "wb") as f:
                 _encode_stream(src, reader, encoder, f, info.frame_count, progress)
         else:
-            with atomic_output(dst, force) as tmp, open(tmp, "wb") as f:
+            with atomic_output(dst, force, source=src) as tmp, open(tmp, "wb") as f:
                 _encode_stream(src, reader, encoder, f, info.frame_count, progress)
                 f.seek(0)
                 f.write(encoder.header_bytes())  # the frame count, now known
@@ -361,7 +361,7 @@ def decode_file(src: str | os.PathLike, dst: str | os.PathLike, force: bool = Fa
         with open(dst, "wb") as out:
             write_all(out)
     else:
-        with atomic_output(dst, force, is_dir=kind == "png") as tmp:
+        with atomic_output(dst, force, is_dir=kind == "png", source=src) as tmp:
             write_all(str(tmp) + ("/" if kind == "png" else ""))
     stats.seconds = time.time() - t0
     return stats

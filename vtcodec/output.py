@@ -65,14 +65,25 @@ def clean_stale(parent: Path, name: str) -> None:
             pass
 
 
+def _same(a: str | os.PathLike, b: str | os.PathLike) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return False
+
+
 @contextmanager
-def atomic_output(path: str | os.PathLike, force: bool, is_dir: bool = False) -> Iterator[Path]:
+def atomic_output(path: str | os.PathLike, force: bool, is_dir: bool = False,
+                  source: str | os.PathLike | None = None) -> Iterator[Path]:
     """Yield a temporary path (a file, or a folder when ``is_dir``) beside ``path``; it replaces
-    ``path`` only if the block succeeds. Refuses to overwrite without ``force``, and to replace
-    anything but a regular file (or, with ``is_dir``, a folder); an unwritable destination fails
-    before any work."""
+    ``path`` only if the block succeeds. Refuses to overwrite without ``force``, to replace
+    anything but a regular file (or, with ``is_dir``, a folder), and, even with ``force``, to
+    replace ``source`` (the input: the same file by any name, a link or a hard link); an
+    unwritable destination fails before any work."""
     path = Path(path)
     real = Path(os.path.realpath(path)) if path.is_symlink() else path
+    if source is not None and str(source) != "-" and real.exists() and _same(source, real):
+        raise VtcError(f"{path}: is the input itself (vtcodec never overwrites its input)")
     if real.exists():
         mode = real.stat().st_mode
         if is_dir:

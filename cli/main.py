@@ -4,12 +4,14 @@ It imports only the public API (``vtcodec``) and the tool modules (rd, plot, lpi
 train, batch); tests/test_imports.py keeps it that way. Exit codes: 0 done; 1 bad input (errors
 the library raises on purpose, ``VtcError``: one line on stderr); 2 a usage error (click's);
 3 an internal error, reported in one line (set VTCODEC_DEBUG=1 for the traceback); 130 Ctrl-C,
-128 + N another signal N (SIGTERM, SIGHUP), each with a line. Signals unwind like exceptions, so
+128 + N another signal N (SIGTERM, SIGHUP), each with a line; 141 when the reader of standard
+output went away. Signals unwind like exceptions, so
 that no temporary output is left behind.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import sys
@@ -483,8 +485,13 @@ def main() -> None:
             signal.signal(sig, _terminate)
     try:
         app(prog_name="vtcodec")
+    except vtcodec.OutputClosed as exc:  # `vtcodec decode x.vtc -o - | head`: not a fault of ours
+        say(f"vtcodec: {exc}")
+        with contextlib.suppress(OSError):  # nothing more may go to the closed pipe at exit
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        sys.exit(128 + signal.SIGPIPE)
     except VtcError as exc:
-        say(f"vtcodec: error: {exc}")
+        say(f"vtcodec: error: {exc}{getattr(exc, 'hint', '')}")
         sys.exit(1)
     except (KeyboardInterrupt, Terminated) as exc:
         signum = getattr(exc, "signum", signal.SIGINT)

@@ -206,3 +206,48 @@ def test_quality_and_rate_options_are_checked(tmp_path, clip):
     assert cli("encode", str(clip), "-o", str(tmp_path / "a.vtc"), "--model", TINY,
                    "--quality", "1").returncode == 0
     assert oct((tmp_path / "a.vtc").stat().st_mode & 0o777) != oct(0o600)  # normal permissions
+
+
+def test_decode_ranges_pngs_and_damage_hints(tmp_path):
+    from conftest import DEV
+
+    vtc = tmp_path / "f.vtc"
+    assert cli("encode", str(DEV / "foreman_qcif_10f.mkv"), "-o", str(vtc), "--gop", "4").returncode == 0
+    whole = cli("decode", str(vtc), "-o", str(tmp_path / "all.y4m"))
+    part = cli("decode", str(vtc), "-o", str(tmp_path / "part.y4m"), "--start", "5", "--frames", "3")
+    bpp = [ln.split(" bpp")[0].rsplit(" ", 1)[1] for ln in (whole.stderr, part.stderr)]
+    assert bpp[0] == bpp[1], bpp  # the stream's rate, not its bytes over the frames decoded
+    frames = tmp_path / "frames"
+    assert cli("decode", str(vtc), "-o", f"{frames}/").returncode == 0
+    (frames / "notes.txt").write_text("mine")
+    assert cli("decode", str(vtc), "-o", f"{frames}/", "-f", "--start", "5", "--frames", "3").returncode == 0
+    assert sorted(p.name for p in frames.iterdir()) == ["000005.png", "000006.png", "000007.png", "notes.txt"]
+    data = bytearray(vtc.read_bytes())
+    data[200] ^= 0xFF  # inside the first chunk: a CRC mismatch
+    bad = tmp_path / "bad.vtc"
+    bad.write_bytes(bytes(data))
+    line = one_clean_error(cli("decode", str(bad), "-o", str(tmp_path / "bad.y4m")))
+    assert line.endswith("(--conceal decodes past damaged chunks)"), line
+
+
+def test_pipes_closed_early_and_mp4_on_standard_input(tmp_path):
+    import subprocess
+    import sys
+
+    from conftest import DEV
+
+    vtc = tmp_path / "f.vtc"
+    assert cli("encode", str(DEV / "foreman_qcif_10f.mkv"), "-o", str(vtc)).returncode == 0
+    proc = subprocess.Popen([sys.executable, "-m", "vtcodec", "decode", str(vtc), "-o", "-", "--quiet"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc.stdout.read(1000)  # like `| head -c 1000`: 380 kB of .y4m would follow
+    proc.stdout.close()
+    err = proc.stderr.read().decode()
+    assert proc.wait(60) == 141 and "closed by its reader" in err, err
+    assert "Traceback" not in err and "internal error" not in err and len(err.strip().splitlines()) == 1
+    # an .mp4 whose index comes after its frames, which a pipe cannot seek back to
+    mp4 = DEV.parent / "train" / "imageio_realshort.mp4"
+    p = subprocess.run([sys.executable, "-m", "vtcodec", "encode", "-", "-o", str(tmp_path / "c.vtc"),
+                        "--model", TINY], input=mp4.read_bytes(), capture_output=True, check=False)
+    line = one_clean_error(subprocess.CompletedProcess(p.args, p.returncode, "", p.stderr.decode()))
+    assert line.startswith("vtcodec: error: standard input:") and "give its file name" in line, line

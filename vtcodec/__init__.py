@@ -27,12 +27,12 @@ _EXPORTS = {
     "load_model": "zoo", "list_models": "zoo", "register_model": "zoo", "DEFAULT_MODEL": "zoo",
     "inspect": "report",
     "VtcError": "errors", "FormatError": "errors", "UnsupportedVersion": "errors",
-    "CorruptChunk": "errors", "VideoError": "errors", "ModelError": "errors",
+    "CorruptChunk": "errors", "VideoError": "errors", "ModelError": "errors", "OutputClosed": "errors",
 }
 __all__ = [  # noqa: RUF022 - grouped as in _EXPORTS
     "compress", "decompress", "encode_file", "decode_file", "Encoder", "Decoder", "Stats", "Preset", "PRESETS",
     "load_model", "list_models", "register_model", "DEFAULT_MODEL", "inspect", "VtcError", "FormatError",
-    "UnsupportedVersion", "CorruptChunk", "VideoError", "ModelError",
+    "UnsupportedVersion", "CorruptChunk", "VideoError", "ModelError", "OutputClosed",
 ]
 
 if TYPE_CHECKING:
@@ -41,6 +41,7 @@ if TYPE_CHECKING:
         CorruptChunk,
         FormatError,
         ModelError,
+        OutputClosed,
         UnsupportedVersion,
         VideoError,
         VtcError,

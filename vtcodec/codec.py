@@ -92,14 +92,16 @@ class Stats:
     header: Header | None = None  # the stream's header (set by decoders)
     scales: list[int] | None = None  # scale index k of each chunk (encoders)
     note: str = ""  # what rate control had to give up, if anything
+    stream_frames: int | None = None  # frames of the whole stream, when fewer were decoded
 
     @property
     def bpp(self) -> float:
-        return self.bytes * 8 / max(1, self.frames * self.width * self.height)
+        """The stream's bits per pixel (``bytes`` over all its frames, also after a partial decode)."""
+        return self.bytes * 8 / max(1, (self.stream_frames or self.frames) * self.width * self.height)
 
     @property
     def kbps(self) -> float:
-        return self.bytes * 8 / max(1e-9, self.frames / float(self.fps)) / 1000
+        return self.bytes * 8 / max(1e-9, (self.stream_frames or self.frames) / float(self.fps)) / 1000
 
     @property
     def speed(self) -> float:

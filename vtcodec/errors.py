@@ -23,3 +23,7 @@ class CorruptChunk(FormatError):
 
 class ModelError(VtcError):
     """A model is unknown, or its weights do not match their recorded sha256."""
+
+
+class OutputClosed(VtcError):
+    """The reader of a pipe or stream we were writing to went away (``| head``)."""

@@ -42,7 +42,7 @@ from .bitstream import (
     scan_chunks,
 )
 from .codec import DEFAULT_GOP, Decoder, Encoder, Stats, StreamDecoder
-from .errors import FormatError, VideoError, VtcError
+from .errors import FormatError, OutputClosed, VideoError, VtcError
 from .grid import batch_frames
 from .output import atomic_output, is_stream
 from .presets import DEFAULT_PRESET, Preset
@@ -90,8 +90,11 @@ def encode_file(src: str | os.PathLike, dst: str | os.PathLike, model: str = DEF
                           color_range=info.color_range, bitrate=bitrate, bpp=bpp, preset=preset,
                           tokens_out=tokens_out, jobs=jobs)
         if str(dst) == "-":
-            _encode_stream(src, reader, encoder, sys.stdout.buffer, info.frame_count, progress)
-            sys.stdout.buffer.flush()
+            try:
+                _encode_stream(src, reader, encoder, sys.stdout.buffer, info.frame_count, progress)
+                sys.stdout.buffer.flush()
+            except BrokenPipeError:
+                raise OutputClosed("standard output: closed by its reader") from None
         elif is_stream(dst):
             with open(dst, "wb") as f:
                 _encode_stream(src, reader, encoder, f, info.frame_count, progress)
@@ -161,14 +164,17 @@ def iter_decode(src: str | os.PathLike, stats: Stats | None = None, tokens_out: 
             yield from _Concealer(f, stream, size, body, damage).run()
             return
         if start or frames is not None:
-            chunks = _range_chunks(f, stream, size, body, start, frames)
+            entries = read_index(f, header, size) or scan_chunks(f, header, size, body)
+            if stats is not None and entries:
+                stats.stream_frames = entries[-1].first_frame + entries[-1].n_frames
+            chunks = _range_chunks(f, stream, size, entries, start, frames)
         else:
             chunks = _all_chunks(f, stream, size, body)
         if jobs == 1:
-            for chunk, lo, hi in chunks:
-                yield from stream.frames(chunk, lo, hi, tokens_out)
+            out = (batch for chunk, lo, hi in chunks for batch in stream.frames(chunk, lo, hi, tokens_out))
         else:
-            yield from _parallel_frames(stream, chunks, tokens_out, device, jobs)
+            out = _parallel_frames(stream, chunks, tokens_out, device, jobs)
+        yield from (out if start or frames is not None else _with_hint(out))
 
 
 Span = tuple[Chunk, int, int | None]  # a frames chunk and the range of its frames wanted
@@ -182,10 +188,22 @@ def _all_chunks(f: BinaryIO, stream: StreamDecoder, size: int, body: int) -> Ite
     stream.finish()
 
 
-def _range_chunks(f: BinaryIO, stream: StreamDecoder, size: int, body: int, start: int,
+CONCEAL_HINT = " (--conceal decodes past damaged chunks)"
+
+
+def _with_hint(frames: Iterator[np.ndarray]) -> Iterator[np.ndarray]:
+    """A damaged chunk's error gets a ``hint`` (how to decode past it), which the command line
+    prints after the message; the message stays the streaming decoder's."""
+    try:
+        yield from frames
+    except FormatError as exc:
+        exc.hint = CONCEAL_HINT
+        raise
+
+
+def _range_chunks(f: BinaryIO, stream: StreamDecoder, size: int, entries: list, start: int,
                   count: int | None) -> Iterator[Span]:
     header = stream.header
-    entries = read_index(f, header, size) or scan_chunks(f, header, size, body)
     available = entries[-1].first_frame + entries[-1].n_frames if entries else 0
     if start >= available:
         raise VtcError(f"--start {start} is outside the stream's {available} frames")
@@ -341,7 +359,7 @@ def decode_file(src: str | os.PathLike, dst: str | os.PathLike, force: bool = Fa
 
     def write_all(target: str | BinaryIO) -> None:
         writer = VideoWriter(target, header.width, header.height, fps, header.chroma,
-                             header.matrix, header.color_range)
+                             header.matrix, header.color_range, first_number=start)
         try:
             for group in itertools.chain([first], chunks):
                 for frame in group:
@@ -355,8 +373,11 @@ def decode_file(src: str | os.PathLike, dst: str | os.PathLike, force: bool = Fa
             stats.note = writer.note
 
     if str(dst) == "-":
-        write_all(sys.stdout.buffer)
-        sys.stdout.buffer.flush()
+        try:
+            write_all(sys.stdout.buffer)
+            sys.stdout.buffer.flush()
+        except BrokenPipeError:
+            raise OutputClosed(f"standard output: closed by its reader after {stats.frames} frames") from None
     elif to_stream:
         with open(dst, "wb") as out:
             write_all(out)

@@ -1,7 +1,9 @@
 """Where output goes: complete files or nothing, and never a replaced device node.
 
 * A regular file (or a folder of PNG frames) is written under a hidden temporary name beside the
-  destination, ``.NAME.vtcodec-PID-XXXX``, and moved into place only when complete. A symbolic
+  destination, ``.NAME.vtcodec-PID-XXXX``, and moved into place only when complete. Into an
+  existing folder (``-f``), the new frames replace every frame file (``NNNNNN.png``) there; other
+  files stay. A symbolic
   link to a file is written through (the file is replaced, the link stays).
 * An existing character device or FIFO (``/dev/null``, a named pipe) is a stream: written to as
   it is, like standard output, never replaced. Any other existing non-regular file (a block
@@ -14,6 +16,7 @@
 from __future__ import annotations
 
 import os
+import re
 import secrets
 import shutil
 import stat
@@ -24,6 +27,7 @@ from pathlib import Path
 from .errors import VtcError
 
 TAG = ".vtcodec-"
+FRAME_NAME = re.compile(r"\d{6,}\.png")  # the frames a decode writes into a folder
 
 
 def is_stream(path: str | os.PathLike) -> bool:
@@ -117,6 +121,9 @@ def atomic_output(path: str | os.PathLike, force: bool, is_dir: bool = False,
         yield tmp
         if is_dir:
             real.mkdir(exist_ok=True)
+            for f in real.iterdir():  # the frames of an earlier decode (-f) go: never a mix of two
+                if FRAME_NAME.fullmatch(f.name) and f.is_file() and not f.is_symlink():
+                    f.unlink()
             for f in sorted(tmp.iterdir()):
                 os.replace(f, real / f.name)
             tmp.rmdir()

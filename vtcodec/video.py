@@ -19,7 +19,7 @@ from typing import BinaryIO, Self
 import av
 import numpy as np
 
-from .errors import VideoError
+from .errors import OutputClosed, VideoError
 
 # colour matrices we convert with: code written into the .vtc header -> PyAV name
 MATRICES = {1: "ITU709", 4: "FCC", 5: "ITU601", 7: "SMPTE240M", 9: "BT2020"}
@@ -130,6 +130,10 @@ class VideoReader:
             for frame in self._container.decode(self._stream):
                 yield frame_to_rgb(frame, self.size)
         except av.error.FFmpegError as exc:
+            if self.path == "-":
+                raise VideoError(f"standard input: decoding failed ({exc}); an .mp4 or .mov often cannot be "
+                                 "read from a pipe (its index may come last): give its file name, or pipe a "
+                                 "streamable format (.y4m, .mkv, .ts)") from None
             raise VideoError(f"{self.path}: decoding failed ({exc})") from None
         finally:
             self.close()
@@ -200,12 +204,13 @@ class VideoWriter:
     """
 
     def __init__(self, path: str | os.PathLike | BinaryIO, width: int, height: int, fps: Fraction,
-                 chroma: str = "420", matrix: int = 5, color_range: int = 1) -> None:
+                 chroma: str = "420", matrix: int = 5, color_range: int = 1, first_number: int = 0) -> None:
         self.path = path if not isinstance(path, (str, os.PathLike)) else str(path)
         self.width, self.height, self.fps = width, height, Fraction(fps)
         self.matrix = matrix if matrix in MATRICES else 5
         self.color_range = color_range if color_range in RANGES else 1
         self.index = 0
+        self.first_number = first_number  # PNG frames are named from this number (a decode's --start)
         self.note = ""
         self._container = None
         self.kind = writer_kind(self.path) if isinstance(self.path, str) else "y4m"  # a stream
@@ -259,7 +264,7 @@ class VideoWriter:
     def write(self, frame: np.ndarray) -> None:
         if self.kind == "png":
             out = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="rgb24")
-            out.save(str(Path(self.path) / f"{self.index:06d}.png"))
+            out.save(str(Path(self.path) / f"{self.first_number + self.index:06d}.png"))
             self.index += 1
             return
         vf = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="rgb24")
@@ -276,7 +281,12 @@ class VideoWriter:
                 self._container.mux(packet)
         except (av.error.FFmpegError, ValueError, OverflowError) as exc:
             self._abort()
-            raise VideoError(f"{self._name()}: writing failed ({exc})") from None
+            self._failed(exc)
+
+    def _failed(self, exc: Exception) -> None:
+        if not isinstance(self.path, str) and reader_gone(self.path):
+            raise OutputClosed(f"{self._name()}: closed by its reader after {self.index} frames") from None
+        raise VideoError(f"{self._name()}: writing failed ({exc})") from None
 
     def close(self) -> None:
         if self._container is not None:
@@ -286,8 +296,21 @@ class VideoWriter:
                 self._container.close()
             except (av.error.FFmpegError, ValueError, OverflowError) as exc:
                 self._abort()
-                raise VideoError(f"{self._name()}: writing failed ({exc})") from None
+                self._failed(exc)
             self._container = None
+
+
+def reader_gone(stream: BinaryIO) -> bool:
+    """Whether the reading end of the pipe behind ``stream`` was closed (POLLERR on its writing
+    end), so that a failed write means "nobody reads any more", not a fault."""
+    import select
+
+    try:
+        poll = select.poll()
+        poll.register(stream.fileno(), select.POLLOUT)
+        return any(ev & select.POLLERR for _, ev in poll.poll(0))
+    except (OSError, ValueError, AttributeError):
+        return False
 
 
 def writer_kind(path: str) -> str:

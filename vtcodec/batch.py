@@ -255,7 +255,7 @@ class LocalRunner:
                         i = pending.pop(0)
                         attempts[i] += 1
                         inflight[workers.submit(_run_local, tasks[i])] = i
-                    fut = _first_done(inflight)
+                    fut = workers.first_done(inflight)
                     i = inflight.pop(fut)
                     try:
                         row = workers.result(fut)
@@ -275,13 +275,6 @@ class LocalRunner:
 
 def _no_state() -> None:
     return None
-
-
-def _first_done(futures: dict):
-    from concurrent.futures import FIRST_COMPLETED, wait
-
-    finished, _ = wait(list(futures), return_when=FIRST_COMPLETED)
-    return next(f for f in futures if f in finished)  # in submission order among the finished
 
 
 def _died_row(task: Task, attempts: int) -> dict:

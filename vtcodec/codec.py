@@ -403,15 +403,15 @@ class Encoder:
             job = self._jobs[0]
             must = len(self._jobs) > keep
             if job.k is None:
-                if not (must or job.trials.done()):
+                if not (must or self.workers.done(job.trials)):
                     break
                 self._pick(job)
-            if job.final is not None and not (must or job.final.done()):
+            if job.final is not None and not (must or self.workers.done(job.final)):
                 break
             out += self._emit(self._jobs.popleft())
         for job in self._jobs:  # pick, in order, the chunks whose trials are done (refinement starts)
             if job.k is None:
-                if not job.trials.done():
+                if not self.workers.done(job.trials):
                     break
                 self._pick(job)
         return out

@@ -3,16 +3,22 @@
 Chunks are independent (each starts with no context), so N processes can code N chunks at once
 while the caller assembles the results in stream order. ``Workers(jobs, setup, args)`` starts
 ``jobs`` processes, each of which builds its own state once with ``setup(*args)`` (a model, say);
-``submit(fn, *args)`` runs ``fn(state, *args)`` in one of them and returns a future. With
-``jobs`` = 1 nothing is started: ``fn`` runs at once in the caller with ``local`` as its state, so
-the serial path is the parallel path with one worker and its bytes are the same by construction.
+``submit(fn, *args)`` runs ``fn(state, *args)`` in one of them and returns a future, which
+``result`` waits for. With ``jobs`` = 1 nothing is started: ``fn`` runs at once in the caller with
+``local`` as its state, so the serial path is the parallel path with one worker and its bytes are
+the same by construction.
 
 Processes are spawned, not forked: a fork of a process whose OpenMP pool is running can hang, and
 a spawned worker imports only what it needs. Each worker ignores Ctrl-C (the parent stops the pool
 and removes its temporary output) and runs torch with ``threads_per_worker(jobs)`` threads, so
-that N workers never ask for more threads than the cores this process may use. A worker that dies
-(killed, out of memory) becomes one clear ``VtcError``, and the pool's processes never outlive the
-``Workers`` (``close``; also at garbage collection and exit).
+that N workers never ask for more threads than the cores this process may use.
+
+Each worker has a pipe of its own and gets a task only when idle. ``concurrent.futures``' pool
+shares one result queue among its workers: a worker killed while writing to it (Ctrl-C, an error
+elsewhere, the OOM killer) leaves half a message there, and the pool's thread then waits on it
+forever, at exit too. Here a dead worker is seen on its own pipe and process sentinel, and is one
+clear ``WorkerDied`` for the task it held; ``close`` (also at garbage collection) kills the
+workers and reaps them, and nothing else waits on them.
 """
 
 from __future__ import annotations
@@ -21,15 +27,17 @@ import multiprocessing
 import os
 import signal
 import weakref
-from collections.abc import Callable
-from concurrent.futures import Future, ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
+from collections import deque
+from collections.abc import Callable, Iterable
+from concurrent.futures import Future
+from multiprocessing.connection import Connection
 from multiprocessing.connection import wait as wait_for
 from typing import Any
 
 from .errors import VtcError
 
 MAX_JOBS = 256
+_DIED = "a worker process died (killed, or out of memory?): try fewer --jobs"
 
 
 class WorkerDied(VtcError):
@@ -55,30 +63,53 @@ def check_jobs(jobs: int) -> int:
     return jobs
 
 
-_STATE: Any = None  # a worker process's state, built once by its initializer
-
-
-def _start(setup: Callable, args: tuple, threads: int) -> None:
-    global _STATE
+def _serve(conn: Connection, setup: Callable, args: tuple, threads: int) -> None:
+    """A worker's life: build the state, then answer tasks until told to stop (or the pipe ends).
+    A state that failed to build answers every task with its error."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     import torch
 
     torch.set_num_threads(threads)
-    _STATE = setup(*args)
+    try:
+        state, failed = setup(*args), None
+    except Exception as exc:  # noqa: BLE001 - sent back with each task
+        state, failed = None, exc
+    while True:
+        try:
+            task = conn.recv()
+        except (EOFError, OSError):
+            return
+        if task is None:
+            return
+        fn, task_args = task
+        try:
+            if failed is not None:
+                raise failed
+            reply = (True, fn(state, *task_args))
+        except Exception as exc:  # noqa: BLE001 - the caller's to handle
+            reply = (False, exc)
+        try:
+            conn.send(reply)
+        except Exception as exc:  # noqa: BLE001 - an unpicklable result or error
+            conn.send((False, VtcError(f"internal error: {exc.__class__.__name__}: {exc}")))
 
 
-def _run(fn: Callable, args: tuple) -> Any:
-    return fn(_STATE, *args)
+class _Proc:
+    def __init__(self, ctx, setup: Callable, args: tuple, threads: int) -> None:
+        self.conn, child = ctx.Pipe()
+        self.process = ctx.Process(target=_serve, args=(child, setup, args, threads), daemon=True)
+        self.process.start()
+        child.close()
+        self.task: Future | None = None
 
 
-def _stop(pool: ProcessPoolExecutor) -> None:
-    """Kill the pool's workers (work in flight is abandoned) and let the pool's own thread reap
-    them: a second thread waiting on the same children could reap one first and leave the other
-    believing it alive."""
-    for p in list((getattr(pool, "_processes", None) or {}).values()):
-        if not wait_for([p.sentinel], timeout=0):  # still running (asked without reaping it)
-            p.kill()
-    pool.shutdown(wait=True, cancel_futures=True)
+def _stop(procs: list[_Proc]) -> None:
+    for p in procs:
+        if p.process.exitcode is None:
+            p.process.kill()  # a task in flight is abandoned: nothing waits for its reply
+    for p in procs:
+        p.process.join()
+        p.conn.close()
 
 
 class Workers:
@@ -87,49 +118,105 @@ class Workers:
 
     def __init__(self, jobs: int, setup: Callable, args: tuple, local: Any = None) -> None:
         self.jobs = check_jobs(jobs)
-        self.pool: ProcessPoolExecutor | None = None
         self.closed = False
+        self.procs: list[_Proc] = []
+        self.local = None
         if self.jobs == 1:
             self.local = local if local is not None else setup(*args)
             return
-        self.local = None
-        self.pool = ProcessPoolExecutor(self.jobs, mp_context=multiprocessing.get_context("spawn"),
-                                        initializer=_start, initargs=(setup, args, threads_per_worker(self.jobs)))
-        self._finalizer = weakref.finalize(self, _stop, self.pool)
+        self._waiting: deque[tuple[Future, Callable, tuple]] = deque()
+        ctx = multiprocessing.get_context("spawn")
+        threads = threads_per_worker(self.jobs)
+        self._finalizer = weakref.finalize(self, _stop, self.procs)
+        for _ in range(self.jobs):
+            self.procs.append(_Proc(ctx, setup, args, threads))
 
     @property
     def depth(self) -> int:
         """How many submitted tasks to keep in flight: enough that no worker waits for the next."""
-        return 2 * self.jobs if self.pool else 1
+        return 2 * self.jobs if self.procs else 1
 
     def submit(self, fn: Callable, *args: Any) -> Future:
         """``fn(state, *args)`` in a worker; its result (or exception) through ``result``."""
         if self.closed:
             raise VtcError("these workers were closed")
-        if self.pool is None:
-            fut: Future = Future()
+        fut: Future = Future()
+        if not self.procs:
             try:
                 fut.set_result(fn(self.local, *args))
             except Exception as exc:  # noqa: BLE001 - handed to the caller by result()
                 fut.set_exception(exc)
             return fut
-        try:
-            return self.pool.submit(_run, fn, args)
-        except BrokenProcessPool:
-            raise WorkerDied(_DIED) from None
+        self._waiting.append((fut, fn, args))
+        self._pump(0)
+        return fut
 
-    @staticmethod
-    def result(fut: Future) -> Any:
-        try:
-            return fut.result()
-        except BrokenProcessPool:
-            raise WorkerDied(_DIED) from None
+    def done(self, fut: Future) -> bool:
+        """Whether ``fut`` is done (collecting whatever replies have arrived)."""
+        if not fut.done() and self.procs:
+            self._pump(0)
+        return fut.done()
+
+    def result(self, fut: Future) -> Any:
+        """``fut``'s result, waiting for it; its exception is raised here."""
+        while not fut.done():
+            self._pump(None)
+        return fut.result()
+
+    def first_done(self, futures: Iterable[Future]) -> Future:
+        """One of ``futures`` that is done (the first in their order), waiting for one."""
+        futures = list(futures)
+        while True:
+            for fut in futures:
+                if fut.done():
+                    return fut
+            self._pump(None)
+
+    def _pump(self, timeout: float | None) -> None:
+        """Hand waiting tasks to idle workers, then collect replies (waiting up to ``timeout``
+        for one when none is ready) and notice dead workers."""
+        for p in self.procs:
+            if p.task is None and self._waiting:
+                fut, fn, args = self._waiting.popleft()
+                if not fut.set_running_or_notify_cancel():
+                    continue
+                try:
+                    p.conn.send((fn, args))
+                except (OSError, ValueError):  # its process is gone: seen below
+                    pass
+                p.task = fut
+        busy = [p for p in self.procs if p.task is not None]
+        if not busy:
+            return
+        ready = set(wait_for([p.conn for p in busy] + [p.process.sentinel for p in busy], timeout))
+        for p in busy:
+            if p.conn in ready:
+                try:
+                    ok, value = p.conn.recv()
+                except (EOFError, OSError):  # died while answering
+                    ok, value = False, WorkerDied(_DIED)
+                fut, p.task = p.task, None
+                if ok:
+                    fut.set_result(value)
+                else:
+                    fut.set_exception(value)
+            elif p.process.sentinel in ready:  # died in the middle of its task
+                self.close()  # that task and every other one in flight fail with WorkerDied
+                return
+        if self._waiting and any(p.task is None for p in self.procs):
+            self._pump(0)
 
     def close(self) -> None:
-        """Stop the workers (at once: work in flight is abandoned)."""
+        """Stop the workers (at once: work in flight is abandoned; its futures fail)."""
+        if self.closed:
+            return
         self.closed = True
-        if self.pool is not None:
+        if self.procs:
+            for p in self.procs:
+                if p.task is not None and not p.task.done():
+                    p.task.set_exception(WorkerDied(_DIED))
+            for fut, _, _ in self._waiting:
+                if not fut.done():
+                    fut.set_exception(WorkerDied(_DIED))
+            self._waiting.clear()
             self._finalizer()
-
-
-_DIED = "a worker process died (killed, or out of memory?): try fewer --jobs"

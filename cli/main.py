@@ -378,19 +378,18 @@ def _batch(kind: str, inputs: list[str] | None, listed: str | None, output: str,
         raise VtcError(f"--retries must be in 0..100, not {retries}")
     if not 1 <= threads <= 1024:
         raise VtcError(f"--threads must be in 1..1024, not {threads}")
+    if isinstance(jobs, bool) or not 1 <= jobs <= 256:
+        raise VtcError(f"--jobs must be in 1..256, not {jobs}")
     tasks = batch.plan(kind, names, output, options, suffix)
     runner = batch.RayRunner(ray, threads, retries, jobs) if ray else batch.LocalRunner(jobs, retries)
     book = Path(manifest) if manifest else Path(output) / batch.MANIFEST
     bar = None if quiet or not err.is_terminal else Progress(
         TextColumn(f"[bold]batch {kind}"), BarColumn(), MofNCompleteColumn(), TextColumn("files"),
         TimeRemainingColumn(), console=err, transient=True)
-    failed: list[str] = []
-
     def progress(summary, row) -> None:
         if row is not None and row["status"] != "done":
             error = row["error"] or "failed"
             line = f"failed: {error}" if error.startswith(row["input"]) else f"failed: {row['input']}: {error}"
-            failed.append(line)
             err.print(line, markup=False, highlight=False) if bar else say(line)
         if bar:
             bar.update(task, completed=summary.done + summary.skipped + summary.failed, total=summary.total)

@@ -378,8 +378,6 @@ def _batch(kind: str, inputs: list[str] | None, listed: str | None, output: str,
         raise VtcError(f"--retries must be in 0..100, not {retries}")
     if not 1 <= threads <= 1024:
         raise VtcError(f"--threads must be in 1..1024, not {threads}")
-    if isinstance(jobs, bool) or not 1 <= jobs <= 256:
-        raise VtcError(f"--jobs must be in 1..256, not {jobs}")
     tasks = batch.plan(kind, names, output, options, suffix)
     runner = batch.RayRunner(ray, threads, retries, jobs) if ray else batch.LocalRunner(jobs, retries)
     book = Path(manifest) if manifest else Path(output) / batch.MANIFEST

@@ -33,8 +33,9 @@ def videos(tmp_path: Path) -> Path:
     return root
 
 
-def serial(src: Path, dst: Path, **kw) -> bytes:
-    encode_file(src, dst, model=TINY, gop=3, **kw)
+def serial(src: Path, dst: Path, gop: int = 3, **kw) -> bytes:
+    """``vtcodec encode`` of one file in this process (SETTINGS unless told otherwise)."""
+    encode_file(src, dst, model=TINY, gop=gop, **kw)
     return dst.read_bytes()
 
 
@@ -80,12 +81,7 @@ def test_batch_encodes_reports_the_failure_and_resumes(videos, tmp_path):
     assert p.returncode == 1 and "exists" in p.stderr
     p = cli("batch", "encode", str(videos / "a.y4m"), "-o", str(out), "--model", TINY, "--quality", "3", "-f")
     assert p.returncode == 0, p.stderr
-    assert (out / "a.vtc").read_bytes() == _encode(videos / "a.y4m", tmp_path / "q3.vtc", quality=3)
-
-
-def _encode(src: Path, dst: Path, **kw) -> bytes:
-    encode_file(src, dst, model=TINY, **kw)
-    return dst.read_bytes()
+    assert (out / "a.vtc").read_bytes() == serial(videos / "a.y4m", tmp_path / "q3.vtc", gop=32, quality=3)
 
 
 def test_batch_decode_and_bad_arguments(videos, tmp_path):

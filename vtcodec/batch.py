@@ -287,6 +287,8 @@ class RayRunner:
     trying it out), or a cluster address (``ray://HEAD:10001``)."""
 
     def __init__(self, address: str = "auto", threads: int = 1, retries: int = 2, jobs: int | None = None) -> None:
+        if jobs is not None:
+            check_jobs(jobs)
         try:
             import ray
         except ImportError:
@@ -359,6 +361,11 @@ class Summary:
     seconds: float = 0.0
     failures: list[dict] = field(default_factory=list)
 
+    def count(self, row: dict) -> None:
+        """Add a done file's bytes and pixels (rows of older manifests may lack some fields)."""
+        self.bytes += row.get("bytes") or 0
+        self.pixels += (row.get("frames") or 0) * (row.get("width") or 0) * (row.get("height") or 0)
+
     def line(self, kind: str, where: str, manifest: Path) -> str:
         verb = "encoded" if kind == "encode" else "decoded"
         parts = [f"batch: {self.done + self.skipped} of {self.total} files {verb}"]
@@ -381,10 +388,8 @@ def run(tasks: list[Task], manifest: str | os.PathLike, runner: LocalRunner | Ra
     todo = []
     for task in tasks:
         if book.done(task):
-            row = book.rows[task.input]
             summary.skipped += 1
-            summary.bytes += row.get("bytes") or 0
-            summary.pixels += (row.get("frames") or 0) * (row.get("width") or 0) * (row.get("height") or 0)
+            summary.count(book.rows[task.input])
         else:
             todo.append(task)
 
@@ -393,8 +398,7 @@ def run(tasks: list[Task], manifest: str | os.PathLike, runner: LocalRunner | Ra
         book.add(row)
         if row["status"] == "done":
             summary.done += 1
-            summary.bytes += row["bytes"] or 0
-            summary.pixels += (row["frames"] or 0) * (row["width"] or 0) * (row["height"] or 0)
+            summary.count(row)
         else:
             summary.failed += 1
             summary.failures.append(row)

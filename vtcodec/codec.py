@@ -311,8 +311,7 @@ class Encoder:
                         matrix, color_range, "fsq", level, gop, "model", bytes(32), f"vtcodec {__version__}")
         header.validate()  # the caller's values, before the model loads
         check_limits(header)
-        folder = find_model(model).path
-        self.chunk_coder = ChunkCoder(width, height, folder, device, precision, self.preset)
+        self.chunk_coder = ChunkCoder(width, height, model, device, precision, self.preset)
         self.model = self.chunk_coder.model
         self.coder = self.chunk_coder.coder
         self.device = self.chunk_coder.device
@@ -331,7 +330,10 @@ class Encoder:
         self._index: list[IndexEntry] | None = []  # None once flushed
         self._started = False
         self._t0 = time.time()
-        self.workers = Workers(jobs, ChunkCoder, (width, height, str(folder), device, precision, self.preset,
+        # workers load the model by its folder (a name registered here is unknown to them), and
+        # check that its weights are the ones this process loaded
+        folder = str(find_model(model).path) if jobs > 1 else None
+        self.workers = Workers(jobs, ChunkCoder, (width, height, folder, device, precision, self.preset,
                                                   self.model.sha256), local=self.chunk_coder)
 
     def __enter__(self) -> Self:

@@ -1,8 +1,10 @@
 """The .vtc format, standard library only (no torch, no numpy): the header (header.py), chunk
 framing, index and end chunks (chunks.py), the coding grid of a chunk (geometry.py) and the order
-rules between chunks (structure.py). conformance/SPEC.md is the normative text."""
+rules between chunks (structure.py), audio carried through (audio.py). conformance/SPEC.md is the
+normative text."""
 
 from ..errors import CorruptChunk, FormatError, UnsupportedVersion
+from .audio import CHUNK_AUDIO_PACKETS, CHUNK_AUDIO_STREAM, AudioStream, pack_packets, parse_packets
 from .chunks import (
     CHUNK_END,
     CHUNK_FRAMES,
@@ -59,7 +61,9 @@ from .header import (
     MAX_SIDE,
     MINOR,
     QUANTIZERS,
+    ROTATIONS,
     UNKNOWN_FRAMES,
+    UNSPECIFIED,
     Header,
     header_size,
     open_vtc,
@@ -80,5 +84,7 @@ __all__ = [  # noqa: RUF022 - grouped by module
     "MAX_QUALITY", "MAX_SIDE", "MINOR", "QUANTIZERS", "UNKNOWN_FRAMES", "Header", "header_size", "open_vtc",
     "printable_name", "read_header", "set_field",
     "ChunkSequence",
+    "CHUNK_AUDIO_PACKETS", "CHUNK_AUDIO_STREAM", "AudioStream", "pack_packets", "parse_packets",
+    "ROTATIONS", "UNSPECIFIED",
     "CorruptChunk", "FormatError", "UnsupportedVersion",
 ]

@@ -2,7 +2,8 @@
 
     chunk := "VTCK" | u8 type | u32 first_frame | u16 n_frames | u32 payload_len | payload
              | u32 crc32(type .. payload)
-    types := 0 frames | 1 index | 2 end (u64 offset of the index chunk) | 3..255 reserved
+    types := 0 frames | 1 index | 2 end (u64 offset of the index chunk) | 3 audio stream
+             | 4 audio packets (audio.py) | 5..255 reserved
 
 Everything here checks framing only (marker, lengths against the file and the limits, CRC); the
 order rules between chunks are ``ChunkSequence``'s (structure.py).
@@ -22,7 +23,8 @@ from .header import UNKNOWN_FRAMES, Header
 CHUNK_MAGIC = b"VTCK"
 CHUNK_FRAMES = 0  # chunk types: a group of frames,
 CHUNK_INDEX = 1  # the random-access index,
-CHUNK_END = 2  # the end marker pointing at the index; 3..255 reserved (readers skip them)
+CHUNK_END = 2  # the end marker pointing at the index; 3, 4: audio (audio.py); 5..255 reserved
+# (readers skip chunks of types they do not use)
 MAX_PAYLOAD = 1 << 30
 
 HEAD = struct.Struct("<4sBIHI")  # marker, type, first_frame, n_frames, payload_len

@@ -22,7 +22,7 @@ from ..errors import FormatError, UnsupportedVersion  # standard library only
 
 MAGIC = b"VTC\x1a"
 MAJOR = 2
-MINOR = 0
+MINOR = 1  # 2.1: display fields appended to the header (rotation, primaries, transfer, bit depth)
 UNKNOWN_FRAMES = 0xFFFFFFFF
 
 MAX_SIDE = 16384
@@ -35,6 +35,9 @@ QUANTIZERS = ("fsq", "bsq")
 # H.273 MatrixCoefficients a stream may declare: BT.709, FCC, BT.601, SMPTE 240M, BT.2020 (ncl)
 MATRICES = (1, 4, 5, 7, 9)
 COLOR_RANGES = (1, 2)  # 1 = limited, 2 = full
+ROTATIONS = (0, 90, 180, 270)  # degrees counter-clockwise to turn a frame for display
+UNSPECIFIED = 2  # H.273 ColourPrimaries / TransferCharacteristics: unspecified
+DISPLAY = struct.Struct("<HBBB")  # 2.1: rotation, primaries, transfer, bit_depth
 
 FIXED = struct.Struct("<IIIIIBBBBBH")  # width .. gop: bytes 8 .. 34 of the header
 PREFIX = struct.Struct("<4sBBH")  # magic, major, minor, body_len
@@ -68,6 +71,12 @@ class Header:
     encoder: str = ""  # free text: the writing software and its version
     major: int = MAJOR
     minor: int = MINOR
+    # 2.1 fields (a 2.0 stream reads as these defaults): how the source was displayed, written back
+    # on decode; the coded frames are 8-bit RGB whatever the source's depth
+    rotation: int = 0  # one of ROTATIONS
+    primaries: int = UNSPECIFIED  # H.273 ColourPrimaries, 1..255 (1 = BT.709, 9 = BT.2020, ...)
+    transfer: int = UNSPECIFIED  # H.273 TransferCharacteristics, 1..255 (16 = PQ, 18 = HLG, ...)
+    bit_depth: int = 8  # bits per sample of the source, 1..16
 
     def validate(self) -> None:
         """Raise ``FormatError`` naming the first field outside the spec's allowed values."""
@@ -95,6 +104,12 @@ class Header:
             raise FormatError(f"model name must be 1..{MAX_NAME} printable ASCII characters")
         if len(self.weights_sha256) != 32:
             raise FormatError("weights hash must be 32 bytes")
+        if self.rotation not in ROTATIONS:
+            raise FormatError(f"rotation {self.rotation} is not one of {', '.join(map(str, ROTATIONS))}")
+        if not (1 <= self.primaries <= 255 and 1 <= self.transfer <= 255):
+            raise FormatError(f"colour primaries {self.primaries} / transfer {self.transfer} out of range 1..255")
+        if not 1 <= self.bit_depth <= 16:
+            raise FormatError(f"source bit depth {self.bit_depth} is out of range 1..16")
 
     def pack(self) -> bytes:
         self.validate()
@@ -104,6 +119,7 @@ class Header:
                           CHROMAS.index(self.chroma), self.matrix, self.color_range,
                           QUANTIZERS.index(self.quantizer), self.quality, self.gop)
         body += bytes([len(name)]) + name + self.weights_sha256 + bytes([len(enc)]) + enc
+        body += DISPLAY.pack(self.rotation, self.primaries, self.transfer, self.bit_depth)
         head = PREFIX.pack(MAGIC, MAJOR, MINOR, len(body)) + body
         return head + CRC.pack(zlib.crc32(head))
 
@@ -173,13 +189,17 @@ def read_header(f: BinaryIO) -> Header:
         enc = body[pos + 1:pos + 1 + enc_len].decode("utf-8", "replace")
         if pos + 1 + enc_len > len(body) or len(sha) != 32 or len(name) != name_len:
             raise IndexError
+        pos += 1 + enc_len
+        display = {}
+        if (major, minor) >= (2, 1):  # a 2.0 header ends here; newer minors append after these
+            display = dict(zip(("rotation", "primaries", "transfer", "bit_depth"), DISPLAY.unpack_from(body, pos)))
     except (struct.error, IndexError, UnicodeDecodeError):
         raise FormatError("header is malformed") from None
     w, h, fn, fd, count, chroma, matrix, rng, quant, quality, gop = fixed
     if chroma >= len(CHROMAS) or quant >= len(QUANTIZERS):
         raise FormatError("header names an unknown chroma layout or quantizer")
     header = Header(w, h, fn, fd, count, CHROMAS[chroma], matrix, rng, QUANTIZERS[quant], quality,
-                    gop, name, sha, enc, major, minor)
+                    gop, name, sha, enc, major, minor, **display)
     header.validate()
     return header
 

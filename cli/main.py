@@ -1,7 +1,7 @@
 """The ``vtcodec`` command line: parses arguments and calls the library; nothing else.
 
 It imports only the public API (``vtcodec``) and the tool modules (rd, plot, lpips, demo,
-train, batch); tests/test_imports.py keeps it that way. Exit codes: 0 done; 1 bad input (errors
+train, batch, vmaf); tests/test_imports.py keeps it that way. Exit codes: 0 done; 1 bad input (errors
 the library raises on purpose, ``VtcError``: one line on stderr); 2 a usage error (click's);
 3 an internal error, reported in one line (set VTCODEC_DEBUG=1 for the traceback); 130 Ctrl-C,
 128 + N another signal N (SIGTERM, SIGHUP), each with a line; 141 when the reader of standard
@@ -15,7 +15,9 @@ import contextlib
 import os
 import signal
 import sys
+import time
 from contextlib import nullcontext
+from fractions import Fraction
 from pathlib import Path
 from typing import Annotated
 
@@ -54,53 +56,121 @@ def say(line: str) -> None:
 
 
 def _progress(quiet: bool, label: str):
-    """A rich progress bar on stderr, as a ``(done, total)`` callback, plus its context."""
+    """x264's progress line on stderr (``[12.3%] 100/800 frames, 25.0 fps, 1000 kb/s, eta 0:00:28``)
+    as a ``(done, total, stats)`` callback, plus its context; none when stderr is not a terminal.
+    It moves as frames are done: each chunk (``--gop`` frames) when encoding, a few frames at a
+    time when decoding."""
     if quiet or not err.is_terminal:
         return None, nullcontext()
-    bar = Progress(TextColumn(f"[bold]{label}"), BarColumn(), MofNCompleteColumn(),
-                   TextColumn("frames"), TimeRemainingColumn(), console=err, transient=True)
-    task = bar.add_task(label, total=None)
+    bar = Progress(TextColumn("{task.fields[line]}"), console=err, transient=True)
+    task = bar.add_task(label, total=None, line=f"{label}: starting")
+    t0 = time.monotonic()
 
-    def update(done: int, total: int | None) -> None:
-        bar.update(task, completed=done, total=total)
+    def update(done: int, total: int | None, stats=None) -> None:
+        elapsed = max(time.monotonic() - t0, 1e-9)
+        fps = done / elapsed
+        parts = [f"{done}/{total} frames" if total else f"{done} frames", f"{fps:.1f} fps"]
+        if stats is not None and label == "encode" and done:
+            parts.append(f"{stats.kbps:.0f} kb/s")
+        if total and done and fps > 0:
+            left = int(max(0, total - done) / fps)
+            parts.append(f"eta {left // 3600}:{left // 60 % 60:02d}:{left % 60:02d}")
+        head = f"[{100 * done / total:.1f}%] " if total else ""
+        bar.update(task, completed=done, total=total, line=f"{head}{', '.join(parts)}")
 
     return update, bar
 
 
+DEVICE_HELP = "cpu, cuda or cuda:N (the decoded tokens, hence the frames' content, do not depend on it) \\[cpu]"
 JOBS_HELP = ("chunks coded at once, in worker processes that share the cores: same output as 1 [1]")
 
 
 @app.command()
 def encode(
-    input: Annotated[str, typer.Argument(help="input video (anything PyAV reads)")],
+    input: Annotated[str, typer.Argument(help="input video (anything PyAV reads; - for standard input; .yuv with --size)")],
     output: Annotated[str, typer.Option("-o", "--output", help="output .vtc file")],
     quality: Annotated[int | None, typer.Option("--quality", "-q", help="quality 1..10, each level ~1.4x the bits of the one below; 6 codes at the source size [6]", show_default=False)] = None,
+    crf: Annotated[float | None, typer.Option("--crf", help="x264-style constant quality instead of -q: lower is better; 23 is -q 6, and every 3 lower is one level up (51..8 -> -q 1..10)", show_default=False)] = None,
     bitrate: Annotated[str | None, typer.Option("--bitrate", "-b", help="target rate in kb/s: 500, 500k, 1.5M (the quality varies per chunk)")] = None,
     bpp: Annotated[float | None, typer.Option("--bpp", help="target bits per pixel, e.g. 0.05")] = None,
     preset: Annotated[str, typer.Option("--preset", help="medium, slow or veryslow: the slower, the better the tokens at about the same rate (see README) \\[medium]", show_default=False)] = "medium",
     model: Annotated[str, typer.Option("--model", help="model name or folder \\[vt1-fsq]", show_default=False)] = "vt1-fsq",
     gop: Annotated[int, typer.Option("--gop", help="frames per chunk (random-access unit) [32]", show_default=False)] = 32,
+    seek: Annotated[int, typer.Option("--seek", help="first frame to encode [0]", show_default=False)] = 0,
+    frames: Annotated[int | None, typer.Option("--frames", help="number of frames to encode \\[all]", show_default=False)] = None,
+    fps: Annotated[str | None, typer.Option("--fps", help="frame rate to store instead of the source's: 25, 30000/1001, 29.97 (raw .yuv: \\[25])", show_default=False)] = None,
+    size: Annotated[str | None, typer.Option("--size", help="WIDTHxHEIGHT of a raw .yuv input")] = None,
+    pix_fmt: Annotated[str, typer.Option("--pix-fmt", help="pixel format of a raw .yuv input \\[yuv420p]", show_default=False)] = "yuv420p",
+    audio: Annotated[str, typer.Option("--audio", help="copy: keep the first audio stream's packets in the file, as they are; drop: leave it out \\[copy]", show_default=False)] = "copy",
     jobs: Annotated[int, typer.Option("--jobs", "-j", help=JOBS_HELP, show_default=False)] = 1,
+    device: Annotated[str, typer.Option("--device", help="cpu, cuda or cuda:N \\[cpu]", show_default=False)] = "cpu",
+    precision: Annotated[str | None, typer.Option("--precision", help="the tokenizer's arithmetic: fp32, bf16 or auto (bf16 where the processor has it); the file can differ by precision, machine and thread count (see README) \\[auto]", show_default=False)] = None,
     force: Annotated[bool, typer.Option("-f", "--force", help="overwrite the output")] = False,
-    quiet: Annotated[bool, typer.Option("--quiet", help="no progress bar")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", help="no progress line")] = False,
 ) -> None:
     """Compress a video into a .vtc file.
 
     Examples: vtcodec encode clip.mp4 -o clip.vtc -q 8; vtcodec encode clip.mp4 -o clip.vtc --bitrate 300k;
-    vtcodec encode clip.mp4 -o clip.vtc --preset slow --jobs 4
+    vtcodec encode clip.mp4 -o clip.vtc --crf 20 --seek 100 --frames 50 --preset slow --jobs 4;
+    vtcodec encode raw.yuv --size 352x288 --fps 30000/1001 -o raw.vtc
     """
-    if sum(x is not None for x in (quality, bitrate, bpp)) > 1:
-        raise VtcError("give one of --quality, --bitrate and --bpp")
+    if sum(x is not None for x in (quality, crf, bitrate, bpp)) > 1:
+        raise VtcError("give one of --quality, --crf, --bitrate and --bpp")
+    if crf is not None:
+        if not 0 <= crf <= 51:
+            raise VtcError(f"--crf must be in 0..51, not {crf:g}")
+        quality = crf_quality(crf)
+    rate = parse_fps(fps) if fps is not None else None
+    raw = None
+    if size is not None or input.lower().endswith(".yuv"):
+        if size is None:
+            raise VtcError(f"{input}: a raw .yuv file does not say its size: give --size WxH (and --fps, --pix-fmt)")
+        w, h = parse_size(size)
+        raw = vtcodec.RawFormat(w, h, rate or Fraction(25), pix_fmt)
     update, bar = _progress(quiet, "encode")
     with bar:
         stats = vtcodec.encode_file(input, output, model=model, quality=quality, gop=gop, force=force,
                             progress=update, bitrate=parse_rate(bitrate) if bitrate is not None else None,
-                            bpp=bpp, preset=preset, jobs=jobs)
+                            bpp=bpp, preset=preset, jobs=jobs, seek=seek, frames=frames, fps=rate, raw=raw,
+                            audio=audio, device=device, precision=precision)
     if output != "-" and not output.startswith("/dev/") and Path(output).suffix.lower() != ".vtc":
         say(f"note: {output} holds a .vtc stream, whatever its name says (`vtcodec decode` makes videos)")
+    if crf is not None:
+        say(f"note: --crf {crf:g} is quality {quality}")
     if stats.note:
         say(f"note: {stats.note}")
     say(stats.summary("encoded"))
+
+
+def crf_quality(crf: float) -> int:
+    """x264's CRF scale (lower is better; 6 steps ~ 2x the bits) on vtcodec's quality levels
+    (each ~1.4x the bits of the one below): 23 -> 6, every 3 lower one level up, within 1..10."""
+    return max(1, min(10, round(6 - (crf - 23) / 3)))
+
+
+def parse_size(text: str) -> tuple[int, int]:
+    """``1280x720`` -> (1280, 720)."""
+    try:
+        w, h = (int(x) for x in text.lower().split("x"))
+    except ValueError:
+        raise VtcError(f"--size {text!r}: expected WIDTHxHEIGHT, e.g. 1280x720") from None
+    if not (0 < w <= 16384 and 0 < h <= 16384):
+        raise VtcError(f"--size {text!r}: each side must be in 1..16384")
+    return w, h
+
+
+def parse_fps(text: str) -> Fraction:
+    """``25``, ``30000/1001``, ``29.97`` (read as 30000/1001, as ffmpeg does) -> a Fraction."""
+    try:
+        rate = Fraction(text.strip())
+    except (ValueError, ZeroDivisionError):
+        raise VtcError(f"--fps {text!r}: expected a rate such as 25, 30000/1001 or 29.97") from None
+    for ntsc in (24, 30, 60, 120):
+        if "/" not in text and abs(rate - Fraction(ntsc * 1000, 1001)) < Fraction(1, 100):
+            return Fraction(ntsc * 1000, 1001)
+    if not 0 < rate < 1 << 30:
+        raise VtcError(f"--fps {text!r}: must be a positive rate")
+    return rate
 
 
 def parse_rate(text: str) -> float:
@@ -124,18 +194,21 @@ def decode(
     frames: Annotated[int | None, typer.Option("--frames", help="number of frames to decode \\[all]", show_default=False)] = None,
     conceal: Annotated[bool, typer.Option("--conceal", help="carry on past damaged chunks, repeating the last good frame")] = False,
     jobs: Annotated[int, typer.Option("--jobs", "-j", help=JOBS_HELP + " (files only; --conceal decodes one at a time)", show_default=False)] = 1,
+    model: Annotated[str | None, typer.Option("--model", help="folder (or installed name) of the model the file was written with, when it is not on VTCODEC_MODEL_PATH")] = None,
+    device: Annotated[str, typer.Option("--device", help=DEVICE_HELP, show_default=False)] = "cpu",
     force: Annotated[bool, typer.Option("-f", "--force", help="overwrite the output")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", help="no progress bar")] = False,
 ) -> None:
     """Decompress a .vtc file (- reads standard input; -o - writes a .y4m stream to standard output).
 
-    Example: vtcodec decode clip.vtc -o clip.y4m --start 120 --frames 30
+    Examples: vtcodec decode clip.vtc -o clip.y4m --start 120 --frames 30;
+    vtcodec decode clip.vtc -o clip.mkv --model ~/vtc-models/mine
     """
     update, bar = _progress(quiet, "decode")
     damage: list = []
     with bar:
         stats = vtcodec.decode_file(input, output, force=force, progress=update, start=start, frames=frames,
-                            conceal=conceal, damage=damage, jobs=jobs)
+                            conceal=conceal, damage=damage, jobs=jobs, model=model, device=device)
     if output.lower().endswith(".mp4"):
         say("note: .mp4 output is re-compressed with x264 (CRF 12); use .y4m or .mkv for exact frames")
     if stats.note:
@@ -151,7 +224,7 @@ def decode(
 
 
 @app.command()
-def info(input: Annotated[str, typer.Argument(help="input .vtc file")]) -> None:
+def info(input: Annotated[str, typer.Argument(help="input .vtc file (- reads standard input)")]) -> None:
     """Show a .vtc file's header, chunks, sizes and bits per pixel, and what is wrong with it
     (exit code 1 when a decoder would refuse it)."""
     r = vtcodec.inspect(input)
@@ -162,6 +235,12 @@ def info(input: Annotated[str, typer.Argument(help="input .vtc file")]) -> None:
     count = "unknown" if r.declared_frames is None else r.declared_frames
     out.print(f"video       {h.width}x{h.height}, {h.fps_num}/{h.fps_den} fps, {count} frames, chroma "
               f"{h.chroma}, matrix {h.matrix}, range {'full' if h.color_range == 2 else 'limited'}")
+    out.print(f"display     rotation {h.rotation}, primaries {h.primaries}, transfer {h.transfer}, source "
+              f"{h.bit_depth}-bit (H.273 codes; 2 = unspecified)")
+    if r.audio is not None:
+        a = r.audio
+        out.print(f"audio       {a.codec}, {a.sample_rate} Hz, {a.layout or '?'}, {r.audio_bytes} bytes "
+                  f"(packets kept as they are)", markup=False)
     out.print(f"model       {h.model} (weights sha256 {h.weights_sha256.hex()[:16]}...), "
               f"quantizer {h.quantizer}, "
               f"{'target-rate mode' if h.quality == 0 else f'quality {h.quality}'}, gop {h.gop}", markup=False)
@@ -175,7 +254,7 @@ def info(input: Annotated[str, typer.Argument(help="input .vtc file")]) -> None:
     out.print(table)
     listed = r.header_size + sum(c.size for c in r.chunks)
     out.print(f"total       header {r.header_size} + chunks {listed - r.header_size} = {listed} bytes "
-              f"(file: {r.size}); {r.frames} frames, {r.bpp:.4f} bpp, {r.kbps:.1f} kb/s; "
+              f"(file: {r.size}); {r.frames} frames, video {r.bpp:.4f} bpp, {r.kbps:.1f} kb/s; "
               f"{'random-access index present' if r.has_index else 'no index'}")
     if r.problems:
         more = f" (and {len(r.problems) - 1} more problems)" if len(r.problems) > 1 else ""
@@ -195,17 +274,22 @@ def demo(
 
 @app.command()
 def models() -> None:
-    """List the bundled models with their sizes and hashes."""
-    table = Table("name", "quantizer", "tokens", "bits/token", "weights", "sha256")
+    """List the installed models: bundled ones, then those on VTCODEC_MODEL_PATH (a model is its
+    name and weights hash; a .vtc file names both)."""
+    import math
+
+    from rich import box
+
+    bundled = {e.path for e in vtcodec.bundled_models()}
+    table = Table("name", "quantizer", "bits/8x8", "MB", "sha256", "where", box=box.SIMPLE_HEAD, pad_edge=False)
     for e in vtcodec.list_models():
         c = e.config
-        q = f"FSQ {list(c.fsq_levels)}" if c.quantizer == "fsq" else f"BSQ {c.bsq_bits} bits"
-        import math
-
-        bits = (sum(math.log2(x) for x in c.fsq_levels) if c.quantizer == "fsq" else c.bsq_bits)
-        name = e.name + (" (default)" if e.name == vtcodec.DEFAULT_MODEL else "")
-        table.add_row(name, q, "8x8 px", f"{bits:.2f}", f"{e.size / 1e6:.2f} MB", e.sha256)
-    Console(width=200).print(table)
+        q = "FSQ " + "x".join(map(str, c.fsq_levels)) if c.quantizer == "fsq" else f"BSQ {c.bsq_bits}"
+        bits = sum(math.log2(x) for x in c.fsq_levels) if c.quantizer == "fsq" else c.bsq_bits
+        name = e.name + (" *" if e.name == vtcodec.DEFAULT_MODEL and e.path in bundled else "")
+        table.add_row(name, q, f"{bits:.2f}", f"{e.size / 1e6:.1f}", e.sha256[:16], "bundled" if e.path in bundled else str(e.path))
+    Console(highlight=False).print(table)
+    say("* the default model")
 
 
 @app.command()
@@ -229,12 +313,21 @@ def train(
 @app.command("export")
 def export_cmd(
     run_dir: Annotated[str, typer.Argument(help="training run folder")],
-    output: Annotated[str, typer.Option("-o", "--output", help="model folder to write")],
+    output: Annotated[str, typer.Option("-o", "--output", help="model folder to write (not a bundled model's)")],
+    name: Annotated[str | None, typer.Option("--name", help="model name \\[the recipe's; NAME-TAG if an installed model has it]", show_default=False)] = None,
+    force: Annotated[bool, typer.Option("-f", "--force", help="replace a model already in the folder")] = False,
 ) -> None:
-    """Write a run's weights (safetensors), config and sha256 as a model folder."""
+    """Write a run's weights (safetensors), config and sha256 as a model folder.
+
+    Example: vtcodec export runs/mine -o ~/vtc-models/mine --name mine; then
+    VTCODEC_MODEL_PATH=~/vtc-models vtcodec encode IN -o OUT.vtc --model mine
+    """
     from vtcodec.train.export import export
 
-    entry = export(run_dir, output, command=" ".join(sys.argv))
+    notes: list[str] = []
+    entry = export(run_dir, output, command=" ".join(sys.argv), name=name, force=force, notes=notes)
+    for note in notes:
+        say(f"note: {note}")
     say(f"exported {entry.name} to {output}: {entry.size} bytes, sha256 {entry.sha256}")
 
 
@@ -276,6 +369,7 @@ def rd(
     anchor: Annotated[str, typer.Option("--anchor", help="BD-rate anchor codec \\[x264]", show_default=False)] = "x264",
     jobs: Annotated[int, typer.Option("--jobs", "-j", help="points measured in parallel [1]", show_default=False)] = 1,
     no_lpips: Annotated[bool, typer.Option("--no-lpips", help="skip LPIPS")] = False,
+    no_vmaf: Annotated[bool, typer.Option("--no-vmaf", help="skip VMAF (vmaf_v0.6.1, through vmaf-torch; checked against libvmaf)")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", help="no progress bar")] = False,
 ) -> None:
     """Rate-distortion sweep: code each input at several qualities with each codec, decode, measure.
@@ -290,9 +384,15 @@ def rd(
     use_lpips = not no_lpips and lp.available()
     if not no_lpips and not use_lpips:
         say(f"note: LPIPS skipped: no weights found ({lp.INSTALL_HINT})")
+    from vtcodec import vmaf as vm
+
+    use_vmaf = not no_vmaf and vm.available()
+    if not no_vmaf and not use_vmaf:
+        say(f"note: VMAF skipped: vmaf-torch is not installed ({vm.INSTALL_HINT})")
     names = [c.strip() for c in codecs.split(",") if c.strip()]
     plan, skipped = rdm.plan(inputs, names, rdm.parse_qualities(qualities or []), frames, preset, tune,
-                             lowdelay, model, use_lpips, [p.strip() for p in vtc_presets.split(",") if p.strip()])
+                             lowdelay, model, use_lpips, [p.strip() for p in vtc_presets.split(",") if p.strip()],
+                             use_vmaf)
     for line in skipped:
         say(f"note: {line}")
     outdir = Path(out)
@@ -324,7 +424,7 @@ def rd(
 def bd(
     results: Annotated[str, typer.Argument(help="results.json or the rd output folder")],
     anchor: Annotated[str, typer.Option("--anchor", help="anchor codec \\[x264]", show_default=False)] = "x264",
-    metric: Annotated[list[str] | None, typer.Option("--metric", help="metric(s) \\[psnr-y, psnr-rgb, msssim-rgb, lpips]", show_default=False)] = None,
+    metric: Annotated[list[str] | None, typer.Option("--metric", help="metric(s) \\[psnr-y, psnr-rgb, msssim-rgb, lpips, vmaf]", show_default=False)] = None,
 ) -> None:
     """Print the BD-rate table of rd results against an anchor."""
     from vtcodec import rd as rdm
@@ -340,7 +440,7 @@ def bd(
 def plot(
     results: Annotated[str, typer.Argument(help="results.json or the rd output folder")],
     output: Annotated[str, typer.Option("-o", "--output", help="image to write (.png, .pdf, .svg)")] = "rd.png",
-    metric: Annotated[str, typer.Option("--metric", help="psnr-y, psnr-yuv, psnr-rgb, ssim-y, ssim-rgb, msssim-y, msssim-rgb, lpips")] = "msssim-rgb",
+    metric: Annotated[str, typer.Option("--metric", help="psnr-y, psnr-yuv, psnr-rgb, ssim-y, ssim-rgb, msssim-y, msssim-rgb, lpips, vmaf")] = "msssim-rgb",
     average: Annotated[bool, typer.Option("--average", help="one panel averaged over the clips")] = False,
     logx: Annotated[bool, typer.Option("--log-rate", help="logarithmic rate axis")] = False,
 ) -> None:
@@ -473,6 +573,31 @@ def _terminate(signum: int, _frame: object) -> None:
     raise Terminated(signum)
 
 
+def command():
+    """The click command typer builds from ``app``, with on/off flags shown without a ``<bool>``
+    type in ``--help`` (a flag takes no value)."""
+    cmd = typer.main.get_command(app)
+
+    def tidy(c) -> None:
+        for param in c.params:
+            if getattr(param, "is_flag", False):
+                param.metavar = ""
+        helper = c.get_help_option
+
+        def help_option(ctx, helper=helper):
+            option = helper(ctx)
+            if option is not None:
+                option.metavar = ""
+            return option
+
+        c.get_help_option = help_option
+        for sub in getattr(c, "commands", {}).values():
+            tidy(sub)
+
+    tidy(cmd)
+    return cmd
+
+
 SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
@@ -481,7 +606,7 @@ def main() -> None:
         if signal.getsignal(sig) is not signal.SIG_IGN:  # nohup, a background job: keep ignoring
             signal.signal(sig, _terminate)
     try:
-        app(prog_name="vtcodec")
+        command()(prog_name="vtcodec")
     except vtcodec.OutputClosed as exc:  # `vtcodec decode x.vtc -o - | head`: not a fault of ours
         say(f"vtcodec: {exc}")
         with contextlib.suppress(OSError):  # nothing more may go to the closed pipe at exit

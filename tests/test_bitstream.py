@@ -193,3 +193,36 @@ def test_reseal_and_spans_are_what_tools_use():
     data[off + 16] ^= 1
     reseal(data, off)
     assert read_all(bytes(data) + Chunk(2, 1, b"").pack(), h)[0].payload == b"accd"
+
+
+def test_format_2_1_display_fields_round_trip_and_a_2_0_header_reads_as_defaults():
+    from dataclasses import replace
+
+    h = replace(header(), rotation=270, primaries=9, transfer=18, bit_depth=12)
+    got = read_header(io.BytesIO(h.pack()))
+    assert (got.rotation, got.primaries, got.transfer, got.bit_depth, got.minor) == (270, 9, 18, 12, 1)
+    packed = h.pack()[:-4]
+    body = packed[8:-5]  # a 2.0 body: no display fields
+    head = packed[:4] + struct.pack("<BBH", 2, 0, len(body)) + body
+    old = read_header(io.BytesIO(head + struct.pack("<I", zlib.crc32(head))))
+    assert (old.rotation, old.primaries, old.transfer, old.bit_depth, old.minor) == (0, 2, 2, 8, 0)
+    for bad in ({"rotation": 45}, {"primaries": 0}, {"transfer": 256}, {"bit_depth": 17}):
+        with pytest.raises(FormatError):
+            replace(h, **bad).pack()
+
+
+def test_audio_payloads_round_trip_and_malformed_ones_are_refused():
+    from vtcodec.bitstream import AudioStream, pack_packets, parse_packets
+
+    a = AudioStream("aac", 48000, "stereo", "fltp", (1, 48000), 128000, b"\x11\x90")
+    assert AudioStream.parse(a.pack()) == a
+    packets = [(-1024, 1024, True, b"abc"), (None, 0, False, b""), (0, 1024, True, bytes(300))]
+    data = pack_packets(packets)
+    assert parse_packets(data) == packets
+    for bad in (data[:-1], data[:5], data + b"\x00"):
+        with pytest.raises(FormatError):
+            parse_packets(bad)
+    for bad in (b"{", b"[]", b'{"codec": "a b", "sample_rate": 1, "layout": "", "format": "", "time_base": [1, 1]}',
+                a.pack().replace(b"48000,", b"0,", 1)):
+        with pytest.raises(FormatError):
+            AudioStream.parse(bad)

@@ -171,7 +171,7 @@ def test_models_lists_bundled_models_with_hashes():
     from vtcodec.zoo import list_models
 
     for e in list_models():
-        assert e.name in p.stdout and e.sha256 in p.stdout
+        assert e.name in p.stdout and e.sha256[:16] in p.stdout
 
 
 def test_python_dash_m_and_console_script_agree(tmp_path):

@@ -36,4 +36,4 @@ def test_default_model_round_trip(tmp_path, clip):
     size = (tmp_path / "a.vtc").stat().st_size
     info = run_cli("info", str(tmp_path / "a.vtc"))
     assert f"= {size} bytes (file: {size})" in info.stdout
-    assert f"{stats.frames} frames, {stats.bpp:.4f} bpp" in info.stdout
+    assert f"{stats.frames} frames, video {stats.bpp:.4f} bpp" in info.stdout

@@ -54,7 +54,7 @@ def test_export_is_loadable_by_the_codec_and_hash_checked(tmp_path, data, monkey
     tokens_in, tokens_out = [], []
     files.encode_file(src, tmp_path / "c.vtc", model=str(tmp_path / "model"), tokens_out=tokens_in)
     # a stream names its model; decoding finds it only among registered models, never by path
-    with pytest.raises(ModelError, match="not installed"):
+    with pytest.raises(ModelError, match="no model of that name is installed"):
         list(files.iter_decode(tmp_path / "c.vtc"))
     monkeypatch.setenv("VTCODEC_MODEL_PATH", str(tmp_path / "model"))
     for _ in files.iter_decode(tmp_path / "c.vtc", tokens_out=tokens_out):
@@ -118,3 +118,53 @@ def codec_files_encode(src, dst, model):
     from vtcodec import files
 
     return files.encode_file(src, dst, model=str(model))
+
+
+def test_a_model_trained_under_a_bundled_name_never_shadows_the_bundled_one(tmp_path, data, monkeypatch):
+    """Trained from a bundled recipe (same name), exported: it gets a name of its own, cannot be
+    written over the bundled folder, and both models decode their own files side by side."""
+    import shutil
+
+    from conftest import cli
+
+    from vtcodec import zoo
+
+    zoo_copy = tmp_path / "zoo"
+    shutil.copytree(zoo.ZOO_DIR / "vt1-bsq-tiny", zoo_copy / "vt1-bsq-tiny")
+    monkeypatch.setattr(zoo, "ZOO_DIR", zoo_copy)
+    recipe = replace(TINY_TRAIN, model=replace(TINY_MODEL, name="vt1-bsq-tiny"))
+    Trainer(recipe, [str(data)], tmp_path / "run", log=lambda m: None).run()
+    before = (zoo_copy / "vt1-bsq-tiny" / "weights.safetensors").read_bytes()
+    with pytest.raises(ModelError, match="bundled model 'vt1-bsq-tiny'"):
+        export(tmp_path / "run", zoo_copy / "vt1-bsq-tiny", force=True)
+    assert (zoo_copy / "vt1-bsq-tiny" / "weights.safetensors").read_bytes() == before
+    with pytest.raises(ModelError, match="--name 'vt1-bsq-tiny'"):
+        export(tmp_path / "run", tmp_path / "other", name="vt1-bsq-tiny")
+    notes: list[str] = []
+    mine = export(tmp_path / "run", tmp_path / "mine", notes=notes)
+    assert mine.name.startswith("vt1-bsq-tiny-") and len(mine.name) == len("vt1-bsq-tiny-") + 8
+    assert len(notes) == 1 and "bundled" in notes[0]
+    with pytest.raises(ModelError, match="holds a model already"):
+        export(tmp_path / "run", tmp_path / "mine")
+
+    src = write_clip(tmp_path / "c.y4m", synth_frames(24, 16, 3))
+    made = {}
+    for label, model in (("bundled", "vt1-bsq-tiny"), ("mine", str(tmp_path / "mine"))):
+        tokens: list = []
+        files.encode_file(src, tmp_path / f"{label}.vtc", model=model, tokens_out=tokens)
+        made[label] = codec.digest_tokens(tokens)
+    # without the trained model registered, its file says what it needs
+    p = cli("decode", str(tmp_path / "mine.vtc"), "-o", str(tmp_path / "x.y4m"))
+    assert p.returncode == 1 and mine.sha256[:16] in p.stderr and "--model" in p.stderr
+    # decode --model finds it; the bundled file still decodes by its own name and hash
+    p = cli("decode", str(tmp_path / "mine.vtc"), "-o", str(tmp_path / "mine.y4m"), "--model", str(tmp_path / "mine"))
+    assert p.returncode == 0, p.stderr
+    p = cli("decode", str(tmp_path / "bundled.vtc"), "-o", str(tmp_path / "b.y4m"), "--model", str(tmp_path / "mine"))
+    assert p.returncode == 1 and "not --model" in p.stderr
+    monkeypatch.setenv("VTCODEC_MODEL_PATH", str(tmp_path / "mine"))
+    for label in ("bundled", "mine"):
+        tokens = []
+        for _ in files.iter_decode(tmp_path / f"{label}.vtc", tokens_out=tokens):
+            pass
+        assert codec.digest_tokens(tokens) == made[label], label
+    assert {e.name for e in zoo.list_models()} == {"vt1-bsq-tiny", mine.name}

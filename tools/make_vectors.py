@@ -23,10 +23,13 @@ from pathlib import Path
 
 import numpy as np
 from vtcodec.bitstream import (
+    CHUNK_AUDIO_PACKETS,
+    CHUNK_AUDIO_STREAM,
     CHUNK_FRAMES,
     END_SIZE,
     HEAD_FIELDS,
     HEAD_SIZE,
+    AudioStream,
     Chunk,
     ChunkHead,
     Header,
@@ -34,6 +37,7 @@ from vtcodec.bitstream import (
     chunk_spans,
     end_chunk,
     index_chunk,
+    pack_packets,
     parse_head,
     parse_index,
     payload_of,
@@ -106,6 +110,22 @@ def with_payload(chunk: bytes, payload: bytes) -> bytes:
     return Chunk(h.first_frame, h.n_frames, payload, h.kind).pack()
 
 
+def _with_audio(frames: np.ndarray) -> bytes:
+    """A 2.1 stream: display fields set, an audio stream chunk, then 20 ms of 8 kHz mono PCM
+    packets before every frames chunk (gop 2)."""
+    enc = codec.Encoder(frames.shape[2], frames.shape[1], 25, model=TINY, gop=2, rotation=90, primaries=9,
+                        transfer=16, bit_depth=10)
+    enc.attach(CHUNK_AUDIO_STREAM, AudioStream("pcm_s16le", 8000, "mono", "s16", (1, 8000), 128000).pack())
+    data = b""
+    for i, f in enumerate(frames):
+        tone = (np.sin(np.arange(i * 320, (i + 2) * 320) * 0.3) * 8000).astype("<i2").tobytes()
+        enc.attach(CHUNK_AUDIO_PACKETS, pack_packets([(i * 320, 320, True, tone[:640])]))
+        data += enc.encode(f)
+    data += enc.flush()
+    head = enc.header_bytes()
+    return head + data[len(head):]
+
+
 def _cut(data: bytes) -> bytes:
     head, frames = frames_chunks(data)
     return head + b"".join(frames)  # index + end chunk removed
@@ -148,6 +168,7 @@ def main() -> None:
     v["16-quality-10-grid-2x"] = lambda: stream(moving_pattern(40, 24, 3, seed=15), quality=10)
     v["17-target-rate-scale-varies-per-chunk"] = lambda: stream(moving_pattern(48, 32, 9, seed=16), gop=3, bpp=0.4)
     v["18-quality-3-odd-size-grid"] = lambda: stream(moving_pattern(35, 21, 2, seed=17), quality=3)
+    v["19-format-2.1-audio-rotation-bt2020-pq-10bit"] = lambda: _with_audio(moving_pattern(32, 24, 5, seed=18))
 
     u = vectors["uncommon"]
     u["01-minor-version-9-extra-header-field"] = seal_stream(header_with(base, body_extra=b"\x05hello", minor=9), frames)

@@ -19,19 +19,19 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-__version__ = "0.6.0"
+__version__ = "0.7.0"
 
 _EXPORTS = {
     "compress": "codec", "decompress": "codec", "encode_file": "files", "decode_file": "files",
     "Encoder": "codec", "Decoder": "codec", "Stats": "codec", "Preset": "presets", "PRESETS": "presets",
     "load_model": "zoo", "list_models": "zoo", "register_model": "zoo", "DEFAULT_MODEL": "zoo",
-    "inspect": "report",
+    "bundled_models": "zoo", "inspect": "report", "RawFormat": "video",
     "VtcError": "errors", "FormatError": "errors", "UnsupportedVersion": "errors",
     "CorruptChunk": "errors", "VideoError": "errors", "ModelError": "errors", "OutputClosed": "errors",
 }
 __all__ = [  # noqa: RUF022 - grouped as in _EXPORTS
     "compress", "decompress", "encode_file", "decode_file", "Encoder", "Decoder", "Stats", "Preset", "PRESETS",
-    "load_model", "list_models", "register_model", "DEFAULT_MODEL", "inspect", "VtcError", "FormatError",
+    "load_model", "list_models", "register_model", "DEFAULT_MODEL", "bundled_models", "inspect", "RawFormat", "VtcError", "FormatError",
     "UnsupportedVersion", "CorruptChunk", "VideoError", "ModelError", "OutputClosed",
 ]
 
@@ -49,7 +49,8 @@ if TYPE_CHECKING:
     from .files import decode_file, encode_file
     from .presets import PRESETS, Preset
     from .report import inspect
-    from .zoo import DEFAULT_MODEL, list_models, load_model, register_model
+    from .video import RawFormat
+    from .zoo import DEFAULT_MODEL, bundled_models, list_models, load_model, register_model
 
 
 def __getattr__(name: str):

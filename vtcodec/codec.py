@@ -35,8 +35,12 @@ import torch
 
 from . import __version__
 from .bitstream import (
+    CHUNK_END,
+    CHUNK_FRAMES,
+    CHUNK_INDEX,
     MIN_FRAMES_CHUNK,
     UNKNOWN_FRAMES,
+    UNSPECIFIED,
     Chunk,
     ChunkSequence,
     Header,
@@ -93,22 +97,26 @@ class Stats:
     scales: list[int] | None = None  # scale index k of each chunk (encoders)
     note: str = ""  # what rate control had to give up, if anything
     stream_frames: int | None = None  # frames of the whole stream, when fewer were decoded
+    side_bytes: int = 0  # of chunks that are not video (audio), included in ``bytes``
 
     @property
     def bpp(self) -> float:
-        """The stream's bits per pixel (``bytes`` over all its frames, also after a partial decode)."""
-        return self.bytes * 8 / max(1, (self.stream_frames or self.frames) * self.width * self.height)
+        """The video's bits per pixel (``bytes`` but audio, over all the stream's frames, also after
+        a partial decode)."""
+        return (self.bytes - self.side_bytes) * 8 / max(1, (self.stream_frames or self.frames) * self.width * self.height)
 
     @property
     def kbps(self) -> float:
-        return self.bytes * 8 / max(1e-9, (self.stream_frames or self.frames) / float(self.fps)) / 1000
+        """The video's rate (audio left out)."""
+        return (self.bytes - self.side_bytes) * 8 / max(1e-9, (self.stream_frames or self.frames) / float(self.fps)) / 1000
 
     @property
     def speed(self) -> float:
         return self.frames / max(self.seconds, 1e-9)
 
     def summary(self, verb: str) -> str:
-        return (f"{verb} {self.frames} frames {self.width}x{self.height}: {self.bytes} bytes, "
+        audio = f" (audio {self.side_bytes} bytes)" if self.side_bytes else ""
+        return (f"{verb} {self.frames} frames {self.width}x{self.height}: {self.bytes} bytes{audio}, "
                 f"{self.bpp:.4f} bpp, {self.kbps:.1f} kb/s, {self.speed:.2f} fps, {self.seconds:.2f} s")
 
 
@@ -295,7 +303,8 @@ class Encoder:
                  chroma: str = "420", matrix: int = 5, color_range: int = 1,
                  bitrate: float | None = None, bpp: float | None = None,
                  precision: str | None = None, preset: str | Preset = DEFAULT_PRESET,
-                 tokens_out: list | None = None, jobs: int = 1) -> None:
+                 tokens_out: list | None = None, jobs: int = 1, rotation: int = 0,
+                 primaries: int = UNSPECIFIED, transfer: int = UNSPECIFIED, bit_depth: int = 8) -> None:
         if not 1 <= gop <= 1024:
             raise VtcError(f"gop must be in 1..1024, got {gop}")
         self.preset = get_preset(preset)
@@ -308,7 +317,8 @@ class Encoder:
         self.rate: RateControl | None = None
         level = check_quality(quality) if bitrate is None and bpp is None else 0
         header = Header(int(width), int(height), fps.numerator, fps.denominator, UNKNOWN_FRAMES, chroma,
-                        matrix, color_range, "fsq", level, gop, "model", bytes(32), f"vtcodec {__version__}")
+                        matrix, color_range, "fsq", level, gop, "model", bytes(32), f"vtcodec {__version__}",
+                        rotation=rotation, primaries=primaries, transfer=transfer, bit_depth=bit_depth)
         header.validate()  # the caller's values, before the model loads
         check_limits(header)
         self.chunk_coder = ChunkCoder(width, height, model, device, precision, self.preset)
@@ -328,6 +338,7 @@ class Encoder:
         self._jobs: deque[_Job] = deque()
         self._queued = 0  # frames handed to the workers so far
         self._index: list[IndexEntry] | None = []  # None once flushed
+        self._side: deque[tuple[int, Chunk]] = deque()  # attached chunks, by the frames pushed before them
         self._started = False
         self._t0 = time.time()
         # workers load the model by its folder (a name registered here is unknown to them), and
@@ -357,6 +368,26 @@ class Encoder:
             self._submit()
         return out + self._drain(self.workers.depth - 1)
 
+    def attach(self, kind: int, payload: bytes) -> None:
+        """Put a chunk of another type (audio: ``vtcodec.bitstream.audio``) into the stream, before
+        the frames chunk that holds the next frame pushed (or before the index, after the last)."""
+        if self._index is None:
+            raise VtcError("this encoder was flushed: make a new Encoder for another stream")
+        if kind in (CHUNK_FRAMES, CHUNK_INDEX, CHUNK_END) or not 0 <= kind <= 255:
+            raise VtcError(f"chunk type {kind} cannot be attached")
+        pushed = self._queued + len(self._pending)
+        self._side.append((pushed, Chunk(pushed, 0, bytes(payload), kind)))
+
+    def _side_chunks(self, upto: int | None) -> bytes:
+        """The attached chunks that go before frame ``upto`` (all: None), counted in the stats."""
+        out = b""
+        while self._side and (upto is None or self._side[0][0] < upto):
+            data = self._side.popleft()[1].pack()
+            self.stats.bytes += len(data)
+            self.stats.side_bytes += len(data)
+            out += data
+        return out
+
     def flush(self) -> bytes:
         """The last chunks, then the index of all chunks and the end chunk (ends the stream)."""
         if self._index is None:
@@ -369,6 +400,7 @@ class Encoder:
             self.close()
         if self.stats.frames == 0:
             raise VtcError("no frames to encode")
+        last += self._side_chunks(None)
         index_offset = self.stats.bytes
         tail = index_chunk(self._index).pack() + end_chunk(index_offset).pack()
         self._index = None
@@ -431,6 +463,7 @@ class Encoder:
 
     def _emit(self, job: _Job) -> bytes:
         symbols, payload, ideal = job.result if job.final is None else self.workers.result(job.final)
+        side = self._side_chunks(job.first + job.n)
         st, k = self.stats, job.k
         chunk = Chunk(job.first, job.n, bytes([k]) + payload)
         check_work(self.header, k, self.model.n_symbols, job.n, len(chunk.payload), chunk.what)
@@ -445,7 +478,7 @@ class Encoder:
         data = chunk.pack()
         self._index.append(IndexEntry(chunk.first_frame, chunk.n_frames, st.bytes))
         st.bytes += len(data)
-        return data
+        return side + data
 
 
 # ----------------------------------------------------------------------------------- decoding

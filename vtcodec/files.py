@@ -26,87 +26,158 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
 import numpy as np
 
 from .bitstream import (
+    CHUNK_AUDIO_PACKETS,
+    CHUNK_AUDIO_STREAM,
     CHUNK_FRAMES,
     UNKNOWN_FRAMES,
     Chunk,
     Header,
     Resync,
     open_vtc,
+    pack_packets,
+    parse_packets,
     read_chunk,
     read_index,
     scan_chunks,
 )
+from .bitstream.audio import AudioStream
 from .codec import DEFAULT_GOP, Decoder, Encoder, Stats, StreamDecoder
 from .errors import FormatError, OutputClosed, VideoError, VtcError
 from .grid import batch_frames
 from .output import atomic_output, is_stream
 from .presets import DEFAULT_PRESET, Preset
 from .workers import Workers, check_jobs
-from .zoo import DEFAULT_MODEL, register_model
+from .zoo import DEFAULT_MODEL, ModelEntry, find_model, register_model
 
-Progress = Callable[[int, int | None], None]  # (frames done, frames total or None)
+if TYPE_CHECKING:
+    from .video import RawFormat
+
+# (frames done, frames total or None, the Stats so far: bytes, kb/s); a callable of the first two
+# arguments only is called with those
+Progress = Callable[..., None]
+
+
+def _reporter(progress: Progress | None) -> Callable[[int, int | None, Stats], None] | None:
+    if progress is None:
+        return None
+    import inspect
+
+    try:
+        inspect.signature(progress).bind(0, None, None)
+        return progress
+    except TypeError:
+        return lambda done, total, _stats: progress(done, total)
+    except ValueError:  # a builtin without a signature
+        return progress
 BLOCK = 1 << 20  # bytes read at a time from a .vtc stream on standard input
 
 
 def _encode_stream(src: str | os.PathLike, frames: Iterable, encoder: Encoder, out: BinaryIO,
-                   total: int | None, progress: Progress | None) -> None:
-    pushed = 0
+                   total: int | None, progress: Progress | None, audio: Callable[[], None] | None) -> None:
+    pushed, gop = 0, encoder.header.gop
     for frame in frames:
+        if audio is not None and pushed % gop == gop - 1:
+            audio()  # the audio demuxed so far goes before the frames chunk this frame completes
         data = encoder.encode(frame)
         pushed += 1
         out.write(data)
         if progress and data:
-            progress(encoder.stats.frames, total)
+            progress(encoder.stats.frames, total, encoder.stats)
     if pushed == 0:
         raise VideoError(f"{src}: contains no frames")
+    if audio is not None:
+        audio()
     out.write(encoder.flush())
     if progress:
-        progress(encoder.stats.frames, total)
+        progress(encoder.stats.frames, total, encoder.stats)
+
+
+AUDIO_MODES = ("copy", "drop")
 
 
 def encode_file(src: str | os.PathLike, dst: str | os.PathLike, model: str = DEFAULT_MODEL,
                 quality: int | None = None, gop: int = DEFAULT_GOP, force: bool = False,
                 progress: Progress | None = None, tokens_out: list | None = None,
                 device: str = "cpu", bitrate: float | None = None, bpp: float | None = None,
-                preset: str | Preset = DEFAULT_PRESET, jobs: int = 1) -> Stats:
+                preset: str | Preset = DEFAULT_PRESET, jobs: int = 1, seek: int = 0,
+                frames: int | None = None, fps: Fraction | None = None, raw: RawFormat | None = None,
+                audio: str = "copy", precision: str | None = None) -> Stats:
     """Compress a video file (or ``-``: standard input) into a .vtc file (or ``-``: standard
     output). ``tokens_out`` (a list) receives each chunk's symbols, for verification.
     ``bitrate`` (kb/s) or ``bpp`` selects target-rate mode instead of a fixed ``quality``;
     ``preset`` (``vtcodec.presets.PRESETS``) trades encoding time for quality; ``jobs`` codes
-    that many chunks at once (the same bytes: see ``Encoder``)."""
+    that many chunks at once (the same bytes: see ``Encoder``). ``seek``/``frames``: code frames
+    ``seek .. seek + frames - 1`` only; ``fps`` overrides the source's frame rate; ``raw``
+    describes a raw .yuv input. ``audio``: ``copy`` carries the first audio stream's packets into
+    the file unchanged (format 2.1 audio chunks), ``drop`` leaves it out. What could not be kept
+    (audio with ``seek``/``frames``, a bit depth above 8, variable frame timing) is said in the
+    returned ``Stats.note``."""
     from .video import VideoReader
 
-    reader = VideoReader(src)
+    if audio not in AUDIO_MODES:
+        raise VtcError(f"--audio must be copy or drop, not {audio!r}")
+    _check_range(seek, frames, "--seek")
+    if fps is not None and not 0 < fps < 1 << 30:
+        raise VtcError(f"--fps must be a positive rate, not {fps}")
+    progress = _reporter(progress)
+    reader = VideoReader(src, audio=audio == "copy", raw=raw)
     info = reader.info
+    notes = []
+    carry = info.audio is not None and audio == "copy"
+    if carry and (seek or frames is not None):
+        notes.append("audio left out: it is not cut with --seek/--frames (encode the whole file to keep it)")
+        carry = False
+    if info.bit_depth > 8:
+        notes.append(f"the source has {info.bit_depth}-bit samples; vtcodec codes 8-bit RGB, and decodes to 8 bits")
     encoder = None
     try:
-        encoder = Encoder(info.width, info.height, info.fps, quality=quality, model=model, gop=gop,
+        encoder = Encoder(info.width, info.height, fps or info.fps, quality=quality, model=model, gop=gop,
                           device=device, chroma=info.chroma, matrix=info.matrix,
                           color_range=info.color_range, bitrate=bitrate, bpp=bpp, preset=preset,
-                          tokens_out=tokens_out, jobs=jobs)
+                          tokens_out=tokens_out, jobs=jobs, precision=precision, rotation=info.rotation,
+                          primaries=info.primaries, transfer=info.transfer, bit_depth=info.bit_depth)
+        attach = None
+        if carry:
+            encoder.attach(CHUNK_AUDIO_STREAM, info.audio.pack())
+
+            def attach() -> None:
+                packets = reader.take_audio()
+                for i in range(0, len(packets), 256):  # chunks of bounded size
+                    encoder.attach(CHUNK_AUDIO_PACKETS, pack_packets(packets[i:i + 256]))
+
+        pick = itertools.islice(reader, seek, None if frames is None else seek + frames)
+        total = info.frame_count
+        if total is not None:
+            total = max(0, min(total - seek, frames or total))
         if str(dst) == "-":
             try:
-                _encode_stream(src, reader, encoder, sys.stdout.buffer, info.frame_count, progress)
+                _encode_stream(src, pick, encoder, sys.stdout.buffer, total, progress, attach)
                 sys.stdout.buffer.flush()
             except BrokenPipeError:
                 raise OutputClosed("standard output: closed by its reader") from None
         elif is_stream(dst):
             with open(dst, "wb") as f:
-                _encode_stream(src, reader, encoder, f, info.frame_count, progress)
+                _encode_stream(src, pick, encoder, f, total, progress, attach)
         else:
             with atomic_output(dst, force, source=src) as tmp, open(tmp, "wb") as f:
-                _encode_stream(src, reader, encoder, f, info.frame_count, progress)
+                _encode_stream(src, pick, encoder, f, total, progress, attach)
                 f.seek(0)
                 f.write(encoder.header_bytes())  # the frame count, now known
     finally:
         if encoder is not None:
             encoder.close()
         reader.close()
+    if reader.vfr:
+        notes.append(f"the source has variable frame timing; it is coded at a constant {encoder.header.fps_num}/"
+                     f"{encoder.header.fps_den} fps (frame times are not kept)")
+    if info.audio is not None and audio == "drop":
+        notes.append(f"audio ({info.audio.codec}) dropped (--audio drop)")
+    encoder.stats.note = "; ".join([n for n in (encoder.stats.note, *notes) if n])
     return encoder.stats
 
 
@@ -121,16 +192,17 @@ class Damage:
     filled: bool = True
 
 
-def _check_range(start: int, frames: int | None) -> None:
+def _check_range(start: int, frames: int | None, what: str = "--start") -> None:
     if isinstance(start, bool) or not isinstance(start, int) or start < 0:
-        raise VtcError(f"--start must be a frame number (0 or more), not {start!r}")
+        raise VtcError(f"{what} must be a frame number (0 or more), not {start!r}")
     if frames is not None and (isinstance(frames, bool) or not isinstance(frames, int) or frames < 1):
         raise VtcError(f"--frames must be at least 1, not {frames!r}")
 
 
 def iter_decode(src: str | os.PathLike, stats: Stats | None = None, tokens_out: list | None = None,
                 start: int = 0, frames: int | None = None, conceal: bool = False,
-                damage: list[Damage] | None = None, device: str = "cpu", jobs: int = 1) -> Iterator[np.ndarray]:
+                damage: list[Damage] | None = None, device: str = "cpu", jobs: int = 1,
+                model: str | os.PathLike | None = None, side: list[Chunk] | None = None) -> Iterator[np.ndarray]:
     """Decode a .vtc file (or ``-``) a few frames at a time: yields frames ``[B, H, W, 3]`` uint8.
 
     ``start``/``frames``: decode only that range (the index, or a scan of the chunk heads, finds
@@ -138,9 +210,13 @@ def iter_decode(src: str | os.PathLike, stats: Stats | None = None, tokens_out: 
     chunks (see the module's docstring), each damaged range recorded in ``damage``. ``jobs``:
     decode that many chunks at once in worker processes (``vtcodec.workers``), yielding the same
     frames in the same order; standard input and concealment decode one chunk at a time.
+    ``model``: the model the stream was written with (a folder, or an installed name), when it is
+    not registered otherwise; an error if the stream names another. ``side``: a list that receives
+    the audio chunks of a whole-file decode as they are read (before the frames they precede).
     """
     _check_range(start, frames)
     check_jobs(jobs)
+    given = register_model(find_model(model).path) if model is not None else None
     if str(src) == "-":
         if start or frames is not None or conceal:
             raise VtcError("--start, --frames and --conceal need a file, not standard input")
@@ -151,12 +227,17 @@ def iter_decode(src: str | os.PathLike, stats: Stats | None = None, tokens_out: 
             out = decoder.decode(block)
             if stats is not None:
                 stats.header = decoder.header
+            if given is not None and decoder.header is not None:
+                _check_model(decoder.header, given)
+                given = None
             if out:
                 yield np.stack(out)
         decoder.flush()
         return
     with open_vtc(src) as (f, size, header):
         body = f.tell()
+        if given is not None:
+            _check_model(header, given)
         stream = StreamDecoder(header, device)
         if stats is not None:
             stats.bytes, stats.header = size, header
@@ -169,7 +250,7 @@ def iter_decode(src: str | os.PathLike, stats: Stats | None = None, tokens_out: 
                 stats.stream_frames = entries[-1].first_frame + entries[-1].n_frames
             chunks = _range_chunks(f, stream, size, entries, start, frames)
         else:
-            chunks = _all_chunks(f, stream, size, body)
+            chunks = _all_chunks(f, stream, size, body, side)
         if jobs == 1:
             out = (batch for chunk, lo, hi in chunks for batch in stream.frames(chunk, lo, hi, tokens_out))
         else:
@@ -177,14 +258,24 @@ def iter_decode(src: str | os.PathLike, stats: Stats | None = None, tokens_out: 
         yield from (out if start or frames is not None else _with_hint(out))
 
 
+def _check_model(header: Header, entry: ModelEntry) -> None:
+    if (header.model, header.weights_sha256.hex()) != (entry.name, entry.sha256):
+        raise VtcError(f"stream was written with model {header.model!r} (weights "
+                       f"{header.weights_sha256.hex()[:16]}...), not --model {entry.name!r} (weights "
+                       f"{entry.sha256[:16]}... in {entry.path})")
+
+
 Span = tuple[Chunk, int, int | None]  # a frames chunk and the range of its frames wanted
 
 
-def _all_chunks(f: BinaryIO, stream: StreamDecoder, size: int, body: int) -> Iterator[Span]:
+def _all_chunks(f: BinaryIO, stream: StreamDecoder, size: int, body: int,
+                side: list[Chunk] | None = None) -> Iterator[Span]:
     f.seek(body)
     while (chunk := read_chunk(f, stream.header, stream.sequence.frames, size, stream.max_payload)) is not None:
         if stream.sequence.add(chunk):
             yield chunk, 0, None
+        elif side is not None and chunk.kind in (CHUNK_AUDIO_STREAM, CHUNK_AUDIO_PACKETS):
+            side.append(chunk)
     stream.finish()
 
 
@@ -333,20 +424,44 @@ class _Concealer:
         self.done = first + n
 
 
+def _audio_stream(side: list[Chunk]) -> AudioStream | None:
+    """The audio stream the chunks read so far declare (its first audio stream chunk), if any."""
+    for chunk in side:
+        if chunk.kind == CHUNK_AUDIO_STREAM:
+            return AudioStream.parse(chunk.payload)
+    return None
+
+
+def _write_side(writer, side: list[Chunk], stats: Stats) -> None:
+    """Mux, and take out of ``side``, the audio chunks read so far."""
+    for chunk in side:
+        stats.side_bytes += chunk.size
+        if chunk.kind == CHUNK_AUDIO_PACKETS:
+            writer.write_audio(parse_packets(chunk.payload))
+    side.clear()
+
+
 def decode_file(src: str | os.PathLike, dst: str | os.PathLike, force: bool = False,
                 progress: Progress | None = None, tokens_out: list | None = None,
                 device: str = "cpu", start: int = 0, frames: int | None = None,
-                conceal: bool = False, damage: list[Damage] | None = None, jobs: int = 1) -> Stats:
-    """Decompress a .vtc file (or ``-``) to .y4m / .mkv / .mp4, a folder of PNG frames, or ``-``
-    (a .y4m stream on standard output; likewise an existing character device or FIFO). See
-    ``iter_decode`` for the other arguments (``jobs`` among them)."""
+                conceal: bool = False, damage: list[Damage] | None = None, jobs: int = 1,
+                model: str | os.PathLike | None = None) -> Stats:
+    """Decompress a .vtc file (or ``-``) to .y4m / .mkv / .mp4 / .yuv, a folder of PNG frames, or
+    ``-`` (a .y4m stream on standard output; likewise an existing character device or FIFO). The
+    header's rotation, primaries and transfer, and the stream's audio, are written where the
+    output keeps them (a whole-file decode to .mkv or .mp4); ``Stats.note`` says what was not.
+    See ``iter_decode`` for the other arguments (``jobs`` among them)."""
     from .video import VideoWriter, writer_kind
 
     t0 = time.time()
+    progress = _reporter(progress)
     to_stream = str(dst) == "-" or is_stream(dst)
     kind = "y4m" if to_stream else writer_kind(str(dst))  # fail early on an unknown output type
     stats = Stats()
-    chunks = iter_decode(src, stats, tokens_out, start, frames, conceal, damage, device, jobs)
+    side: list[Chunk] = []
+    whole = not (start or frames is not None or conceal) and str(src) != "-"
+    chunks = iter_decode(src, stats, tokens_out, start, frames, conceal, damage, device, jobs, model,
+                         side if whole else None)
     first = next(chunks, None)  # the header is checked (and the first frames decoded) before dst is touched
     if first is None:
         raise FormatError("stream holds no frames")
@@ -357,20 +472,24 @@ def decode_file(src: str | os.PathLike, dst: str | os.PathLike, force: bool = Fa
     if frames is not None or start:
         total = None
 
+    audio = _audio_stream(side)
+
     def write_all(target: str | BinaryIO) -> None:
         writer = VideoWriter(target, header.width, header.height, fps, header.chroma,
-                             header.matrix, header.color_range, first_number=start)
+                             header.matrix, header.color_range, first_number=start, rotation=header.rotation,
+                             primaries=header.primaries, transfer=header.transfer, audio=audio)
         try:
             for group in itertools.chain([first], chunks):
+                _write_side(writer, side, stats)
                 for frame in group:
                     writer.write(frame)
                 stats.frames += len(group)
                 if progress:
-                    progress(stats.frames, total)
+                    progress(stats.frames, total, stats)
+            _write_side(writer, side, stats)
         finally:
             writer.close()
-        if writer.note:
-            stats.note = writer.note
+        stats.note = writer.note
 
     if str(dst) == "-":
         try:

@@ -12,7 +12,7 @@ from .rd import METRICS, curves
 
 LABELS = {"psnr-y": "PSNR-Y (dB)", "psnr-yuv": "PSNR-YUV 6:1:1 (dB)", "psnr-rgb": "PSNR-RGB (dB)",
           "ssim-y": "SSIM-Y", "ssim-rgb": "SSIM-RGB", "msssim-y": "MS-SSIM-Y",
-          "msssim-rgb": "MS-SSIM-RGB", "lpips": "LPIPS-Alex (lower is better)"}
+          "msssim-rgb": "MS-SSIM-RGB", "lpips": "LPIPS-Alex (lower is better)", "vmaf": "VMAF (v0.6.1)"}
 
 
 def average_curves(rows: list[dict], metric: str) -> dict[str, tuple[np.ndarray, np.ndarray]]:

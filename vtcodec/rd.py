@@ -32,9 +32,9 @@ import numpy as np
 from .errors import VtcError
 from .workers import threads_per_worker
 
-METRICS = ("psnr-y", "psnr-yuv", "psnr-rgb", "ssim-y", "ssim-rgb", "msssim-y", "msssim-rgb", "lpips")
+METRICS = ("psnr-y", "psnr-yuv", "psnr-rgb", "ssim-y", "ssim-rgb", "msssim-y", "msssim-rgb", "lpips", "vmaf")
 LOWER_IS_BETTER = {"lpips"}
-BD_METRICS = ("psnr-y", "psnr-rgb", "msssim-rgb", "lpips")
+BD_METRICS = ("psnr-y", "psnr-rgb", "msssim-rgb", "lpips", "vmaf")
 MIN_OVERLAP = 0.25
 FIELDS = ("clip", "codec", "quality", "settings", "frames", "width", "height", "bytes", "bpp", "kbps",
           *METRICS, "msssim_window", "encode_fps", "decode_fps")
@@ -66,6 +66,7 @@ class Job:
     lowdelay: bool = False
     model: str = "vt1-fsq"
     lpips: bool = True
+    vmaf: bool = False
     precision: str | None = None  # vtcodec's tokenizer nets (zoo.resolve_precision)
     vtc_preset: str = "medium"  # vtcodec's encoder preset (vtcodec.presets.PRESETS); ``preset`` is the anchors'
 
@@ -82,7 +83,7 @@ class Job:
         st = Path(self.clip).stat()
         version = CACHE_VERSION["vtcodec" if self.codec == "vtcodec" else "anchor"]
         parts = [version, os.path.abspath(self.clip), st.st_size, int(st.st_mtime), self.frames,
-                 self.codec, self.quality, self.settings(), self.lpips]
+                 self.codec, self.quality, self.settings(), self.lpips] + (["vmaf"] if self.vmaf else [])
         if self.codec == "vtcodec":
             from .zoo import find_model
 
@@ -130,6 +131,14 @@ def measure(job: Job) -> dict:
         from .lpips import lpips_frames
 
         row["lpips"] = lpips_frames(src, dec)
+    row["vmaf"] = None
+    if job.vmaf and min(h, w) >= 32:  # VMAF's four scales of ADM and VIF need 32 px
+        from .vmaf import luma as y8
+        from .vmaf import vmaf_frames
+
+        # the decoded Y planes where the codec output YUV (anchors), as libvmaf would read them
+        dec_y = luma if luma is not None else y8(dec, info.matrix, info.color_range)
+        row["vmaf"] = float(vmaf_frames(y8(src, info.matrix, info.color_range), dec_y).mean())
     row["msssim_window"] = metrics.msssim_window(h, w)
     row["encode_fps"] = t / max(enc_s, 1e-9)
     row["decode_fps"] = t / max(dec_s, 1e-9)
@@ -197,9 +206,10 @@ class Sweep:
 def plan(inputs: Iterable[str], codecs: Iterable[str], qualities: dict[str, list[int]],
          frames: int | None = None, preset: str = "medium", tune: str | None = None,
          lowdelay: bool = False, model: str = "vt1-fsq", lpips: bool = True,
-         vtc_presets: Iterable[str] = ("medium",)) -> tuple[list[Job], list[str]]:
+         vtc_presets: Iterable[str] = ("medium",), vmaf: bool = False) -> tuple[list[Job], list[str]]:
     """The jobs of a sweep, and the (clip, codec) pairs skipped with the reason. ``preset`` is
-    the anchors' preset; ``vtc_presets`` vtcodec's (each one a curve)."""
+    the anchors' preset; ``vtc_presets`` vtcodec's (each one a curve); ``vmaf``: measure VMAF
+    too (``vtcodec.vmaf``)."""
     from . import anchors
     from .presets import get_preset
     from .video import VideoReader
@@ -222,10 +232,10 @@ def plan(inputs: Iterable[str], codecs: Iterable[str], qualities: dict[str, list
             else:
                 raise VtcError(f"unknown codec {codec!r} (known: vtcodec, {', '.join(anchors.CODECS)})")
             if codec == "vtcodec":
-                jobs += [Job(clip, codec, int(q), frames, model=model, lpips=lpips, vtc_preset=p)
+                jobs += [Job(clip, codec, int(q), frames, model=model, lpips=lpips, vmaf=vmaf, vtc_preset=p)
                          for p in vtc_presets for q in qs]
             else:
-                jobs += [Job(clip, codec, int(q), frames, preset, tune, lowdelay, model, lpips) for q in qs]
+                jobs += [Job(clip, codec, int(q), frames, preset, tune, lowdelay, model, lpips, vmaf) for q in qs]
     return jobs, skipped
 
 

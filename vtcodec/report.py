@@ -13,6 +13,8 @@ import os
 from dataclasses import dataclass, field
 
 from .bitstream import (
+    CHUNK_AUDIO_PACKETS,
+    CHUNK_AUDIO_STREAM,
     CHUNK_END,
     CHUNK_FRAMES,
     CHUNK_INDEX,
@@ -26,6 +28,7 @@ from .bitstream import (
     open_vtc,
     read_chunk,
 )
+from .bitstream.audio import AudioStream
 from .errors import FormatError
 
 
@@ -45,7 +48,8 @@ class ChunkInfo:
 
     @property
     def kind_name(self) -> str:
-        return {CHUNK_FRAMES: "frames", CHUNK_INDEX: "index", CHUNK_END: "end"}.get(self.kind, f"type {self.kind}")
+        return {CHUNK_FRAMES: "frames", CHUNK_INDEX: "index", CHUNK_END: "end", CHUNK_AUDIO_STREAM: "audio stream",
+                CHUNK_AUDIO_PACKETS: "audio"}.get(self.kind, f"type {self.kind}")
 
 
 @dataclass
@@ -56,6 +60,11 @@ class Report:
     header_size: int
     chunks: list[ChunkInfo] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)  # empty for a file a decoder accepts
+    audio: AudioStream | None = None  # the audio stream the file carries, if any
+
+    @property
+    def audio_bytes(self) -> int:
+        return sum(c.size for c in self.chunks if c.kind in (CHUNK_AUDIO_STREAM, CHUNK_AUDIO_PACKETS))
 
     @property
     def declared_frames(self) -> int | None:
@@ -72,17 +81,31 @@ class Report:
 
     @property
     def bpp(self) -> float:
-        return self.size * 8 / max(1, self.frames * self.header.width * self.header.height)
+        """Of the video (the file but its audio)."""
+        return (self.size - self.audio_bytes) * 8 / max(1, self.frames * self.header.width * self.header.height)
 
     @property
     def kbps(self) -> float:
+        """Of the video (the file but its audio)."""
         seconds = self.frames * self.header.fps_den / self.header.fps_num
-        return self.size * 8 / max(seconds, 1e-9) / 1000
+        return (self.size - self.audio_bytes) * 8 / max(seconds, 1e-9) / 1000
 
 
 def inspect(path: str | os.PathLike) -> Report:
-    """Read a .vtc file's structure. Raises ``VtcError`` only when there is no header to read;
-    everything wrong after it goes into ``Report.problems``."""
+    """Read a .vtc file's structure (``-``: standard input, spooled to a temporary file). Raises
+    ``VtcError`` only when there is no header to read; everything wrong after it goes into
+    ``Report.problems``."""
+    if str(path) == "-":
+        import shutil
+        import sys
+        import tempfile
+
+        with tempfile.NamedTemporaryFile(suffix=".vtc") as tmp:
+            shutil.copyfileobj(sys.stdin.buffer, tmp)
+            tmp.flush()
+            report = inspect(tmp.name)
+        report.path = "-"
+        return report
     with open_vtc(path) as (f, size, header):
         report = Report(str(path), size, header, f.tell())
         sequence = ChunkSequence(header)
@@ -99,6 +122,11 @@ def inspect(path: str | os.PathLike) -> Report:
                         k, _ = frames_payload(chunk.payload, header, chunk.what)
                         grid = coded_size(header.width, header.height, k)
                     except FormatError as exc:  # framed fine, but its payload cannot be decoded
+                        problem = str(exc)
+                elif chunk.kind == CHUNK_AUDIO_STREAM and report.audio is None:
+                    try:
+                        report.audio = AudioStream.parse(chunk.payload)
+                    except FormatError as exc:
                         problem = str(exc)
                 report.chunks.append(ChunkInfo(chunk.kind, chunk.first_frame, chunk.n_frames,
                                                chunk.offset, chunk.size, k, grid))

@@ -19,6 +19,7 @@ from typing import BinaryIO, Self
 import av
 import numpy as np
 
+from .bitstream.audio import AudioStream, Packet
 from .errors import OutputClosed, VideoError
 
 # colour matrices we convert with: code written into the .vtc header -> PyAV name
@@ -39,6 +40,21 @@ class VideoInfo:
     matrix: int  # key of MATRICES
     color_range: int  # key of RANGES
     codec: str
+    rotation: int = 0  # degrees counter-clockwise to turn frames for display: 0, 90, 180, 270
+    primaries: int = 2  # H.273 ColourPrimaries (2: unspecified)
+    transfer: int = 2  # H.273 TransferCharacteristics (2: unspecified)
+    bit_depth: int = 8  # bits per sample of the source
+    audio: AudioStream | None = None  # the first audio stream, if any
+
+
+@dataclass(frozen=True)
+class RawFormat:
+    """What a raw .yuv file cannot say about itself."""
+
+    width: int
+    height: int
+    fps: Fraction = Fraction(25)
+    pix_fmt: str = "yuv420p"
 
 
 def _chroma_of(pix_fmt: str) -> str:
@@ -75,12 +91,17 @@ def rgb_to_frame(rgb: np.ndarray) -> av.VideoFrame:
     return av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24")
 
 
-def _open(path: str | os.PathLike) -> av.container.InputContainer:
+def _open(path: str | os.PathLike, raw: RawFormat | None = None) -> av.container.InputContainer:
+    options, fmt = {}, None
+    if raw is not None:
+        fmt = "rawvideo"
+        options = {"video_size": f"{raw.width}x{raw.height}", "pixel_format": raw.pix_fmt,
+                   "framerate": str(raw.fps)}
     if str(path) == "-":  # a stream on standard input (e.g. y4m from ffmpeg)
         import sys
 
         try:
-            return av.open(sys.stdin.buffer, mode="r")
+            return av.open(sys.stdin.buffer, mode="r", format=fmt, options=options)
         except av.error.FFmpegError as exc:
             raise VideoError(f"standard input: not a video PyAV can read ({exc})") from None
     p = Path(path)
@@ -88,8 +109,20 @@ def _open(path: str | os.PathLike) -> av.container.InputContainer:
         raise VideoError(f"{path}: no such file")
     if p.is_dir():
         raise VideoError(f"{path}: is a directory, not a video")
+    if raw is None and p.suffix.lower() == ".yuv":
+        raise VideoError(f"{path}: a raw .yuv file does not say its size: give --size WxH (and --fps, --pix-fmt)")
+    if raw is not None:
+        try:
+            fmt_ = av.VideoFormat(raw.pix_fmt, raw.width, raw.height)
+        except (ValueError, av.error.FFmpegError):
+            raise VideoError(f"--pix-fmt {raw.pix_fmt!r}: not a pixel format FFmpeg knows") from None
+        frame_bytes = sum(c.width * c.height * ((c.bits + 7) // 8) for c in fmt_.components)
+        size = p.stat().st_size
+        if size == 0 or size % frame_bytes:
+            raise VideoError(f"{path}: {size} bytes is not a whole number of {raw.width}x{raw.height} "
+                             f"{raw.pix_fmt} frames ({frame_bytes} bytes each): check --size and --pix-fmt")
     try:
-        container = av.open(str(path), mode="r")
+        container = av.open(str(path), mode="r", format=fmt, options=options)
     except (av.error.InvalidDataError, UnicodeDecodeError) as exc:
         raise VideoError(f"{path}: not a video PyAV can read ({exc.__class__.__name__})") from None
     except av.error.FFmpegError as exc:
@@ -100,15 +133,28 @@ def _open(path: str | os.PathLike) -> av.container.InputContainer:
     return container
 
 
+def _audio_of(stream) -> AudioStream:
+    ctx = stream.codec_context
+    tb = stream.time_base or Fraction(1, ctx.sample_rate or 1)
+    return AudioStream(ctx.name, int(ctx.sample_rate or 0), ctx.layout.name if ctx.layout else "",
+                       ctx.format.name if ctx.format else "", (tb.numerator, tb.denominator),
+                       int(ctx.bit_rate or 0), bytes(ctx.extradata or b""))
+
+
 class VideoReader:
     """Iterate over the RGB frames of a video file: ``for frame in VideoReader(path): ...``.
 
-    ``info`` is filled from the stream before the first frame is read.
+    ``info`` is filled from the stream (and its first frame, read ahead) before iteration.
+    ``info.audio`` describes the first audio stream; ``audio=True`` also collects its packets as they are demuxed, unchanged,
+    their timestamps made relative to the first video frame: ``take_audio()`` hands over those
+    read so far. ``raw`` describes a raw .yuv input. ``vfr`` becomes True when frame times are seen
+    to stray from the constant rate ``info.fps``.
     """
 
-    def __init__(self, path: str | os.PathLike, size: tuple[int, int] | None = None) -> None:
+    def __init__(self, path: str | os.PathLike, size: tuple[int, int] | None = None, audio: bool = False,
+                 raw: RawFormat | None = None) -> None:
         self.path = str(path)
-        self._container = _open(path)
+        self._container = _open(path, raw)
         self._stream = self._container.streams.video[0]
         self._stream.thread_type = "AUTO"
         ctx = self._stream.codec_context
@@ -119,24 +165,73 @@ class VideoReader:
             self.close()
             raise VideoError(f"{path}: video stream has no frame size")
         self.size = size  # optional (width, height) to scale to
+        sound = self._container.streams.audio[0] if self._container.streams.audio else None
+        self._audio = sound if audio else None  # demuxed along with the video
+        self._packets: list[Packet] = []
+        self.vfr = False
+        self._frames = self._decode()
+        try:
+            first = next(self._frames, None)
+        except av.error.FFmpegError as exc:
+            self.close()
+            raise self._failed(exc) from None
+        self._first = first
+        self._t0 = first.time if first is not None and first.time is not None else 0.0
+        try:
+            bits = av.VideoFormat(pix_fmt).components[0].bits
+        except (ValueError, IndexError):
+            bits = 8
+        src = first if first is not None else ctx
         self.info = VideoInfo(
             width=int(ctx.width), height=int(ctx.height), fps=Fraction(rate),
             frame_count=int(self._stream.frames) or None, pix_fmt=pix_fmt,
             chroma=_chroma_of(pix_fmt), matrix=matrix, color_range=rng, codec=ctx.name,
+            rotation=round(getattr(first, "rotation", 0) or 0) % 360 // 90 * 90 if first is not None else 0,
+            primaries=int(getattr(src, "color_primaries", 2) or 2), transfer=int(getattr(src, "color_trc", 2) or 2),
+            bit_depth=int(bits) if 1 <= bits <= 16 else 8,
+            audio=_audio_of(sound) if sound is not None else None,
         )
+
+    def _decode(self) -> Iterator[av.VideoFrame]:
+        streams = [self._stream] + ([self._audio] if self._audio is not None else [])
+        for packet in self._container.demux(*streams):
+            if packet.stream is self._audio:
+                if packet.size:
+                    self._packets.append((packet.pts, int(packet.duration or 0), bool(packet.is_keyframe),
+                                          bytes(packet)))
+                continue
+            yield from packet.decode()
+
+    def take_audio(self) -> list[Packet]:
+        """The audio packets demuxed since the last call, timestamps relative to the first frame."""
+        out, self._packets = self._packets, []
+        if out and self._audio is not None and self._t0:
+            shift = round(self._t0 / float(self._audio.time_base))
+            out = [(None if pts is None else pts - shift, d, k, b) for pts, d, k, b in out]
+        return out
 
     def __iter__(self) -> Iterator[np.ndarray]:
         try:
-            for frame in self._container.decode(self._stream):
+            if self._first is None:
+                return
+            step = 1 / float(self.info.fps)
+            frame, index = self._first, 0
+            while frame is not None:
+                if not self.vfr and frame.time is not None and abs(frame.time - self._t0 - index * step) > step / 2:
+                    self.vfr = True
                 yield frame_to_rgb(frame, self.size)
+                frame, index = next(self._frames, None), index + 1
         except av.error.FFmpegError as exc:
-            if self.path == "-":
-                raise VideoError(f"standard input: decoding failed ({exc}); an .mp4 or .mov often cannot be "
-                                 "read from a pipe (its index may come last): give its file name, or pipe a "
-                                 "streamable format (.y4m, .mkv, .ts)") from None
-            raise VideoError(f"{self.path}: decoding failed ({exc})") from None
+            raise self._failed(exc) from None
         finally:
             self.close()
+
+    def _failed(self, exc: Exception) -> VideoError:
+        if self.path == "-":
+            return VideoError(f"standard input: decoding failed ({exc}); an .mp4 or .mov often cannot be "
+                              "read from a pipe (its index may come last): give its file name, or pipe a "
+                              "streamable format (.y4m, .mkv, .ts)")
+        return VideoError(f"{self.path}: decoding failed ({exc})")
 
     def close(self) -> None:
         self._container.close()
@@ -193,18 +288,51 @@ def _codec_takes(codec: str, width: int, height: int, pix_fmt: str) -> bool:
         return False
 
 
-class VideoWriter:
-    """Write RGB frames to ``.y4m`` (raw, exact), ``.mkv`` (FFV1, lossless), ``.mp4`` (x264 CRF 12:
-    this re-compresses) or a folder of PNG frames (a path ending in ``/`` or an existing folder).
+def _audio_takes(fmt: str, audio: AudioStream) -> str:
+    """"" if a ``fmt`` container takes ``audio``'s packets as they are, else why not."""
+    import io
 
-    YUV outputs are converted with ``matrix``/``color_range`` into the ``chroma`` layout given.
-    Where a container or codec cannot store what was asked (a frame rate beyond its terms, a
-    chroma layout FFV1 refuses at a small size, a 1-pixel-wide FFV1 frame), the nearest thing it
-    can is written and ``note`` says what; whatever PyAV still refuses is a ``VideoError``.
+    try:
+        with av.open(io.BytesIO(), mode="w", format=fmt) as c:
+            _add_audio(c, audio)
+            c.start_encoding()
+        return ""
+    except (av.error.FFmpegError, ValueError, OSError, TypeError) as exc:
+        return str(exc).split(":")[0][:80] or exc.__class__.__name__
+
+
+def _add_audio(container: av.container.OutputContainer, audio: AudioStream):
+    stream = container.add_stream(audio.codec, rate=audio.sample_rate)
+    ctx = stream.codec_context
+    if audio.layout:
+        ctx.layout = audio.layout
+    if audio.format:
+        ctx.format = audio.format
+    if audio.bit_rate:
+        ctx.bit_rate = audio.bit_rate
+    if audio.extradata:
+        ctx.extradata = audio.extradata
+    stream.time_base = Fraction(*audio.time_base)
+    return stream
+
+
+class VideoWriter:
+    """Write RGB frames to ``.y4m`` (raw, exact), ``.mkv`` (FFV1, lossless), ``.mp4`` (x264 CRF 12,
+    4:2:0 at even sizes, which browsers play: this re-compresses), ``.yuv`` (raw planes, no header)
+    or a folder of PNG frames (a path ending in ``/`` or an existing folder).
+
+    YUV outputs are converted with ``matrix``/``color_range`` into the ``chroma`` layout given;
+    ``rotation``, ``primaries`` and ``transfer`` are written where the container keeps them, and
+    ``audio`` packets (``write_audio``) are muxed unchanged into .mkv and .mp4. Where a container
+    or codec cannot store what was asked (a frame rate beyond its terms, a chroma layout FFV1
+    refuses at a small size, an odd size in a browser-playable .mp4, audio in .y4m), the nearest
+    thing it can is written and ``note`` says what; whatever PyAV still refuses is a ``VideoError``.
     """
 
     def __init__(self, path: str | os.PathLike | BinaryIO, width: int, height: int, fps: Fraction,
-                 chroma: str = "420", matrix: int = 5, color_range: int = 1, first_number: int = 0) -> None:
+                 chroma: str = "420", matrix: int = 5, color_range: int = 1, first_number: int = 0,
+                 rotation: int = 0, primaries: int = 2, transfer: int = 2,
+                 audio: AudioStream | None = None) -> None:
         self.path = path if not isinstance(path, (str, os.PathLike)) else str(path)
         self.width, self.height, self.fps = width, height, Fraction(fps)
         self.matrix = matrix if matrix in MATRICES else 5
@@ -213,21 +341,37 @@ class VideoWriter:
         self.first_number = first_number  # PNG frames are named from this number (a decode's --start)
         self.note = ""
         self._container = None
+        self._audio = None
+        self._pad = (0, 0)  # rows, columns added (an odd size in .mp4)
         self.kind = writer_kind(self.path) if isinstance(self.path, str) else "y4m"  # a stream
+        notes = []
+        if audio is not None and self.kind not in ("mkv", "mp4"):
+            notes.append(f"audio left out (.{self.kind if self.kind != 'png' else 'png'} holds none: "
+                         "decode to .mkv or .mp4 to keep it)")
+            audio = None
+        if rotation and self.kind not in ("mkv", "mp4"):
+            notes.append(f"frames are stored unrotated (the source is displayed turned {rotation} degrees; "
+                         f".{self.kind} cannot say so)")
         if self.kind == "png":
             Path(self.path).mkdir(parents=True, exist_ok=True)
+            self.note = "; ".join(notes)
             return
-        notes = []
-        rate = container_rate(self.fps, self.kind)
+        rate = container_rate(self.fps, "y4m" if self.kind == "yuv" else self.kind)
         if rate != self.fps:
             notes.append(f"frame rate {self.fps} written as {rate} (the most .{self.kind} can store)")
         pix_fmt = CHROMA.get(chroma, "yuv420p")
-        codec = {"y4m": "rawvideo", "mkv": "ffv1", "mp4": "libx264"}[self.kind]
+        codec = {"y4m": "rawvideo", "yuv": "rawvideo", "mkv": "ffv1", "mp4": "libx264"}[self.kind]
         options = {"crf": "12", "preset": "medium"} if self.kind == "mp4" else {}
-        if self.kind == "mp4" and (width % 2 or height % 2) and pix_fmt != "yuv444p":
-            pix_fmt = "yuv444p"  # x264 cannot subsample odd sizes
-        if self.kind == "mp4" and pix_fmt == "gray":
-            pix_fmt = "yuv420p" if not (width % 2 or height % 2) else "yuv444p"
+        size = (width, height)
+        if self.kind == "mp4":
+            if pix_fmt != "yuv420p":
+                notes.append(f"{CHROMA_NAMES.get(pix_fmt, pix_fmt)} written as 4:2:0 (what browsers play)")
+            pix_fmt = "yuv420p"
+            self._pad = (height % 2, width % 2)
+            if any(self._pad):
+                size = (width + self._pad[1], height + self._pad[0])
+                notes.append(f"odd size {width}x{height} padded to {size[0]}x{size[1]} by repeating the last "
+                             "row/column (4:2:0 H.264 needs even sizes; .mkv or .y4m keep the exact size)")
         if self.kind == "mkv" and not _codec_takes(codec, width, height, pix_fmt):
             if _codec_takes(codec, width, height, "yuv444p"):
                 notes.append(f"{CHROMA_NAMES.get(pix_fmt, pix_fmt)} written as 4:4:4 (FFV1 refuses it at {width}x{height})")
@@ -236,16 +380,25 @@ class VideoWriter:
                 notes.append(f"written with lossless x264 (FFV1 refuses {width}x{height})")
                 codec, pix_fmt, options = "libx264", "yuv444p", {"qp": "0", "preset": "medium"}
         self.pix_fmt = pix_fmt
+        fmt = {"y4m": "yuv4mpegpipe", "yuv": "rawvideo", "mkv": "matroska", "mp4": "mp4"}[self.kind]
+        if audio is not None and (why := _audio_takes(fmt, audio)):
+            notes.append(f"audio ({audio.codec}) left out: .{self.kind} does not take it as it is ({why}); try .mkv")
+            audio = None
         self.note = "; ".join(notes)
-        fmt = {"y4m": "yuv4mpegpipe", "mkv": "matroska", "mp4": "mp4"}[self.kind]
         try:
-            self._container = av.open(self.path, mode="w", format=fmt)
+            self._container = av.open(self.path, mode="w", format=fmt,
+                                      options={"movflags": "+faststart"} if self.kind == "mp4" else {})
             stream = self._container.add_stream(codec, rate=rate)
-            stream.width, stream.height, stream.pix_fmt = width, height, pix_fmt
+            stream.width, stream.height, stream.pix_fmt = size[0], size[1], pix_fmt
             stream.time_base = 1 / rate
             stream.options = options
-            stream.codec_context.colorspace = self.matrix
-            stream.codec_context.color_range = self.color_range
+            ctx = stream.codec_context
+            ctx.colorspace, ctx.color_range = self.matrix, self.color_range
+            ctx.color_primaries, ctx.color_trc = primaries, transfer
+            if rotation and self.kind in ("mkv", "mp4"):
+                stream.set_display_rotation(rotation)
+            if audio is not None:
+                self._audio = _add_audio(self._container, audio)
         except (av.error.FFmpegError, ValueError, OverflowError) as exc:
             self._abort()
             raise VideoError(f"{self._name()}: cannot write this video ({exc})") from None
@@ -261,12 +414,32 @@ class VideoWriter:
                 self._container.close()
             self._container = None
 
+    def write_audio(self, packets: list[Packet]) -> None:
+        """Mux audio packets as they are (nothing when this output keeps no audio)."""
+        if self._audio is None or self._container is None:
+            return
+        tb = self._audio.time_base
+        try:
+            for pts, duration, key, data in packets:
+                packet = av.Packet(data)
+                packet.pts = packet.dts = pts
+                packet.duration = duration
+                packet.time_base = tb
+                packet.is_keyframe = key
+                packet.stream = self._audio
+                self._container.mux(packet)
+        except (av.error.FFmpegError, ValueError, OverflowError) as exc:
+            self._abort()
+            self._failed(exc)
+
     def write(self, frame: np.ndarray) -> None:
         if self.kind == "png":
             out = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="rgb24")
             out.save(str(Path(self.path) / f"{self.first_number + self.index:06d}.png"))
             self.index += 1
             return
+        if any(self._pad):
+            frame = np.pad(frame, ((0, self._pad[0]), (0, self._pad[1]), (0, 0)), mode="edge")
         vf = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="rgb24")
         if self.pix_fmt != "gray":
             vf = vf.reformat(format=self.pix_fmt, dst_colorspace=MATRICES[self.matrix],
@@ -314,12 +487,12 @@ def reader_gone(stream: BinaryIO) -> bool:
 
 
 def writer_kind(path: str) -> str:
-    """``y4m``, ``mkv``, ``mp4`` by extension; ``png`` for a folder (a path ending in ``/``, an
-    existing folder, or a name without an extension)."""
+    """``y4m``, ``mkv``, ``mp4``, ``yuv`` by extension; ``png`` for a folder (a path ending in
+    ``/``, an existing folder, or a name without an extension)."""
     if path.endswith(("/", os.sep)) or Path(path).is_dir() or not Path(path).suffix:
         return "png"
     ext = Path(path).suffix.lower()
-    kinds = {".y4m": "y4m", ".mkv": "mkv", ".mp4": "mp4"}
+    kinds = {".y4m": "y4m", ".mkv": "mkv", ".mp4": "mp4", ".yuv": "yuv"}
     if ext not in kinds:
-        raise VideoError(f"{path}: unknown output type (use .y4m, .mkv, .mp4 or a folder/)")
+        raise VideoError(f"{path}: unknown output type (use .y4m, .mkv, .mp4, .yuv or a folder/)")
     return kinds[ext]

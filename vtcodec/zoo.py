@@ -154,16 +154,39 @@ def find_model(name_or_path: str | os.PathLike) -> ModelEntry:
 
 
 def find_installed(name: str, sha256: str) -> ModelEntry:
-    """The registered model a stream names: same name and weights hash."""
-    found = [e for e in list_models() if e.name == name]
-    for entry in found:
-        if entry.sha256 == sha256:
+    """The registered model a stream names: same name and weights hash, wherever it is registered
+    (bundled, ``VTCODEC_MODEL_PATH``, ``register_model``, ``decode --model``)."""
+    models = list_models()
+    for entry in models:
+        if entry.name == name and entry.sha256 == sha256:
             return entry
-    if not found:
-        raise ModelError(f"stream was written with model {name!r}, which is not installed "
-                         f"(weights {sha256[:12]}; register its folder with VTCODEC_MODEL_PATH)")
-    raise ModelError(f"stream was written with model {name!r} (weights {sha256[:12]}), but the "
-                     f"installed one has weights {found[0].sha256[:12]}")
+    need = f"stream needs model {name!r} with weights sha256 {sha256[:16]}..."
+    same = [e for e in models if e.name == name]
+    have = (f"; the installed {name!r} is another model (weights {same[0].sha256[:16]}... in {same[0].path})"
+            if same else "; no model of that name is installed")
+    raise ModelError(f"{need}{have}: give its folder with --model or VTCODEC_MODEL_PATH")
+
+
+def bundled_models() -> list[ModelEntry]:
+    """The models shipped with vtcodec (``models/zoo``): their names and folders are reserved."""
+    return [e for e in list_models() if _inside(e.path, ZOO_DIR)]
+
+
+def _inside(path: Path, folder: Path) -> bool:
+    return Path(path).resolve().parent == folder.resolve()
+
+
+def unique_name(name: str, tag: str, folder: Path) -> tuple[str, str]:
+    """``name``, or ``NAME-TAG`` when another installed model already has that name (a model's
+    identity is its name and weights hash, and a stream names both: two models of one name
+    would leave one of them, or a bundled one, unable to decode its files). Also a note saying
+    so, or ""."""
+    taken = [e for e in list_models() if e.name == name and e.path.resolve() != Path(folder).resolve()]
+    if not taken:
+        return name, ""
+    new = f"{name}-{tag}"[:64]
+    where = "a bundled model" if any(_inside(e.path, ZOO_DIR) for e in taken) else f"the model in {taken[0].path}"
+    return new, f"{name!r} is the name of {where}; this model is named {new!r} (choose one with --name)"
 
 
 _CACHE: dict[tuple, VTModel] = {}  # loaded models, keyed by folder, device and file stamp
@@ -253,15 +276,25 @@ def load_model(name_or_path: str | os.PathLike = DEFAULT_MODEL, device: str = "c
 
 
 def save_model(model: VTModel, folder: str | os.PathLike, info: dict | None = None) -> ModelEntry:
-    """Write ``weights.safetensors`` (float16) and ``model.json`` into ``folder``."""
+    """Write ``weights.safetensors`` (float16) and ``model.json`` into ``folder``, each through a
+    temporary file renamed into place."""
     from safetensors.torch import save_file
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    state = {k: v.detach().to("cpu", torch.float16).contiguous() for k, v in model.state_dict().items()}
+    state = weights_state(model)
     weights = folder / "weights.safetensors"
-    save_file(state, str(weights), metadata={"config": model.cfg.to_json()})
+    tmp = folder / ".weights.safetensors.part"
+    save_file(state, str(tmp), metadata={"config": model.cfg.to_json()})
     meta = {"name": model.cfg.name, "config": json.loads(model.cfg.to_json()),
-            "sha256": sha256_file(weights), **(info or {})}
-    (folder / "model.json").write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
+            "sha256": sha256_file(tmp), **(info or {})}
+    os.replace(tmp, weights)
+    tmp = folder / ".model.json.part"
+    tmp.write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
+    os.replace(tmp, folder / "model.json")
     return _entry(folder)
+
+
+def weights_state(model: VTModel) -> dict[str, torch.Tensor]:
+    """The tensors a model folder stores: float16, on the CPU, contiguous."""
+    return {k: v.detach().to("cpu", torch.float16).contiguous() for k, v in model.state_dict().items()}

@@ -31,6 +31,12 @@ def main(argv: list[str] | None = None) -> int:
         from dataclasses import replace
 
         cfg = replace(cfg, steps=args.steps)
+    if os.environ.get("RANK", "0") == "0" and not args.resume:
+        from ..zoo import bundled_models
+
+        if cfg.model.name in {e.name for e in bundled_models()}:
+            print(f"note: {cfg.model.name!r} is a bundled model's name: `vtcodec export` will name this model "
+                  f"{cfg.model.name}-TAG (TAG from its weights) unless given --name", file=sys.stderr, flush=True)
     live = sys.stderr.isatty() and os.environ.get("RANK", "0") == "0"
     if not live:
         trainer = Trainer(cfg, args.data, args.out, val=args.val, device=args.device,

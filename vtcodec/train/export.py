@@ -1,20 +1,56 @@
-"""``vtcodec export RUN_DIR -o models/zoo/NAME``: checkpoint -> safetensors + model.json."""
+"""``vtcodec export RUN_DIR -o FOLDER``: checkpoint -> safetensors + model.json.
+
+A model's identity is its name and its weights hash, and every .vtc header names both. So that a
+model trained from a bundled recipe can never shadow the bundled one (whose files would then stop
+decoding), export refuses to write into a bundled model's folder, and a name that an installed
+model already uses becomes ``NAME-TAG`` (TAG: 8 hex digits of the weights' own hash), with a note.
+"""
 
 from __future__ import annotations
 
+import hashlib
 import os
+from dataclasses import replace
 from pathlib import Path
 
+from ..errors import ModelError
 from ..models import VTModel
-from ..zoo import ModelEntry, save_model
+from ..zoo import ModelEntry, bundled_models, save_model, unique_name, weights_state
 from .loop import TrainConfig, load_checkpoint
 
 
-def export(run_dir: str | os.PathLike, out_dir: str | os.PathLike, command: str = "") -> ModelEntry:
+def export(run_dir: str | os.PathLike, out_dir: str | os.PathLike, command: str = "", name: str | None = None,
+           force: bool = False, notes: list[str] | None = None) -> ModelEntry:
+    """Write the run's model into ``out_dir``. ``name`` replaces the recipe's model name (an error
+    if an installed model has it); without it, a taken name gets a suffix (see the module).
+    ``force`` replaces a model already in ``out_dir`` (never a bundled one). Notes go to ``notes``."""
+    out = Path(out_dir)
+    for entry in bundled_models():
+        if out.resolve() == entry.path.resolve():
+            raise ModelError(f"{out_dir}: is the bundled model {entry.name!r}; replacing it would stop "
+                             "every file written with it from decoding (export to another folder)")
+    if (out / "model.json").exists() and not force:
+        raise ModelError(f"{out_dir}: holds a model already (-f replaces it)")
+    if out.exists() and not out.is_dir():
+        raise ModelError(f"{out_dir}: exists and is not a folder")
     ck = load_checkpoint(Path(run_dir) / "last.pt")
     cfg = TrainConfig.from_dict(ck["config"])
-    model = VTModel(cfg.model)
+    try:
+        model_cfg = cfg.model if name is None else replace(cfg.model, name=name)
+    except ValueError as exc:
+        raise ModelError(f"--name: {exc}") from None
+    model = VTModel(model_cfg)
     model.load_state_dict(ck["model"])
+    tag = hashlib.sha256()
+    for key, tensor in sorted(weights_state(model).items()):
+        tag.update(key.encode() + tensor.numpy().tobytes())
+    new, note = unique_name(model_cfg.name, tag.hexdigest()[:8], out)
+    if note and name is not None:
+        raise ModelError(f"--name {name!r}: {note.split(';')[0]} (choose another)")
+    if note:
+        model = VTModel(replace(model_cfg, name=new))
+        model.load_state_dict(ck["model"])
+        (notes if notes is not None else []).append(note)
     history = ck.get("history", [])
     info = {
         "recipe": {"train_config": cfg.to_dict(), "steps_done": ck["step"], "command": command,
@@ -22,4 +58,4 @@ def export(run_dir: str | os.PathLike, out_dir: str | os.PathLike, command: str 
         "training_history": [{k: h[k] for k in ("step", "psnr", "bpp", "val_psnr", "val_bpp", "time")
                               if k in h} for h in history if "val_psnr" in h],
     }
-    return save_model(model, out_dir, info)
+    return save_model(model, out, info)

@@ -21,6 +21,7 @@ from .chunks import (
     ChunkHead,
     IndexEntry,
     Resync,
+    audio_spans,
     chunk_spans,
     end_chunk,
     index_chunk,
@@ -76,7 +77,7 @@ from .structure import ChunkSequence
 __all__ = [  # noqa: RUF022 - grouped by module
     "CHUNK_END", "CHUNK_FRAMES", "CHUNK_INDEX", "CHUNK_MAGIC", "END_SIZE", "HEAD_FIELDS", "HEAD_SIZE",
     "INDEX_ENTRY", "MAX_PAYLOAD", "MIN_FRAMES_CHUNK", "OVERHEAD", "Chunk", "ChunkHead", "IndexEntry",
-    "Resync", "chunk_spans", "end_chunk", "index_chunk", "parse_head", "parse_index", "payload_of",
+    "Resync", "audio_spans", "chunk_spans", "end_chunk", "index_chunk", "parse_head", "parse_index", "payload_of",
     "read_chunk", "read_index", "reseal", "scan_chunks", "seal_stream", "set_head_field",
     "SCALE_MAX", "SCALE_MIN", "SCALE_ONE", "SCALE_Q16", "TOKEN", "coded_size", "frame_symbols",
     "frames_payload", "payload_limit", "scale_range", "token_grid",

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import BinaryIO
 
 from ..errors import CorruptChunk, FormatError
+from .audio import CHUNK_AUDIO_PACKETS, CHUNK_AUDIO_STREAM, MAX_AUDIO_CHUNK
 from .header import UNKNOWN_FRAMES, Header
 
 CHUNK_MAGIC = b"VTCK"
@@ -54,6 +55,9 @@ class ChunkHead:
         if self.kind == CHUNK_FRAMES and max_payload is not None and self.length > max_payload:
             raise FormatError(f"{self.describe(after)} claims {self.length} bytes, more than a chunk "
                               "of this stream can hold")
+        if self.kind in (CHUNK_AUDIO_STREAM, CHUNK_AUDIO_PACKETS) and self.length > MAX_AUDIO_CHUNK:
+            raise FormatError(f"audio chunk after frame {after} claims {self.length} bytes, more than "
+                              f"the {MAX_AUDIO_CHUNK} an audio chunk may hold")
 
     def describe(self, after: int) -> str:
         if self.kind == CHUNK_FRAMES:
@@ -203,6 +207,23 @@ def scan_chunks(f: BinaryIO, header: Header, file_size: int, start: int) -> list
             expected = first + n
         elif kind == CHUNK_END:
             break
+        pos = end
+    return out
+
+
+def audio_spans(f: BinaryIO, file_size: int, start: int) -> list[tuple[int, int, int]]:
+    """``(type, offset, size)`` of the audio chunks from byte ``start``, found by reading chunk
+    heads and seeking over payloads, as ``scan_chunks`` does (up to the first head that does not
+    fit the file)."""
+    out, pos = [], start
+    while pos + HEAD.size <= file_size:
+        f.seek(pos)
+        magic, kind, _, _, length = HEAD.unpack(f.read(HEAD.size))
+        end = pos + OVERHEAD + length
+        if magic != CHUNK_MAGIC or end > file_size or kind == CHUNK_END:
+            break
+        if kind in (CHUNK_AUDIO_STREAM, CHUNK_AUDIO_PACKETS):
+            out.append((kind, pos, OVERHEAD + length))
         pos = end
     return out
 

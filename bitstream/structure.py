@@ -17,6 +17,7 @@ from __future__ import annotations
 import struct
 
 from ..errors import FormatError
+from .audio import CHUNK_AUDIO_PACKETS, CHUNK_AUDIO_STREAM
 from .chunks import CHUNK_END, CHUNK_FRAMES, CHUNK_INDEX, Chunk, IndexEntry, parse_index
 from .header import UNKNOWN_FRAMES, Header
 
@@ -30,6 +31,7 @@ class ChunkSequence:
         self.last_kind: int | None = None
         self.ended = False
         self.partial = False  # chunks were skipped (concealment): the index cannot be compared
+        self.audio_bytes = 0  # of the audio chunks seen (types 3 and 4), framing included
 
     def add(self, chunk: Chunk) -> bool:
         """Check ``chunk`` against the chunks before it; True for a frames chunk."""
@@ -46,6 +48,8 @@ class ChunkSequence:
                 (self._index if kind == CHUNK_INDEX else self._end)(chunk)
             elif self.index_at is not None:
                 raise FormatError(f"chunk of type {kind} between the index and the end chunk")
+            elif kind in (CHUNK_AUDIO_STREAM, CHUNK_AUDIO_PACKETS):
+                self.audio_bytes += chunk.size
         finally:
             self.last_kind = kind
         return kind == CHUNK_FRAMES

@@ -63,6 +63,22 @@ def test_audio_is_carried_through_to_mkv_and_mp4_packet_for_packet(tmp_path):
         assert audio_packets(tmp_path / out) == want, out
         with av.open(str(tmp_path / out)) as c:
             assert c.streams.audio[0].codec_context.extradata == av.open(str(src)).streams.audio[0].codec_context.extradata
+    # a range decode cuts the audio at packet boundaries: a contiguous run of the source's packets
+    p = cli("decode", str(tmp_path / "a.vtc"), "-o", str(tmp_path / "r.mkv"), "--start", "10", "--frames", "10")
+    assert p.returncode == 0, p.stderr
+    cut = audio_packets(tmp_path / "r.mkv")
+    first = want.index(cut[0])
+    assert 15 <= len(cut) <= 21 and want[first:first + len(cut)] == cut  # 0.4 s of 21.3 ms packets
+    assert abs(first * 1024 / 48000 - 0.4) < 0.05  # it starts at frame 10's time (+ AAC's priming packet)
+    # the streaming decoder (standard input) carries it too
+    import subprocess
+    import sys
+
+    with open(tmp_path / "a.vtc", "rb") as f:
+        p = subprocess.run([sys.executable, "-m", "vtcodec", "decode", "-", "-o", str(tmp_path / "s.mkv")],
+                           stdin=f, capture_output=True, text=True, check=False)
+    assert p.returncode == 0, p.stderr
+    assert audio_packets(tmp_path / "s.mkv") == want
     # where audio cannot go, or is not wanted, a note says so
     p = cli("decode", str(tmp_path / "a.vtc"), "-o", str(tmp_path / "a.y4m"))
     assert p.returncode == 0 and "audio left out" in p.stderr

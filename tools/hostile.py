@@ -32,21 +32,26 @@ from dataclasses import replace
 from pathlib import Path
 
 from vtcodec.bitstream import (
+    CHUNK_AUDIO_PACKETS,
+    CHUNK_AUDIO_STREAM,
     END_SIZE,
     HEAD_SIZE,
     OVERHEAD,
+    AudioStream,
     Chunk,
     Header,
     IndexEntry,
     chunk_spans,
     end_chunk,
     index_chunk,
+    pack_packets,
     parse_head,
     payload_of,
     read_header,
     seal_stream,
     set_field,
 )
+from vtcodec.bitstream.audio import MAX_AUDIO_CHUNK
 from vtcodec.bitstream.header import FIXED, PREFIX
 
 import vtcodec
@@ -80,9 +85,9 @@ def raw_header(header: Header, **fields: int) -> bytes:
 
 class Case:
     def __init__(self, name: str, what: str, argv: list[str], expect: str = "error",
-                 check=None, signal_after: float | None = None) -> None:
+                 check=None, signal_after: float | None = None, stdin: str | None = None) -> None:
         self.name, self.what, self.argv, self.expect = name, what, argv, expect
-        self.check, self.signal_after = check, signal_after
+        self.check, self.signal_after, self.stdin = check, signal_after, stdin
 
 
 def build(d: Path) -> list[Case]:
@@ -250,7 +255,65 @@ def build(d: Path) -> list[Case]:
                       check=batch_check))
     cases.append(Case("batch-fifo", "batch encode --from FIFO (no writer)",
                       ["batch", "encode", "-o", "batch-out2", "--from", "fifo-out"]))
+
+    # 10. format 2.1 side data and raw input (issue #18): audio is side data, never the video's end
+    aac = AudioStream("aac", 48000, "stereo", "fltp", (1, 48000), 128000, b"\x11\x90")
+
+    def with_side(*side: bytes) -> bytes:  # the side chunks before the first frames chunk
+        return seal_stream(head, [*side, *chunks[:3]])
+
+    side = {
+        "audio-json": (Chunk(0, 0, b"{not json", CHUNK_AUDIO_STREAM).pack(), "audio stream chunk that is not JSON"),
+        "audio-codec": (Chunk(0, 0, replace(aac, codec="nosuchcodec").pack(), CHUNK_AUDIO_STREAM).pack(),
+                        "audio stream naming a codec FFmpeg lacks"),
+        "audio-packets": (Chunk(0, 0, aac.pack(), CHUNK_AUDIO_STREAM).pack()
+                          + Chunk(0, 0, pack_packets([(0, 1024, True, b"x" * 50)])[:-20], CHUNK_AUDIO_PACKETS).pack(),
+                          "audio packets chunk whose packet runs past its end"),
+        "audio-garbage": (Chunk(0, 0, aac.pack(), CHUNK_AUDIO_STREAM).pack()
+                          + Chunk(0, 0, pack_packets([(i * 1024, 1024, True, os.urandom(200)) for i in range(8)]),
+                                  CHUNK_AUDIO_PACKETS).pack(), "AAC audio of random bytes"),
+    }
+    for name, (data, what) in side.items():
+        (d / f"{name}.vtc").write_bytes(with_side(data))
+        cases.append(Case(name, f"{what} -> .mkv", ["decode", f"{name}.vtc", "-o", f"{name}.mkv"], expect="success"))
+    big = Chunk(0, 0, bytes(MAX_AUDIO_CHUNK + 1), CHUNK_AUDIO_PACKETS).pack()
+    (d / "audio-huge.vtc").write_bytes(with_side(big))
+    cases.append(Case("audio-huge", "an audio chunk of 2^24+1 bytes (above the spec's limit)",
+                      ["decode", "audio-huge.vtc", "-o", "audio-huge.mkv"]))
+    cases.append(Case("audio-huge-stdin", "the same, decoded from standard input",
+                      ["decode", "-", "-o", "audio-huge2.y4m"], stdin="audio-huge.vtc"))
+    rotated = bytearray(base)
+    rotated[len(head) - 4 - 5:len(head) - 4 - 3] = struct.pack("<H", 45)  # the 2.1 rotation field
+    (d / "rotation-45.vtc").write_bytes(seal_stream(raw_crc(bytes(rotated[:len(head)])), chunks[:3]))
+    cases.append(Case("rotation-45", "header rotation 45 (not 0/90/180/270)", ["decode", "rotation-45.vtc", "-o", "r45.mkv"]))
+    raw = vtcodec.decompress(base)
+    (d / "clip.yuv").write_bytes(b"".join(_yuv420(f) for f in raw))
+    cases.append(Case("yuv-size", "a raw .yuv with the wrong --size",
+                      ["encode", "clip.yuv", "--size", "33x24", "-o", "yuv1.vtc"]))
+    cases.append(Case("yuv-nosize", "a raw .yuv without --size", ["encode", "clip.yuv", "-o", "yuv2.vtc"]))
+    cases.append(Case("yuv-stdin", "a raw .yuv on standard input with --size",
+                      ["encode", "-", "--size", f"{header.width}x{header.height}", "-o", "yuv3.vtc", "--model", TINY],
+                      expect="success", stdin="clip.yuv"))
     return cases
+
+
+def raw_crc(head: bytes) -> bytes:
+    """A header's bytes with its CRC made to match (any field values)."""
+    import zlib
+
+    return head[:-4] + struct.pack("<I", zlib.crc32(head[:-4]))
+
+
+def _yuv420(rgb) -> bytes:
+    import av
+
+    frame = av.VideoFrame.from_ndarray(rgb, format="rgb24").reformat(format="yuv420p")
+    h, w = rgb.shape[:2]
+    sizes = [(w, h), ((w + 1) // 2, (h + 1) // 2), ((w + 1) // 2, (h + 1) // 2)]
+    import numpy as np
+
+    return b"".join(np.frombuffer(p, np.uint8).reshape(-1, p.line_size)[:ph, :pw].tobytes()
+                    for p, (pw, ph) in zip(frame.planes, sizes))
 
 
 class _Boom:
@@ -382,8 +445,11 @@ def run(case: Case, d: Path, timeout: float) -> dict:
     t0 = time.time()
     cmd = ["/usr/bin/time", "-f", f"{RSS_TAG}%M", "prlimit", f"--as={MEMORY_LIMIT}",
            sys.executable, "-m", "vtcodec", *case.argv]
-    proc = subprocess.Popen(cmd, cwd=d, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    stdin = open(d / case.stdin, "rb") if case.stdin else subprocess.DEVNULL  # noqa: SIM115 - closed below
+    proc = subprocess.Popen(cmd, cwd=d, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, stdin=stdin,
                             env={**os.environ, "VTCODEC_DEBUG": ""}, start_new_session=True)
+    if case.stdin:
+        stdin.close()
     hung = False
     if case.signal_after:
         time.sleep(case.signal_after)

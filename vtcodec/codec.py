@@ -35,6 +35,8 @@ import torch
 
 from . import __version__
 from .bitstream import (
+    CHUNK_AUDIO_PACKETS,
+    CHUNK_AUDIO_STREAM,
     CHUNK_END,
     CHUNK_FRAMES,
     CHUNK_INDEX,
@@ -549,16 +551,19 @@ class Decoder:
     numpy arrays, or ``av.VideoFrame`` / ``[3, H, W]`` float tensors with ``output="av"`` /
     ``"torch"``); ``flush()`` checks that the stream ended cleanly. Memory holds at most one chunk
     (and never more than its bytes justify: see ``StreamDecoder``). ``tokens_out``: a list that
-    receives each chunk's symbols. Not thread-safe; separate instances may run in separate threads.
+    receives each chunk's symbols. ``side``: a list that receives the stream's audio chunks
+    (``vtcodec.bitstream.audio``) as they arrive. Not thread-safe; separate instances may run in
+    separate threads.
     """
 
     def __init__(self, device: str = "cpu", output: str = "numpy", precision: str | None = None,
-                 tokens_out: list | None = None) -> None:
+                 tokens_out: list | None = None, side: list | None = None) -> None:
         if output not in ("numpy", "av", "torch"):
             raise VtcError(f"output must be numpy, av or torch, not {output!r}")
         self.device, self.output = device, output
         self.precision = resolve_precision(precision, device)
         self.tokens_out = tokens_out
+        self.side = side
         self.stream: StreamDecoder | None = None
         self._buf = bytearray()
         self._offset = 0  # stream offset of the first byte in the buffer
@@ -599,6 +604,8 @@ class Decoder:
             if stream.sequence.add(chunk):
                 for batch in stream.frames(chunk, tokens_out=self.tokens_out):
                     out += self._convert(batch)
+            elif self.side is not None and chunk.kind in (CHUNK_AUDIO_STREAM, CHUNK_AUDIO_PACKETS):
+                self.side.append(chunk)
         return out
 
     def flush(self) -> list:

@@ -38,6 +38,7 @@ from .bitstream import (
     Chunk,
     Header,
     Resync,
+    audio_spans,
     open_vtc,
     pack_packets,
     parse_packets,
@@ -212,7 +213,8 @@ def iter_decode(src: str | os.PathLike, stats: Stats | None = None, tokens_out: 
     frames in the same order; standard input and concealment decode one chunk at a time.
     ``model``: the model the stream was written with (a folder, or an installed name), when it is
     not registered otherwise; an error if the stream names another. ``side``: a list that receives
-    the audio chunks of a whole-file decode as they are read (before the frames they precede).
+    the stream's audio chunks as they are read (before the frames they precede); for a range, the
+    audio of that range (``_range_audio``).
     """
     _check_range(start, frames)
     check_jobs(jobs)
@@ -220,7 +222,7 @@ def iter_decode(src: str | os.PathLike, stats: Stats | None = None, tokens_out: 
     if str(src) == "-":
         if start or frames is not None or conceal:
             raise VtcError("--start, --frames and --conceal need a file, not standard input")
-        decoder = Decoder(device=device, tokens_out=tokens_out)
+        decoder = Decoder(device=device, tokens_out=tokens_out, side=side)
         while block := sys.stdin.buffer.read(BLOCK):
             if stats is not None:
                 stats.bytes += len(block)
@@ -233,6 +235,8 @@ def iter_decode(src: str | os.PathLike, stats: Stats | None = None, tokens_out: 
             if out:
                 yield np.stack(out)
         decoder.flush()
+        if stats is not None:
+            stats.side_bytes = decoder.stream.sequence.audio_bytes
         return
     with open_vtc(src) as (f, size, header):
         body = f.tell()
@@ -242,12 +246,17 @@ def iter_decode(src: str | os.PathLike, stats: Stats | None = None, tokens_out: 
         if stats is not None:
             stats.bytes, stats.header = size, header
         if conceal and not (start or frames is not None):
-            yield from _Concealer(f, stream, size, body, damage).run()
+            yield from _Concealer(f, stream, size, body, damage, side).run()
+            if stats is not None:
+                stats.side_bytes = stream.sequence.audio_bytes
             return
         if start or frames is not None:
             entries = read_index(f, header, size) or scan_chunks(f, header, size, body)
             if stats is not None and entries:
                 stats.stream_frames = entries[-1].first_frame + entries[-1].n_frames
+            audio = _range_audio(f, header, size, body, entries, start, frames, side)
+            if stats is not None:
+                stats.side_bytes = audio
             chunks = _range_chunks(f, stream, size, entries, start, frames)
         else:
             chunks = _all_chunks(f, stream, size, body, side)
@@ -256,6 +265,8 @@ def iter_decode(src: str | os.PathLike, stats: Stats | None = None, tokens_out: 
         else:
             out = _parallel_frames(stream, chunks, tokens_out, device, jobs)
         yield from (out if start or frames is not None else _with_hint(out))
+        if stats is not None and not (start or frames is not None):
+            stats.side_bytes = stream.sequence.audio_bytes
 
 
 def _check_model(header: Header, entry: ModelEntry) -> None:
@@ -308,6 +319,40 @@ def _range_chunks(f: BinaryIO, stream: StreamDecoder, size: int, entries: list, 
             raise FormatError(f"the index entry for frames {e.first_frame}-{e.first_frame + e.n_frames - 1} "
                               f"disagrees with the chunk at offset {e.offset}")
         yield chunk, max(0, start - e.first_frame), min(e.n_frames, end - e.first_frame)
+
+
+def _range_audio(f: BinaryIO, header: Header, size: int, body: int, entries: list, start: int,
+                 count: int | None, side: list[Chunk] | None) -> int:
+    """The stream's audio cut to frames ``start .. start + count - 1``, into ``side``: its audio
+    stream chunk, then one packets chunk of the packets that start in that time span, their times
+    made relative to frame ``start`` (packets are whole: the cut is at packet boundaries, as a
+    stream copy cuts). Returns the bytes of all the stream's audio chunks (0: none)."""
+    spans = audio_spans(f, size, body)
+    if side is None or not spans or not entries:
+        return sum(n for _, _, n in spans)
+    available = entries[-1].first_frame + entries[-1].n_frames
+    end = available if count is None else min(available, start + count)
+    rate = Fraction(header.fps_num, header.fps_den)
+    stream, packets = None, []
+    for kind, offset, _ in spans:
+        try:  # side data: damage stops the audio here (what was cut so far is kept), never the video
+            f.seek(offset)
+            chunk = read_chunk(f, header, 0, size)
+            if chunk is None:
+                break
+            if kind == CHUNK_AUDIO_STREAM and stream is None:
+                stream = chunk
+                tb = Fraction(*AudioStream.parse(chunk.payload).time_base)
+                lo, hi = start / rate / tb, end / rate / tb  # the span in the packets' time base
+            elif kind == CHUNK_AUDIO_PACKETS and stream is not None:
+                packets += [(pts - round(lo), d, k, data) for pts, d, k, data in parse_packets(chunk.payload)
+                            if pts is not None and lo <= pts < hi]
+        except FormatError:
+            break
+    if stream is not None:  # a malformed stream chunk goes too: the writer's note will say why
+        side += [stream] + [Chunk(start, 0, pack_packets(packets[i:i + 256]), CHUNK_AUDIO_PACKETS)
+                            for i in range(0, len(packets), 256)]
+    return sum(n for _, _, n in spans)
 
 
 def _decoder_setup(header: Header, device: str, folder: str) -> StreamDecoder:
@@ -368,8 +413,8 @@ class _Concealer:
     """Sequential decoding that carries on past damage (see the module's docstring)."""
 
     def __init__(self, f: BinaryIO, stream: StreamDecoder, size: int, body: int,
-                 damage: list[Damage] | None) -> None:
-        self.f, self.stream, self.size, self.body = f, stream, size, body
+                 damage: list[Damage] | None, side: list[Chunk] | None = None) -> None:
+        self.f, self.stream, self.size, self.body, self.side = f, stream, size, body, side
         self.damage = damage if damage is not None else []
         self.resync = Resync(f, stream.header, size, stream.max_payload)
         self.done = 0  # frames produced so far (the next frame's number)
@@ -390,6 +435,8 @@ class _Concealer:
                         self.done += len(batch)
                         self.last = batch[-1]
                         yield batch
+                elif self.side is not None and chunk.kind in (CHUNK_AUDIO_STREAM, CHUNK_AUDIO_PACKETS):
+                    self.side.append(chunk)
             except FormatError as exc:
                 reason = str(exc)
                 nxt = self.resync.next(pos + 1, self.done,
@@ -424,21 +471,30 @@ class _Concealer:
         self.done = first + n
 
 
-def _audio_stream(side: list[Chunk]) -> AudioStream | None:
-    """The audio stream the chunks read so far declare (its first audio stream chunk), if any."""
-    for chunk in side:
-        if chunk.kind == CHUNK_AUDIO_STREAM:
-            return AudioStream.parse(chunk.payload)
-    return None
+class _Audio:
+    """The audio of a decode: its stream (the first audio stream chunk read) and its packets,
+    muxed as they are read. Audio is side data: a malformed audio chunk (CRC-valid, as a 2.0
+    decoder would skip it) stops the audio, with a note, and never the video."""
 
+    def __init__(self, side: list[Chunk]) -> None:
+        self.side, self.note, self.stream = side, "", None
+        for chunk in side:
+            if chunk.kind == CHUNK_AUDIO_STREAM:
+                try:
+                    self.stream = AudioStream.parse(chunk.payload)
+                except FormatError as exc:
+                    self.note = f"audio left out: {exc}"
+                break
 
-def _write_side(writer, side: list[Chunk], stats: Stats) -> None:
-    """Mux, and take out of ``side``, the audio chunks read so far."""
-    for chunk in side:
-        stats.side_bytes += chunk.size
-        if chunk.kind == CHUNK_AUDIO_PACKETS:
-            writer.write_audio(parse_packets(chunk.payload))
-    side.clear()
+    def write(self, writer) -> None:
+        """Mux, and take out of ``side``, the audio chunks read so far."""
+        for chunk in self.side:
+            if chunk.kind == CHUNK_AUDIO_PACKETS and writer.keeps_audio and not self.note:
+                try:
+                    writer.write_audio(parse_packets(chunk.payload))
+                except FormatError as exc:
+                    self.note = f"audio stops after frame {chunk.first_frame}: {exc}"
+        self.side.clear()
 
 
 def decode_file(src: str | os.PathLike, dst: str | os.PathLike, force: bool = False,
@@ -448,8 +504,8 @@ def decode_file(src: str | os.PathLike, dst: str | os.PathLike, force: bool = Fa
                 model: str | os.PathLike | None = None) -> Stats:
     """Decompress a .vtc file (or ``-``) to .y4m / .mkv / .mp4 / .yuv, a folder of PNG frames, or
     ``-`` (a .y4m stream on standard output; likewise an existing character device or FIFO). The
-    header's rotation, primaries and transfer, and the stream's audio, are written where the
-    output keeps them (a whole-file decode to .mkv or .mp4); ``Stats.note`` says what was not.
+    header's rotation, primaries and transfer, and the stream's audio (cut to ``start``/``frames``),
+    are written where the output keeps them (.mkv, .mp4); ``Stats.note`` says what was not.
     See ``iter_decode`` for the other arguments (``jobs`` among them)."""
     from .video import VideoWriter, writer_kind
 
@@ -459,9 +515,7 @@ def decode_file(src: str | os.PathLike, dst: str | os.PathLike, force: bool = Fa
     kind = "y4m" if to_stream else writer_kind(str(dst))  # fail early on an unknown output type
     stats = Stats()
     side: list[Chunk] = []
-    whole = not (start or frames is not None or conceal) and str(src) != "-"
-    chunks = iter_decode(src, stats, tokens_out, start, frames, conceal, damage, device, jobs, model,
-                         side if whole else None)
+    chunks = iter_decode(src, stats, tokens_out, start, frames, conceal, damage, device, jobs, model, side)
     first = next(chunks, None)  # the header is checked (and the first frames decoded) before dst is touched
     if first is None:
         raise FormatError("stream holds no frames")
@@ -472,24 +526,24 @@ def decode_file(src: str | os.PathLike, dst: str | os.PathLike, force: bool = Fa
     if frames is not None or start:
         total = None
 
-    audio = _audio_stream(side)
+    audio = _Audio(side)
 
     def write_all(target: str | BinaryIO) -> None:
         writer = VideoWriter(target, header.width, header.height, fps, header.chroma,
                              header.matrix, header.color_range, first_number=start, rotation=header.rotation,
-                             primaries=header.primaries, transfer=header.transfer, audio=audio)
+                             primaries=header.primaries, transfer=header.transfer, audio=audio.stream)
         try:
             for group in itertools.chain([first], chunks):
-                _write_side(writer, side, stats)
+                audio.write(writer)
                 for frame in group:
                     writer.write(frame)
                 stats.frames += len(group)
                 if progress:
                     progress(stats.frames, total, stats)
-            _write_side(writer, side, stats)
+            audio.write(writer)
         finally:
             writer.close()
-        stats.note = writer.note
+        stats.note = "; ".join(n for n in (writer.note, audio.note) if n)
 
     if str(dst) == "-":
         try:

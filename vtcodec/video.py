@@ -382,7 +382,8 @@ class VideoWriter:
         self.pix_fmt = pix_fmt
         fmt = {"y4m": "yuv4mpegpipe", "yuv": "rawvideo", "mkv": "matroska", "mp4": "mp4"}[self.kind]
         if audio is not None and (why := _audio_takes(fmt, audio)):
-            notes.append(f"audio ({audio.codec}) left out: .{self.kind} does not take it as it is ({why}); try .mkv")
+            hint = "; try .mkv" if self.kind == "mp4" else ""
+            notes.append(f"audio ({audio.codec}) left out: .{self.kind} does not take it as it is ({why}){hint}")
             audio = None
         self.note = "; ".join(notes)
         try:
@@ -413,6 +414,10 @@ class VideoWriter:
             with contextlib.suppress(Exception):  # already failing: the first error is the one to report
                 self._container.close()
             self._container = None
+
+    @property
+    def keeps_audio(self) -> bool:
+        return self._audio is not None
 
     def write_audio(self, packets: list[Packet]) -> None:
         """Mux audio packets as they are (nothing when this output keeps no audio)."""

@@ -1,7 +1,8 @@
 """Audio carried through a .vtc file as-is (SPEC.md, "Audio chunks"), format 2.1.
 
     type 3, audio stream := JSON object (UTF-8): codec, sample_rate, layout, format, time_base,
-                            bit_rate, extradata (hex) -- the source stream's codec parameters
+                            bit_rate, extradata (hex), template (base64) -- the source stream's
+                            codec parameters, and the same as a Matroska file FFmpeg reads
     type 4, audio packets := { i64 pts | u32 duration | u8 flags | u32 size | size bytes }*
 
 The packets are the source's, byte for byte, in its time base; a decoder that writes a container
@@ -10,6 +11,8 @@ muxes them back unchanged. Readers that predate 2.1 skip both types (reserved ty
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 import struct
 from dataclasses import dataclass
@@ -34,11 +37,15 @@ class AudioStream:
     time_base: tuple[int, int]  # of the packets' pts and duration
     bit_rate: int = 0
     extradata: bytes = b""
+    # a Matroska file holding this stream (its codec parameters exactly as FFmpeg keeps them) and
+    # one 1-byte packet: what a muxer copies the stream from without opening an encoder; optional
+    template: bytes = b""
 
     def pack(self) -> bytes:
         return json.dumps({"codec": self.codec, "sample_rate": self.sample_rate, "layout": self.layout,
                            "format": self.format, "time_base": list(self.time_base), "bit_rate": self.bit_rate,
-                           "extradata": self.extradata.hex()}, sort_keys=True).encode()
+                           "extradata": self.extradata.hex(), "template": base64.b64encode(self.template).decode()},
+                          sort_keys=True).encode()
 
     @classmethod
     def parse(cls, payload: bytes) -> AudioStream:
@@ -46,11 +53,13 @@ class AudioStream:
             d = json.loads(payload.decode("utf-8"))
             tb = d["time_base"]
             out = cls(str(d["codec"]), int(d["sample_rate"]), str(d["layout"]), str(d["format"]),
-                      (int(tb[0]), int(tb[1])), int(d.get("bit_rate", 0)), bytes.fromhex(d.get("extradata", "")))
-        except (ValueError, KeyError, TypeError, IndexError, UnicodeDecodeError, RecursionError):
+                      (int(tb[0]), int(tb[1])), int(d.get("bit_rate", 0)), bytes.fromhex(d.get("extradata", "")),
+                      base64.b64decode(d.get("template", ""), validate=True))
+        except (ValueError, KeyError, TypeError, IndexError, UnicodeDecodeError, RecursionError, binascii.Error):
             raise FormatError("audio stream chunk is malformed") from None
         if not (0 < out.time_base[0] < 1 << 31 and 0 < out.time_base[1] < 1 << 31 and 0 < out.sample_rate < 1 << 24
-                and len(out.extradata) <= MAX_EXTRADATA and out.codec.replace("_", "").isalnum()):
+                and len(out.extradata) <= MAX_EXTRADATA and len(out.template) <= 4 * MAX_EXTRADATA
+                and out.codec.replace("_", "").isalnum()):
             raise FormatError("audio stream chunk holds values out of range")
         return out
 

@@ -46,6 +46,14 @@ def audio_packets(path: Path) -> list[bytes]:
         return [bytes(p) for p in c.demux(c.streams.audio[0]) if p.size]
 
 
+def audio_times(path: Path) -> list[float]:
+    """Each audio packet's time in seconds after the first video frame."""
+    with av.open(str(path)) as c:
+        v = c.streams.video[0]
+        t0 = float((v.start_time or 0) * v.time_base)
+        return [float(p.pts * p.time_base) - t0 for p in c.demux(c.streams.audio[0]) if p.size]
+
+
 def test_audio_is_carried_through_to_mkv_and_mp4_packet_for_packet(tmp_path):
     src = clip_with_audio(tmp_path / "phone.mp4", synth_frames(48, 32, 30))
     p = cli("encode", str(src), "-o", str(tmp_path / "a.vtc"), "--model", TINY, "--gop", "8")
@@ -61,6 +69,8 @@ def test_audio_is_carried_through_to_mkv_and_mp4_packet_for_packet(tmp_path):
         p = cli("decode", str(tmp_path / "a.vtc"), "-o", str(tmp_path / out))
         assert p.returncode == 0, p.stderr
         assert audio_packets(tmp_path / out) == want, out
+        # and in sync: every packet at its source time (Matroska keeps milliseconds)
+        assert np.allclose(audio_times(tmp_path / out), audio_times(src), atol=0.0011), out
         with av.open(str(tmp_path / out)) as c:
             assert c.streams.audio[0].codec_context.extradata == av.open(str(src)).streams.audio[0].codec_context.extradata
     # a range decode cuts the audio at packet boundaries: a contiguous run of the source's packets

@@ -269,6 +269,8 @@ def build(d: Path) -> list[Case]:
         "audio-packets": (Chunk(0, 0, aac.pack(), CHUNK_AUDIO_STREAM).pack()
                           + Chunk(0, 0, pack_packets([(0, 1024, True, b"x" * 50)])[:-20], CHUNK_AUDIO_PACKETS).pack(),
                           "audio packets chunk whose packet runs past its end"),
+        "audio-template": (Chunk(0, 0, replace(aac, template=b"#EXTM3U\n#EXTINF:1,\nfile:///etc/passwd\n").pack(),
+                                 CHUNK_AUDIO_STREAM).pack(), "audio template that is an HLS playlist naming a file"),
         "audio-garbage": (Chunk(0, 0, aac.pack(), CHUNK_AUDIO_STREAM).pack()
                           + Chunk(0, 0, pack_packets([(i * 1024, 1024, True, os.urandom(200)) for i in range(8)]),
                                   CHUNK_AUDIO_PACKETS).pack(), "AAC audio of random bytes"),

@@ -136,19 +136,38 @@ def _open(path: str | os.PathLike, raw: RawFormat | None = None) -> av.container
 def _audio_of(stream) -> AudioStream:
     ctx = stream.codec_context
     tb = stream.time_base or Fraction(1, ctx.sample_rate or 1)
-    return AudioStream(ctx.name, int(ctx.sample_rate or 0), ctx.layout.name if ctx.layout else "",
+    return AudioStream(ctx.codec.canonical_name, int(ctx.sample_rate or 0), ctx.layout.name if ctx.layout else "",
                        ctx.format.name if ctx.format else "", (tb.numerator, tb.denominator),
-                       int(ctx.bit_rate or 0), bytes(ctx.extradata or b""))
+                       int(ctx.bit_rate or 0), bytes(ctx.extradata or b""), _template(stream))
+
+
+def _template(stream) -> bytes:
+    """A Matroska file of ``stream``'s codec parameters (copied as FFmpeg copies a stream) and one
+    1-byte packet, so that it opens; b"" where Matroska cannot hold the stream."""
+    import io
+
+    buf = io.BytesIO()
+    try:
+        with av.open(buf, mode="w", format="matroska") as out:
+            s = out.add_stream_from_template(stream)
+            packet = av.Packet(b"\x00")
+            packet.pts = packet.dts = 0
+            packet.time_base = stream.time_base or Fraction(1, 1000)
+            packet.stream = s
+            out.mux(packet)
+    except (av.error.FFmpegError, ValueError, TypeError):
+        return b""
+    return buf.getvalue() if len(buf.getvalue()) <= 1 << 18 else b""
 
 
 class VideoReader:
     """Iterate over the RGB frames of a video file: ``for frame in VideoReader(path): ...``.
 
     ``info`` is filled from the stream (and its first frame, read ahead) before iteration.
-    ``info.audio`` describes the first audio stream; ``audio=True`` also collects its packets as they are demuxed, unchanged,
-    their timestamps made relative to the first video frame: ``take_audio()`` hands over those
-    read so far. ``raw`` describes a raw .yuv input. ``vfr`` becomes True when frame times are seen
-    to stray from the constant rate ``info.fps``.
+    ``info.audio`` describes the first audio stream; ``audio=True`` also collects its packets as
+    they are demuxed, unchanged, their timestamps made relative to the first video frame:
+    ``take_audio()`` hands over those read so far. ``raw`` describes a raw .yuv input. ``vfr`` becomes True when an interval between
+    two frames is seen to stray from the constant rate ``info.fps`` by half a frame or more.
     """
 
     def __init__(self, path: str | os.PathLike, size: tuple[int, int] | None = None, audio: bool = False,
@@ -186,7 +205,7 @@ class VideoReader:
             width=int(ctx.width), height=int(ctx.height), fps=Fraction(rate),
             frame_count=int(self._stream.frames) or None, pix_fmt=pix_fmt,
             chroma=_chroma_of(pix_fmt), matrix=matrix, color_range=rng, codec=ctx.name,
-            rotation=round(getattr(first, "rotation", 0) or 0) % 360 // 90 * 90 if first is not None else 0,
+            rotation=round((getattr(first, "rotation", 0) or 0) / 90) * 90 % 360 if first is not None else 0,
             primaries=int(getattr(src, "color_primaries", 2) or 2), transfer=int(getattr(src, "color_trc", 2) or 2),
             bit_depth=int(bits) if 1 <= bits <= 16 else 8,
             audio=_audio_of(sound) if sound is not None else None,
@@ -214,13 +233,15 @@ class VideoReader:
         try:
             if self._first is None:
                 return
-            step = 1 / float(self.info.fps)
-            frame, index = self._first, 0
+            step, last = 1 / float(self.info.fps), None
+            frame = self._first
             while frame is not None:
-                if not self.vfr and frame.time is not None and abs(frame.time - self._t0 - index * step) > step / 2:
-                    self.vfr = True
+                now = frame.time
+                if now is not None and last is not None and abs(now - last - step) > step / 2:
+                    self.vfr = True  # a frame interval off the constant rate by half a frame or more
+                last = now if now is not None else last
                 yield frame_to_rgb(frame, self.size)
-                frame, index = next(self._frames, None), index + 1
+                frame = next(self._frames, None)
         except av.error.FFmpegError as exc:
             raise self._failed(exc) from None
         finally:
@@ -302,16 +323,27 @@ def _audio_takes(fmt: str, audio: AudioStream) -> str:
 
 
 def _add_audio(container: av.container.OutputContainer, audio: AudioStream):
-    stream = container.add_stream(audio.codec, rate=audio.sample_rate)
-    ctx = stream.codec_context
-    if audio.layout:
-        ctx.layout = audio.layout
-    if audio.format:
-        ctx.format = audio.format
-    if audio.bit_rate:
-        ctx.bit_rate = audio.bit_rate
-    if audio.extradata:
-        ctx.extradata = audio.extradata
+    """An output stream for ``audio``'s packets: copied from its template (no encoder is opened),
+    or, for a stream written without one, set up from its parameters."""
+    import io
+
+    if audio.template:
+        # Matroska and nothing else: a probed format could be a playlist that opens other files
+        with av.open(io.BytesIO(audio.template), mode="r", format="matroska") as t:
+            if not t.streams.audio:
+                raise ValueError("the audio template holds no audio stream")
+            stream = container.add_stream_from_template(t.streams.audio[0], opaque=True)
+    else:
+        stream = container.add_stream(audio.codec, rate=audio.sample_rate)
+        ctx = stream.codec_context
+        if audio.layout:
+            ctx.layout = audio.layout
+        if audio.format:
+            ctx.format = audio.format
+        if audio.bit_rate:
+            ctx.bit_rate = audio.bit_rate
+        if audio.extradata:
+            ctx.extradata = audio.extradata
     stream.time_base = Fraction(*audio.time_base)
     return stream
 
@@ -400,6 +432,7 @@ class VideoWriter:
                 stream.set_display_rotation(rotation)
             if audio is not None:
                 self._audio = _add_audio(self._container, audio)
+                self._audio_tb = Fraction(*audio.time_base)  # the packets' (the muxer may change the stream's)
         except (av.error.FFmpegError, ValueError, OverflowError) as exc:
             self._abort()
             raise VideoError(f"{self._name()}: cannot write this video ({exc})") from None
@@ -423,7 +456,7 @@ class VideoWriter:
         """Mux audio packets as they are (nothing when this output keeps no audio)."""
         if self._audio is None or self._container is None:
             return
-        tb = self._audio.time_base
+        tb = self._audio_tb
         try:
             for pts, duration, key, data in packets:
                 packet = av.Packet(data)

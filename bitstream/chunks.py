@@ -3,7 +3,7 @@
     chunk := "VTCK" | u8 type | u32 first_frame | u16 n_frames | u32 payload_len | payload
              | u32 crc32(type .. payload)
     types := 0 frames | 1 index | 2 end (u64 offset of the index chunk) | 3 audio stream
-             | 4 audio packets (audio.py) | 5..255 reserved
+             | 4 audio packets (audio.py) | 5 frame times (timing.py) | 6..255 reserved
 
 Everything here checks framing only (marker, lengths against the file and the limits, CRC); the
 order rules between chunks are ``ChunkSequence``'s (structure.py).
@@ -20,13 +20,16 @@ from typing import BinaryIO
 from ..errors import CorruptChunk, FormatError
 from .audio import CHUNK_AUDIO_PACKETS, CHUNK_AUDIO_STREAM, MAX_AUDIO_CHUNK
 from .header import UNKNOWN_FRAMES, Header
+from .timing import CHUNK_FRAME_TIMES
 
 CHUNK_MAGIC = b"VTCK"
 CHUNK_FRAMES = 0  # chunk types: a group of frames,
 CHUNK_INDEX = 1  # the random-access index,
-CHUNK_END = 2  # the end marker pointing at the index; 3, 4: audio (audio.py); 5..255 reserved
+CHUNK_END = 2  # the end marker pointing at the index; 3, 4: audio (audio.py); 5: frame times
+# (timing.py); 6..255 reserved
 # (readers skip chunks of types they do not use)
 MAX_PAYLOAD = 1 << 30
+SIDE_KINDS = (CHUNK_AUDIO_STREAM, CHUNK_AUDIO_PACKETS, CHUNK_FRAME_TIMES)  # what decoders hand to writers
 
 HEAD = struct.Struct("<4sBIHI")  # marker, type, first_frame, n_frames, payload_len
 CRC = struct.Struct("<I")
@@ -58,6 +61,9 @@ class ChunkHead:
         if self.kind in (CHUNK_AUDIO_STREAM, CHUNK_AUDIO_PACKETS) and self.length > MAX_AUDIO_CHUNK:
             raise FormatError(f"audio chunk after frame {after} claims {self.length} bytes, more than "
                               f"the {MAX_AUDIO_CHUNK} an audio chunk may hold")
+        if self.kind == CHUNK_FRAME_TIMES and self.length != 8 + 8 * self.n_frames:
+            raise FormatError(f"frame times chunk after frame {after} claims {self.length} bytes for "
+                              f"{self.n_frames} frames (8 + 8 per frame)")
 
     def describe(self, after: int) -> str:
         if self.kind == CHUNK_FRAMES:
@@ -211,19 +217,19 @@ def scan_chunks(f: BinaryIO, header: Header, file_size: int, start: int) -> list
     return out
 
 
-def audio_spans(f: BinaryIO, file_size: int, start: int) -> list[tuple[int, int, int]]:
-    """``(type, offset, size)`` of the audio chunks from byte ``start``, found by reading chunk
-    heads and seeking over payloads, as ``scan_chunks`` does (up to the first head that does not
-    fit the file)."""
+def side_spans(f: BinaryIO, file_size: int, start: int) -> list[tuple[int, int, int, int]]:
+    """``(type, offset, size, first_frame)`` of the audio and frame times chunks from byte
+    ``start``, found by reading chunk heads and seeking over payloads, as ``scan_chunks`` does (up
+    to the first head that does not fit the file)."""
     out, pos = [], start
     while pos + HEAD.size <= file_size:
         f.seek(pos)
-        magic, kind, _, _, length = HEAD.unpack(f.read(HEAD.size))
+        magic, kind, first, _, length = HEAD.unpack(f.read(HEAD.size))
         end = pos + OVERHEAD + length
         if magic != CHUNK_MAGIC or end > file_size or kind == CHUNK_END:
             break
-        if kind in (CHUNK_AUDIO_STREAM, CHUNK_AUDIO_PACKETS):
-            out.append((kind, pos, OVERHEAD + length))
+        if kind in SIDE_KINDS:
+            out.append((kind, pos, OVERHEAD + length, first))
         pos = end
     return out
 

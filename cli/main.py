@@ -12,6 +12,7 @@ that no temporary output is left behind.
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import signal
 import sys
@@ -81,7 +82,7 @@ def _progress(quiet: bool, label: str):
     return update, bar
 
 
-DEVICE_HELP = "cpu, cuda or cuda:N (the decoded tokens, hence the frames' content, do not depend on it) \\[cpu]"
+DEVICE_HELP = "cpu, cuda or cuda:N (the decoded tokens do not depend on it) \\[cpu]"
 JOBS_HELP = ("chunks coded at once, in worker processes that share the cores: same output as 1 [1]")
 
 
@@ -90,7 +91,7 @@ def encode(
     input: Annotated[str, typer.Argument(help="input video (anything PyAV reads; - for standard input; .yuv with --size)")],
     output: Annotated[str, typer.Option("-o", "--output", help="output .vtc file")],
     quality: Annotated[int | None, typer.Option("--quality", "-q", help="quality 1..10, each level ~1.4x the bits of the one below; 6 codes at the source size [6]", show_default=False)] = None,
-    crf: Annotated[float | None, typer.Option("--crf", help="x264-style constant quality instead of -q: lower is better; 23 is -q 6, and every 3 lower is one level up (51..8 -> -q 1..10)", show_default=False)] = None,
+    crf: Annotated[float | None, typer.Option("--crf", help="x264-style constant quality instead of -q: lower is better; 23 is -q 6, every 3 lower one level up (37 and above: -q 1; 12 and below: -q 10)", show_default=False)] = None,
     bitrate: Annotated[str | None, typer.Option("--bitrate", "-b", help="target rate in kb/s: 500, 500k, 1.5M (the quality varies per chunk)")] = None,
     bpp: Annotated[float | None, typer.Option("--bpp", help="target bits per pixel, e.g. 0.05")] = None,
     preset: Annotated[str, typer.Option("--preset", help="medium, slow or veryslow: the slower, the better the tokens at about the same rate (see README) \\[medium]", show_default=False)] = "medium",
@@ -145,7 +146,7 @@ def encode(
 def crf_quality(crf: float) -> int:
     """x264's CRF scale (lower is better; 6 steps ~ 2x the bits) on vtcodec's quality levels
     (each ~1.4x the bits of the one below): 23 -> 6, every 3 lower one level up, within 1..10."""
-    return max(1, min(10, round(6 - (crf - 23) / 3)))
+    return max(1, min(10, math.floor(6 - (crf - 23) / 3 + 0.5)))
 
 
 def parse_size(text: str) -> tuple[int, int]:
@@ -276,8 +277,6 @@ def demo(
 def models() -> None:
     """List the installed models: bundled ones, then those on VTCODEC_MODEL_PATH (a model is its
     name and weights hash; a .vtc file names both)."""
-    import math
-
     from rich import box
 
     bundled = {e.path for e in vtcodec.bundled_models()}

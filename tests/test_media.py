@@ -9,7 +9,7 @@ from pathlib import Path
 import av
 import numpy as np
 from conftest import TINY, cli, synth_frames, write_clip
-from vtcodec.bitstream import CHUNK_AUDIO_PACKETS, CHUNK_AUDIO_STREAM
+from vtcodec.bitstream import CHUNK_AUDIO_PACKETS, CHUNK_AUDIO_STREAM, CHUNK_FRAME_TIMES
 
 import vtcodec
 from vtcodec import files
@@ -129,21 +129,53 @@ def test_rotation_colour_and_depth_are_recorded_and_written_back(tmp_path):
     assert p.returncode == 0 and "unrotated" in p.stderr
 
 
-def test_variable_frame_timing_is_reported(tmp_path):
+def frame_times(path: Path) -> list[float]:
+    with av.open(str(path)) as c:
+        return [round(float(f.time), 3) for f in c.decode(video=0)]
+
+
+def test_variable_frame_timing_is_kept_and_written_back(tmp_path):
     src = tmp_path / "vfr.mkv"
+    times_ms = (0, 40, 80, 210, 230, 400, 445)  # off the 25 fps grid after frame 2
     with av.open(str(src), "w") as c:
         v = c.add_stream("ffv1", rate=25)
         v.width, v.height, v.pix_fmt = 32, 16, "yuv420p"
-        v.time_base = Fraction(1, 1000)
-        for i, (f, ms) in enumerate(zip(synth_frames(32, 16, 6), (0, 40, 80, 200, 240, 400))):
+        v.time_base = v.codec_context.time_base = Fraction(1, 1000)
+        for f, ms in zip(synth_frames(32, 16, len(times_ms)), times_ms):
             vf = av.VideoFrame.from_ndarray(f, format="rgb24").reformat(format="yuv420p")
             vf.pts, vf.time_base = ms, Fraction(1, 1000)
             for p in v.encode(vf):
                 c.mux(p)
         for p in v.encode():
             c.mux(p)
-    p = cli("encode", str(src), "-o", str(tmp_path / "v.vtc"), "--model", TINY)
+    want = [ms / 1000 for ms in times_ms]
+    assert frame_times(src) == want
+    p = cli("encode", str(src), "-o", str(tmp_path / "v.vtc"), "--model", TINY, "--gop", "2")
+    assert p.returncode == 0, p.stderr
+    kinds = [c.kind for c in vtcodec.inspect(tmp_path / "v.vtc").chunks]
+    assert kinds.count(CHUNK_FRAME_TIMES) == 3  # chunks 2-3, 4-5, 6; frames 0-1 are at the constant rate
+    for out in ("v.mkv", "v.mp4"):
+        assert cli("decode", str(tmp_path / "v.vtc"), "-o", str(tmp_path / out)).returncode == 0
+        assert frame_times(tmp_path / out) == want, out
+    # a range starts at its first frame's time; standard input carries the times too
+    assert cli("decode", str(tmp_path / "v.vtc"), "-o", str(tmp_path / "r.mkv"), "--start", "2", "--frames", "4").returncode == 0
+    assert frame_times(tmp_path / "r.mkv") == [0.0, 0.13, 0.15, 0.32]
+    import subprocess
+    import sys
+
+    with open(tmp_path / "v.vtc", "rb") as f:
+        p = subprocess.run([sys.executable, "-m", "vtcodec", "decode", "-", "-o", str(tmp_path / "s.mkv")],
+                           stdin=f, capture_output=True, text=True, check=False)
+    assert p.returncode == 0 and frame_times(tmp_path / "s.mkv") == want
+    p = cli("decode", str(tmp_path / "v.vtc"), "-o", str(tmp_path / "v.y4m"))
+    assert p.returncode == 0 and "frame times left out" in p.stderr
+    p = cli("encode", str(src), "-o", str(tmp_path / "c.vtc"), "--model", TINY, "--gop", "2", "--fps", "25")
     assert p.returncode == 0 and "variable frame timing" in p.stderr
+    assert CHUNK_FRAME_TIMES not in [c.kind for c in vtcodec.inspect(tmp_path / "c.vtc").chunks]
+    # a constant-rate source gets none
+    assert cli("encode", str(write_clip(tmp_path / "k.mkv", synth_frames(32, 16, 5))), "-o", str(tmp_path / "k.vtc"),
+               "--model", TINY, "--gop", "2").returncode == 0
+    assert CHUNK_FRAME_TIMES not in [c.kind for c in vtcodec.inspect(tmp_path / "k.vtc").chunks]
 
 
 def test_browser_mp4_is_420_at_even_size_with_a_note(tmp_path):

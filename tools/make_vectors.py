@@ -25,6 +25,7 @@ import numpy as np
 from vtcodec.bitstream import (
     CHUNK_AUDIO_PACKETS,
     CHUNK_AUDIO_STREAM,
+    CHUNK_FRAME_TIMES,
     CHUNK_FRAMES,
     END_SIZE,
     HEAD_FIELDS,
@@ -38,6 +39,7 @@ from vtcodec.bitstream import (
     end_chunk,
     index_chunk,
     pack_packets,
+    pack_times,
     parse_head,
     parse_index,
     payload_of,
@@ -126,6 +128,22 @@ def _with_audio(frames: np.ndarray) -> bytes:
     return head + data[len(head):]
 
 
+def _with_times(frames: np.ndarray) -> bytes:
+    """A variable-rate 2.1 stream (gop 3): frames 0-2 at the header's 25 fps (no frame times
+    chunk), frames 3-5 and 6 timed in milliseconds (a pause, then a burst)."""
+    enc = codec.Encoder(frames.shape[2], frames.shape[1], 25, model=TINY, gop=3)
+    times = [0, 40, 80, 300, 320, 340, 1000]
+    data = b""
+    for i, f in enumerate(frames):
+        if i in (5, 6):  # before the frame that completes each timed chunk
+            first = 3 if i == 5 else 6
+            enc.attach(CHUNK_FRAME_TIMES, pack_times(Fraction(1, 1000), times[first:i + 1]), first, i + 1 - first)
+        data += enc.encode(f)
+    data += enc.flush()
+    head = enc.header_bytes()
+    return head + data[len(head):]
+
+
 def _cut(data: bytes) -> bytes:
     head, frames = frames_chunks(data)
     return head + b"".join(frames)  # index + end chunk removed
@@ -169,6 +187,7 @@ def main() -> None:
     v["17-target-rate-scale-varies-per-chunk"] = lambda: stream(moving_pattern(48, 32, 9, seed=16), gop=3, bpp=0.4)
     v["18-quality-3-odd-size-grid"] = lambda: stream(moving_pattern(35, 21, 2, seed=17), quality=3)
     v["19-format-2.1-audio-rotation-bt2020-pq-10bit"] = lambda: _with_audio(moving_pattern(32, 24, 5, seed=18))
+    v["20-format-2.1-frame-times-variable-rate"] = lambda: _with_times(moving_pattern(24, 16, 7, seed=19))
 
     u = vectors["uncommon"]
     u["01-minor-version-9-extra-header-field"] = seal_stream(header_with(base, body_extra=b"\x05hello", minor=9), frames)

@@ -41,6 +41,7 @@ from .bitstream import (
     CHUNK_FRAMES,
     CHUNK_INDEX,
     MIN_FRAMES_CHUNK,
+    SIDE_KINDS,
     UNKNOWN_FRAMES,
     UNSPECIFIED,
     Chunk,
@@ -99,7 +100,8 @@ class Stats:
     scales: list[int] | None = None  # scale index k of each chunk (encoders)
     note: str = ""  # what rate control had to give up, if anything
     stream_frames: int | None = None  # frames of the whole stream, when fewer were decoded
-    side_bytes: int = 0  # of chunks that are not video (audio), included in ``bytes``
+    side_bytes: int = 0  # of the audio chunks, included in ``bytes`` (bpp and kb/s leave them out)
+    timed: bool = False  # the stream carries frame times (variable frame rate; set by decoders)
 
     @property
     def bpp(self) -> float:
@@ -370,23 +372,29 @@ class Encoder:
             self._submit()
         return out + self._drain(self.workers.depth - 1)
 
-    def attach(self, kind: int, payload: bytes) -> None:
-        """Put a chunk of another type (audio: ``vtcodec.bitstream.audio``) into the stream, before
-        the frames chunk that holds the next frame pushed (or before the index, after the last)."""
+    def attach(self, kind: int, payload: bytes, first_frame: int | None = None, n_frames: int = 0) -> None:
+        """Put a chunk of another type (audio: ``vtcodec.bitstream.audio``; frame times:
+        ``vtcodec.bitstream.timing``) into the stream, before the frames chunk that holds the next
+        frame pushed (or before the index, after the last). Its frame fields are ``first_frame``
+        (default: the frames pushed so far) and ``n_frames``."""
         if self._index is None:
             raise VtcError("this encoder was flushed: make a new Encoder for another stream")
         if kind in (CHUNK_FRAMES, CHUNK_INDEX, CHUNK_END) or not 0 <= kind <= 255:
             raise VtcError(f"chunk type {kind} cannot be attached")
         pushed = self._queued + len(self._pending)
-        self._side.append((pushed, Chunk(pushed, 0, bytes(payload), kind)))
+        chunk = Chunk(pushed if first_frame is None else first_frame, n_frames, bytes(payload), kind)
+        self._side.append((pushed, chunk))
 
     def _side_chunks(self, upto: int | None) -> bytes:
-        """The attached chunks that go before frame ``upto`` (all: None), counted in the stats."""
+        """The attached chunks that go before frame ``upto`` (all: None), counted in the stats (audio
+        apart: ``side_bytes``)."""
         out = b""
         while self._side and (upto is None or self._side[0][0] < upto):
-            data = self._side.popleft()[1].pack()
+            chunk = self._side.popleft()[1]
+            data = chunk.pack()
             self.stats.bytes += len(data)
-            self.stats.side_bytes += len(data)
+            if chunk.kind in (CHUNK_AUDIO_STREAM, CHUNK_AUDIO_PACKETS):
+                self.stats.side_bytes += len(data)
             out += data
         return out
 
@@ -551,8 +559,8 @@ class Decoder:
     numpy arrays, or ``av.VideoFrame`` / ``[3, H, W]`` float tensors with ``output="av"`` /
     ``"torch"``); ``flush()`` checks that the stream ended cleanly. Memory holds at most one chunk
     (and never more than its bytes justify: see ``StreamDecoder``). ``tokens_out``: a list that
-    receives each chunk's symbols. ``side``: a list that receives the stream's audio chunks
-    (``vtcodec.bitstream.audio``) as they arrive. Not thread-safe; separate instances may run in
+    receives each chunk's symbols. ``side``: a list that receives the stream's audio and frame
+    times chunks (``vtcodec.bitstream.audio``, ``.timing``) as they arrive. Not thread-safe; separate instances may run in
     separate threads.
     """
 
@@ -604,7 +612,7 @@ class Decoder:
             if stream.sequence.add(chunk):
                 for batch in stream.frames(chunk, tokens_out=self.tokens_out):
                     out += self._convert(batch)
-            elif self.side is not None and chunk.kind in (CHUNK_AUDIO_STREAM, CHUNK_AUDIO_PACKETS):
+            elif self.side is not None and chunk.kind in SIDE_KINDS:
                 self.side.append(chunk)
         return out
 

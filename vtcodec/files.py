@@ -33,18 +33,22 @@ import numpy as np
 from .bitstream import (
     CHUNK_AUDIO_PACKETS,
     CHUNK_AUDIO_STREAM,
+    CHUNK_FRAME_TIMES,
     CHUNK_FRAMES,
+    SIDE_KINDS,
     UNKNOWN_FRAMES,
     Chunk,
     Header,
     Resync,
-    audio_spans,
     open_vtc,
     pack_packets,
+    pack_times,
     parse_packets,
+    parse_times,
     read_chunk,
     read_index,
     scan_chunks,
+    side_spans,
 )
 from .bitstream.audio import AudioStream
 from .codec import DEFAULT_GOP, Decoder, Encoder, Stats, StreamDecoder
@@ -79,23 +83,57 @@ BLOCK = 1 << 20  # bytes read at a time from a .vtc stream on standard input
 
 
 def _encode_stream(src: str | os.PathLike, frames: Iterable, encoder: Encoder, out: BinaryIO,
-                   total: int | None, progress: Progress | None, audio: Callable[[], None] | None) -> None:
+                   total: int | None, progress: Progress | None, side: Callable[[int, int], None] | None) -> None:
+    """Push ``frames`` through ``encoder`` into ``out``. ``side(first, n)`` is called before the
+    frame that completes each frames chunk (its frames ``first .. first + n - 1``) is pushed: what
+    it attaches goes before that chunk."""
     pushed, gop = 0, encoder.header.gop
-    for frame in frames:
-        if audio is not None and pushed % gop == gop - 1:
-            audio()  # the audio demuxed so far goes before the frames chunk this frame completes
+    frames = iter(frames)
+    frame = next(frames, None)
+    while frame is not None:
+        following = next(frames, None)  # one frame ahead: the last chunk may be short
+        if side is not None and (pushed % gop == gop - 1 or following is None):
+            side(pushed - pushed % gop, pushed % gop + 1)
         data = encoder.encode(frame)
         pushed += 1
         out.write(data)
         if progress and data:
             progress(encoder.stats.frames, total, encoder.stats)
+        frame = following
     if pushed == 0:
         raise VideoError(f"{src}: contains no frames")
-    if audio is not None:
-        audio()
     out.write(encoder.flush())
     if progress:
         progress(encoder.stats.frames, total, encoder.stats)
+
+
+class _SideData:
+    """What an encode puts before each frames chunk besides the frames: the audio demuxed so far
+    and, once the source is seen to have variable frame timing, the times of the chunk's frames
+    (after the first coded frame, in the source's time base). Called as ``side(first, n)``."""
+
+    def __init__(self, encoder: Encoder, reader, seek: int, audio: bool, keep_times: bool) -> None:
+        self.encoder, self.reader, self.audio, self.keep_times = encoder, reader, audio, keep_times
+        self.skip = seek  # source frames before the first coded one, whose times are dropped
+        self.times: list[int | None] = []  # of coded frames not yet attached
+        self.base: int | None = None  # the first coded frame's time
+
+    def __call__(self, first: int, n: int) -> None:
+        if self.audio:
+            packets = self.reader.take_audio()
+            for i in range(0, len(packets), 256):  # chunks of bounded size
+                self.encoder.attach(CHUNK_AUDIO_PACKETS, pack_packets(packets[i:i + 256]))
+        new = self.reader.take_times()
+        cut = min(len(new), self.skip)
+        self.skip -= cut
+        self.times += new[cut:]
+        if first == 0 and self.times:
+            self.base = self.times[0]
+        mine, self.times = self.times[:n], self.times[n:]
+        if (self.keep_times and self.reader.vfr and len(mine) == n and self.base is not None
+                and None not in mine):
+            pts = [t - self.base for t in mine]
+            self.encoder.attach(CHUNK_FRAME_TIMES, pack_times(self.reader.time_base, pts), first, n)
 
 
 AUDIO_MODES = ("copy", "drop")
@@ -142,14 +180,9 @@ def encode_file(src: str | os.PathLike, dst: str | os.PathLike, model: str = DEF
                           color_range=info.color_range, bitrate=bitrate, bpp=bpp, preset=preset,
                           tokens_out=tokens_out, jobs=jobs, precision=precision, rotation=info.rotation,
                           primaries=info.primaries, transfer=info.transfer, bit_depth=info.bit_depth)
-        attach = None
         if carry:
             encoder.attach(CHUNK_AUDIO_STREAM, info.audio.pack())
-
-            def attach() -> None:
-                packets = reader.take_audio()
-                for i in range(0, len(packets), 256):  # chunks of bounded size
-                    encoder.attach(CHUNK_AUDIO_PACKETS, pack_packets(packets[i:i + 256]))
+        attach = _SideData(encoder, reader, seek, carry, keep_times=fps is None)
 
         pick = itertools.islice(reader, seek, None if frames is None else seek + frames)
         total = info.frame_count
@@ -173,9 +206,9 @@ def encode_file(src: str | os.PathLike, dst: str | os.PathLike, model: str = DEF
         if encoder is not None:
             encoder.close()
         reader.close()
-    if reader.vfr:
-        notes.append(f"the source has variable frame timing; it is coded at a constant {encoder.header.fps_num}/"
-                     f"{encoder.header.fps_den} fps (frame times are not kept)")
+    if reader.vfr and fps is not None:
+        notes.append(f"the source has variable frame timing; --fps codes it at a constant {encoder.header.fps_num}/"
+                     f"{encoder.header.fps_den} fps")
     if info.audio is not None and audio == "drop":
         notes.append(f"audio ({info.audio.codec}) dropped (--audio drop)")
     encoder.stats.note = "; ".join([n for n in (encoder.stats.note, *notes) if n])
@@ -245,6 +278,8 @@ def iter_decode(src: str | os.PathLike, stats: Stats | None = None, tokens_out: 
         stream = StreamDecoder(header, device)
         if stats is not None:
             stats.bytes, stats.header = size, header
+            if side is not None:  # writers choose their time base by it
+                stats.timed = any(kind == CHUNK_FRAME_TIMES for kind, *_ in side_spans(f, size, body))
         if conceal and not (start or frames is not None):
             yield from _Concealer(f, stream, size, body, damage, side).run()
             if stats is not None:
@@ -254,7 +289,7 @@ def iter_decode(src: str | os.PathLike, stats: Stats | None = None, tokens_out: 
             entries = read_index(f, header, size) or scan_chunks(f, header, size, body)
             if stats is not None and entries:
                 stats.stream_frames = entries[-1].first_frame + entries[-1].n_frames
-            audio = _range_audio(f, header, size, body, entries, start, frames, side)
+            audio = _range_side(f, header, size, body, entries, start, frames, side)
             if stats is not None:
                 stats.side_bytes = audio
             chunks = _range_chunks(f, stream, size, entries, start, frames)
@@ -285,7 +320,7 @@ def _all_chunks(f: BinaryIO, stream: StreamDecoder, size: int, body: int,
     while (chunk := read_chunk(f, stream.header, stream.sequence.frames, size, stream.max_payload)) is not None:
         if stream.sequence.add(chunk):
             yield chunk, 0, None
-        elif side is not None and chunk.kind in (CHUNK_AUDIO_STREAM, CHUNK_AUDIO_PACKETS):
+        elif side is not None and chunk.kind in SIDE_KINDS:
             side.append(chunk)
     stream.finish()
 
@@ -321,38 +356,67 @@ def _range_chunks(f: BinaryIO, stream: StreamDecoder, size: int, entries: list, 
         yield chunk, max(0, start - e.first_frame), min(e.n_frames, end - e.first_frame)
 
 
-def _range_audio(f: BinaryIO, header: Header, size: int, body: int, entries: list, start: int,
-                 count: int | None, side: list[Chunk] | None) -> int:
-    """The stream's audio cut to frames ``start .. start + count - 1``, into ``side``: its audio
-    stream chunk, then one packets chunk of the packets that start in that time span, their times
-    made relative to frame ``start`` (packets are whole: the cut is at packet boundaries, as a
-    stream copy cuts). Returns the bytes of all the stream's audio chunks (0: none)."""
-    spans = audio_spans(f, size, body)
+def _range_side(f: BinaryIO, header: Header, size: int, body: int, entries: list, start: int,
+                count: int | None, side: list[Chunk] | None) -> int:
+    """The side data of frames ``start .. start + count - 1``, into ``side``: the frame times
+    chunks up to the range's end (earlier ones give the times the range starts from), the audio
+    stream chunk, and one packets chunk of the audio packets that start in the range's time span,
+    their times made relative to frame ``start`` (whole packets: the cut is at packet boundaries,
+    as a stream copy cuts). Returns the bytes of all the stream's audio chunks (0: none)."""
+    spans = side_spans(f, size, body)
+    audio_bytes = sum(n for kind, _, n, _ in spans if kind != CHUNK_FRAME_TIMES)
     if side is None or not spans or not entries:
-        return sum(n for _, _, n in spans)
+        return audio_bytes
     available = entries[-1].first_frame + entries[-1].n_frames
     end = available if count is None else min(available, start + count)
-    rate = Fraction(header.fps_num, header.fps_den)
-    stream, packets = None, []
-    for kind, offset, _ in spans:
-        try:  # side data: damage stops the audio here (what was cut so far is kept), never the video
+    timing, stream, packets = _Timing(Fraction(header.fps_num, header.fps_den)), None, []
+    for kind, offset, _, first in spans:
+        if kind == CHUNK_FRAME_TIMES and first >= end:
+            continue
+        try:  # side data: damage stops it here (what was read so far is kept), never the video
             f.seek(offset)
             chunk = read_chunk(f, header, 0, size)
             if chunk is None:
                 break
-            if kind == CHUNK_AUDIO_STREAM and stream is None:
+            if kind == CHUNK_FRAME_TIMES:
+                side.append(chunk)
+                timing.add(chunk)
+            elif kind == CHUNK_AUDIO_STREAM and stream is None:
                 stream = chunk
                 tb = Fraction(*AudioStream.parse(chunk.payload).time_base)
-                lo, hi = start / rate / tb, end / rate / tb  # the span in the packets' time base
             elif kind == CHUNK_AUDIO_PACKETS and stream is not None:
-                packets += [(pts - round(lo), d, k, data) for pts, d, k, data in parse_packets(chunk.payload)
-                            if pts is not None and lo <= pts < hi]
+                packets += parse_packets(chunk.payload)
         except FormatError:
             break
     if stream is not None:  # a malformed stream chunk goes too: the writer's note will say why
-        side += [stream] + [Chunk(start, 0, pack_packets(packets[i:i + 256]), CHUNK_AUDIO_PACKETS)
-                            for i in range(0, len(packets), 256)]
-    return sum(n for _, _, n in spans)
+        lo, hi = timing.time(start) / tb, timing.time(end) / tb  # the span in the packets' time base
+        cut = [(pts - round(lo), d, k, data) for pts, d, k, data in packets if pts is not None and lo <= pts < hi]
+        side += [stream] + [Chunk(start, 0, pack_packets(cut[i:i + 256]), CHUNK_AUDIO_PACKETS)
+                            for i in range(0, len(cut), 256)]
+    return audio_bytes
+
+
+class _Timing:
+    """Frame times of a stream: those its frame times chunks give (format 2.1), and one frame
+    period (``fps``) after the frame before for the others. ``time(i)`` in seconds after frame 0,
+    asked in increasing order of ``i``."""
+
+    def __init__(self, fps: Fraction) -> None:
+        self.fps = Fraction(fps)
+        self.known: dict[int, Fraction] = {}
+        self.last = (0, Fraction(0))  # a frame at or before the last asked, and its time
+        self.seen = False  # any frame times chunk
+
+    def add(self, chunk: Chunk) -> None:
+        tb, pts = parse_times(chunk.payload, chunk.n_frames)
+        self.known.update((chunk.first_frame + i, p * tb) for i, p in enumerate(pts))
+        self.seen = True
+
+    def time(self, i: int) -> Fraction:
+        for k in sorted(k for k in self.known if k <= i):
+            self.last = (k, self.known.pop(k))
+        k, t = self.last
+        return t + (i - k) / self.fps
 
 
 def _decoder_setup(header: Header, device: str, folder: str) -> StreamDecoder:
@@ -435,7 +499,7 @@ class _Concealer:
                         self.done += len(batch)
                         self.last = batch[-1]
                         yield batch
-                elif self.side is not None and chunk.kind in (CHUNK_AUDIO_STREAM, CHUNK_AUDIO_PACKETS):
+                elif self.side is not None and chunk.kind in SIDE_KINDS:
                     self.side.append(chunk)
             except FormatError as exc:
                 reason = str(exc)
@@ -471,13 +535,16 @@ class _Concealer:
         self.done = first + n
 
 
-class _Audio:
-    """The audio of a decode: its stream (the first audio stream chunk read) and its packets,
-    muxed as they are read. Audio is side data: a malformed audio chunk (CRC-valid, as a 2.0
-    decoder would skip it) stops the audio, with a note, and never the video."""
+class _Side:
+    """The side data of a decode, handed to the writer as it is read: the audio (its stream, the
+    first audio stream chunk, and its packets) and the frame times. It is side data: a malformed
+    chunk (CRC-valid, as a 2.0 decoder would skip it) stops the audio, or the frame times, with a
+    note, never the video."""
 
-    def __init__(self, side: list[Chunk]) -> None:
+    def __init__(self, side: list[Chunk], fps: Fraction) -> None:
         self.side, self.note, self.stream = side, "", None
+        self.timing = _Timing(fps)
+        self.timing_ok = True
         for chunk in side:
             if chunk.kind == CHUNK_AUDIO_STREAM:
                 try:
@@ -485,15 +552,25 @@ class _Audio:
                 except FormatError as exc:
                     self.note = f"audio left out: {exc}"
                 break
+        self.audio_ok = not self.note
+
+    @property
+    def timed(self) -> bool:
+        return any(c.kind == CHUNK_FRAME_TIMES for c in self.side) or self.timing.seen
 
     def write(self, writer) -> None:
-        """Mux, and take out of ``side``, the audio chunks read so far."""
+        """Hand the chunks read so far to ``writer`` (audio) and to ``timing``, and take them out."""
         for chunk in self.side:
-            if chunk.kind == CHUNK_AUDIO_PACKETS and writer.keeps_audio and not self.note:
-                try:
+            try:
+                if chunk.kind == CHUNK_AUDIO_PACKETS and writer.keeps_audio and self.audio_ok:
                     writer.write_audio(parse_packets(chunk.payload))
-                except FormatError as exc:
-                    self.note = f"audio stops after frame {chunk.first_frame}: {exc}"
+                elif chunk.kind == CHUNK_FRAME_TIMES and self.timing_ok:
+                    self.timing.add(chunk)
+            except FormatError as exc:
+                what = "audio" if chunk.kind == CHUNK_AUDIO_PACKETS else "frame times"
+                self.note = "; ".join(x for x in (self.note, f"{what} stop after frame {chunk.first_frame}: {exc}") if x)
+                self.audio_ok &= chunk.kind != CHUNK_AUDIO_PACKETS
+                self.timing_ok &= chunk.kind != CHUNK_FRAME_TIMES
         self.side.clear()
 
 
@@ -526,24 +603,30 @@ def decode_file(src: str | os.PathLike, dst: str | os.PathLike, force: bool = Fa
     if frames is not None or start:
         total = None
 
-    audio = _Audio(side)
+    extra = _Side(side, fps)
+    # frame times may come in any chunk of a stream read from standard input: its writer keeps a
+    # fine clock from the start (a file's frame times chunks were found by a scan of chunk heads)
+    timed = stats.timed or extra.timed or str(src) == "-"
 
     def write_all(target: str | BinaryIO) -> None:
         writer = VideoWriter(target, header.width, header.height, fps, header.chroma,
                              header.matrix, header.color_range, first_number=start, rotation=header.rotation,
-                             primaries=header.primaries, transfer=header.transfer, audio=audio.stream)
+                             primaries=header.primaries, transfer=header.transfer, audio=extra.stream, timed=timed)
+        t0 = None
         try:
             for group in itertools.chain([first], chunks):
-                audio.write(writer)
+                extra.write(writer)
                 for frame in group:
-                    writer.write(frame)
+                    t = extra.timing.time(start + writer.index) if timed else None
+                    t0 = t if t0 is None else t0
+                    writer.write(frame, None if t is None else t - t0)
                 stats.frames += len(group)
                 if progress:
                     progress(stats.frames, total, stats)
-            audio.write(writer)
+            extra.write(writer)
         finally:
             writer.close()
-        stats.note = "; ".join(n for n in (writer.note, audio.note) if n)
+        stats.note = "; ".join(n for n in (writer.note, extra.note) if n)
 
     if str(dst) == "-":
         try:

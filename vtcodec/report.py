@@ -16,6 +16,7 @@ from .bitstream import (
     CHUNK_AUDIO_PACKETS,
     CHUNK_AUDIO_STREAM,
     CHUNK_END,
+    CHUNK_FRAME_TIMES,
     CHUNK_FRAMES,
     CHUNK_INDEX,
     MAX_PAYLOAD,
@@ -49,7 +50,7 @@ class ChunkInfo:
     @property
     def kind_name(self) -> str:
         return {CHUNK_FRAMES: "frames", CHUNK_INDEX: "index", CHUNK_END: "end", CHUNK_AUDIO_STREAM: "audio stream",
-                CHUNK_AUDIO_PACKETS: "audio"}.get(self.kind, f"type {self.kind}")
+                CHUNK_AUDIO_PACKETS: "audio", CHUNK_FRAME_TIMES: "frame times"}.get(self.kind, f"type {self.kind}")
 
 
 @dataclass

@@ -187,6 +187,7 @@ class VideoReader:
         sound = self._container.streams.audio[0] if self._container.streams.audio else None
         self._audio = sound if audio else None  # demuxed along with the video
         self._packets: list[Packet] = []
+        self._times: list[int | None] = []
         self.vfr = False
         self._frames = self._decode()
         try:
@@ -221,6 +222,17 @@ class VideoReader:
                 continue
             yield from packet.decode()
 
+    @property
+    def time_base(self) -> Fraction:
+        """Of the frame times ``take_times`` gives."""
+        return Fraction(self._stream.time_base or Fraction(1, 90000))
+
+    def take_times(self) -> list[int | None]:
+        """The presentation time (in ``time_base``, after the first frame) of each frame yielded
+        since the last call, in order; None where the source gives none."""
+        out, self._times = self._times, []
+        return out
+
     def take_audio(self) -> list[Packet]:
         """The audio packets demuxed since the last call, timestamps relative to the first frame."""
         out, self._packets = self._packets, []
@@ -234,12 +246,13 @@ class VideoReader:
             if self._first is None:
                 return
             step, last = 1 / float(self.info.fps), None
-            frame = self._first
+            frame, pts0 = self._first, self._first.pts
             while frame is not None:
                 now = frame.time
                 if now is not None and last is not None and abs(now - last - step) > step / 2:
                     self.vfr = True  # a frame interval off the constant rate by half a frame or more
                 last = now if now is not None else last
+                self._times.append(None if frame.pts is None or pts0 is None else frame.pts - pts0)
                 yield frame_to_rgb(frame, self.size)
                 frame = next(self._frames, None)
         except av.error.FFmpegError as exc:
@@ -354,8 +367,9 @@ class VideoWriter:
     or a folder of PNG frames (a path ending in ``/`` or an existing folder).
 
     YUV outputs are converted with ``matrix``/``color_range`` into the ``chroma`` layout given;
-    ``rotation``, ``primaries`` and ``transfer`` are written where the container keeps them, and
-    ``audio`` packets (``write_audio``) are muxed unchanged into .mkv and .mp4. Where a container
+    ``rotation``, ``primaries`` and ``transfer`` are written where the container keeps them,
+    ``audio`` packets (``write_audio``) are muxed unchanged into .mkv and .mp4, and a ``timed``
+    writer (a variable-frame-rate stream) writes each frame at the time ``write`` is given. Where a container
     or codec cannot store what was asked (a frame rate beyond its terms, a chroma layout FFV1
     refuses at a small size, an odd size in a browser-playable .mp4, audio in .y4m), the nearest
     thing it can is written and ``note`` says what; whatever PyAV still refuses is a ``VideoError``.
@@ -364,7 +378,7 @@ class VideoWriter:
     def __init__(self, path: str | os.PathLike | BinaryIO, width: int, height: int, fps: Fraction,
                  chroma: str = "420", matrix: int = 5, color_range: int = 1, first_number: int = 0,
                  rotation: int = 0, primaries: int = 2, transfer: int = 2,
-                 audio: AudioStream | None = None) -> None:
+                 audio: AudioStream | None = None, timed: bool = False) -> None:
         self.path = path if not isinstance(path, (str, os.PathLike)) else str(path)
         self.width, self.height, self.fps = width, height, Fraction(fps)
         self.matrix = matrix if matrix in MATRICES else 5
@@ -381,6 +395,11 @@ class VideoWriter:
             notes.append(f"audio left out (.{self.kind if self.kind != 'png' else 'png'} holds none: "
                          "decode to .mkv or .mp4 to keep it)")
             audio = None
+        self.timed = timed and self.kind in ("mkv", "mp4")  # frames written at the times given
+        self._last_pts = -1
+        if timed and not self.timed:
+            notes.append(f"frame times left out (variable frame rate: .{self.kind} plays at a constant "
+                         f"{self.fps} fps; decode to .mkv or .mp4 to keep them)")
         if rotation and self.kind not in ("mkv", "mp4"):
             notes.append(f"frames are stored unrotated (the source is displayed turned {rotation} degrees; "
                          f".{self.kind} cannot say so)")
@@ -423,7 +442,11 @@ class VideoWriter:
                                       options={"movflags": "+faststart"} if self.kind == "mp4" else {})
             stream = self._container.add_stream(codec, rate=rate)
             stream.width, stream.height, stream.pix_fmt = size[0], size[1], pix_fmt
-            stream.time_base = 1 / rate
+            # frame times need a fine clock: Matroska's milliseconds, MPEG's 90 kHz in .mp4
+            time_base = (Fraction(1, 1000) if self.kind == "mkv" else Fraction(1, 90000)) if self.timed else 1 / rate
+            stream.time_base = time_base
+            if self.timed:  # the encoder's clock too (PyAV rescales frame times to it)
+                stream.codec_context.time_base = time_base
             stream.options = options
             ctx = stream.codec_context
             ctx.colorspace, ctx.color_range = self.matrix, self.color_range
@@ -437,7 +460,7 @@ class VideoWriter:
             self._abort()
             raise VideoError(f"{self._name()}: cannot write this video ({exc})") from None
         self._stream = stream
-        self._time_base = 1 / rate
+        self._time_base = time_base
 
     def _name(self) -> str:
         return self.path if isinstance(self.path, str) else "output"
@@ -470,7 +493,9 @@ class VideoWriter:
             self._abort()
             self._failed(exc)
 
-    def write(self, frame: np.ndarray) -> None:
+    def write(self, frame: np.ndarray, time: float | Fraction | None = None) -> None:
+        """One frame ``[H, W, 3]`` uint8; ``time``: its presentation time in seconds after the first
+        frame (used by a ``timed`` writer; the frame's place at the constant rate otherwise)."""
         if self.kind == "png":
             out = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="rgb24")
             out.save(str(Path(self.path) / f"{self.first_number + self.index:06d}.png"))
@@ -484,7 +509,12 @@ class VideoWriter:
                              dst_color_range=RANGES[self.color_range])
         else:
             vf = vf.reformat(format="gray")
-        vf.pts = self.index
+        if self.timed and time is not None:  # never two frames at one tick: the muxer would refuse
+            vf.pts = max(round(Fraction(time) / self._time_base), self._last_pts + 1)
+        else:
+            vf.pts = self.index if not self.timed else max(round(self.index / self.fps / self._time_base),
+                                                           self._last_pts + 1)
+        self._last_pts = vf.pts
         vf.time_base = self._time_base
         self.index += 1
         try:

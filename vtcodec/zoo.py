@@ -184,7 +184,7 @@ def unique_name(name: str, tag: str, folder: Path) -> tuple[str, str]:
     taken = [e for e in list_models() if e.name == name and e.path.resolve() != Path(folder).resolve()]
     if not taken:
         return name, ""
-    new = f"{name}-{tag}"[:64]
+    new = f"{name[:64 - 1 - len(tag)]}-{tag}"  # within the 64 characters a name may have
     where = "a bundled model" if any(_inside(e.path, ZOO_DIR) for e in taken) else f"the model in {taken[0].path}"
     return new, f"{name!r} is the name of {where}; this model is named {new!r} (choose one with --name)"
 

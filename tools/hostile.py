@@ -29,11 +29,13 @@ import sys
 import tempfile
 import time
 from dataclasses import replace
+from fractions import Fraction
 from pathlib import Path
 
 from vtcodec.bitstream import (
     CHUNK_AUDIO_PACKETS,
     CHUNK_AUDIO_STREAM,
+    CHUNK_FRAME_TIMES,
     END_SIZE,
     HEAD_SIZE,
     OVERHEAD,
@@ -45,6 +47,7 @@ from vtcodec.bitstream import (
     end_chunk,
     index_chunk,
     pack_packets,
+    pack_times,
     parse_head,
     payload_of,
     read_header,
@@ -278,6 +281,14 @@ def build(d: Path) -> list[Case]:
     for name, (data, what) in side.items():
         (d / f"{name}.vtc").write_bytes(with_side(data))
         cases.append(Case(name, f"{what} -> .mkv", ["decode", f"{name}.vtc", "-o", f"{name}.mkv"], expect="success"))
+    times = Chunk(0, 2, pack_times(Fraction(1, 1), [0, 2**62]), CHUNK_FRAME_TIMES).pack()
+    (d / "times-huge.vtc").write_bytes(with_side(times))
+    cases.append(Case("times-huge", "a frame time of 2^62 s -> .mp4", ["decode", "times-huge.vtc", "-o", "th.mp4"],
+                      expect="success"))
+    short = Chunk(0, 3, pack_times(Fraction(1, 1000), [0, 40]), CHUNK_FRAME_TIMES).pack()
+    (d / "times-short.vtc").write_bytes(with_side(short))
+    cases.append(Case("times-short", "a frame times chunk for 3 frames holding 2 times",
+                      ["decode", "times-short.vtc", "-o", "ts.mkv"]))
     big = Chunk(0, 0, bytes(MAX_AUDIO_CHUNK + 1), CHUNK_AUDIO_PACKETS).pack()
     (d / "audio-huge.vtc").write_bytes(with_side(big))
     cases.append(Case("audio-huge", "an audio chunk of 2^24+1 bytes (above the spec's limit)",

@@ -369,7 +369,7 @@ def _range_side(f: BinaryIO, header: Header, size: int, body: int, entries: list
         return audio_bytes
     available = entries[-1].first_frame + entries[-1].n_frames
     end = available if count is None else min(available, start + count)
-    timing, stream, packets = _Timing(Fraction(header.fps_num, header.fps_den)), None, []
+    timing, stream, tb, packets = _Timing(Fraction(header.fps_num, header.fps_den)), None, None, []
     for kind, offset, _, first in spans:
         if kind == CHUNK_FRAME_TIMES and first >= end:
             continue
@@ -388,12 +388,16 @@ def _range_side(f: BinaryIO, header: Header, size: int, body: int, entries: list
                 packets += parse_packets(chunk.payload)
         except FormatError:
             break
-    if stream is not None:  # a malformed stream chunk goes too: the writer's note will say why
+    if stream is not None:  # a malformed stream chunk goes too (tb None): the writer's note will say why
+        side.append(stream)
+    if tb is not None:
         lo, hi = timing.time(start) / tb, timing.time(end) / tb  # the span in the packets' time base
         cut = [(pts - round(lo), d, k, data) for pts, d, k, data in packets if pts is not None and lo <= pts < hi]
-        side += [stream] + [Chunk(start, 0, pack_packets(cut[i:i + 256]), CHUNK_AUDIO_PACKETS)
-                            for i in range(0, len(cut), 256)]
+        side += [Chunk(start, 0, pack_packets(cut[i:i + 256]), CHUNK_AUDIO_PACKETS) for i in range(0, len(cut), 256)]
     return audio_bytes
+
+
+MAX_TIME = 1 << 32  # seconds: a frame time beyond (136 years) is damage, not a video
 
 
 class _Timing:
@@ -409,7 +413,11 @@ class _Timing:
 
     def add(self, chunk: Chunk) -> None:
         tb, pts = parse_times(chunk.payload, chunk.n_frames)
-        self.known.update((chunk.first_frame + i, p * tb) for i, p in enumerate(pts))
+        times = [p * tb for p in pts]
+        if not all(0 <= t < MAX_TIME for t in times):
+            raise FormatError(f"frame times chunk for frames {chunk.first_frame}+{chunk.n_frames} holds a time "
+                              f"outside 0 .. {MAX_TIME} s")
+        self.known.update((chunk.first_frame + i, t) for i, t in enumerate(times))
         self.seen = True
 
     def time(self, i: int) -> Fraction:

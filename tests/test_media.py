@@ -253,3 +253,29 @@ def test_info_reads_standard_input(tmp_path, clip):
         p = subprocess.run([sys.executable, "-m", "vtcodec", "info", "-"], check=False, stdin=f, capture_output=True,
                            text=True)
     assert p.returncode == 0 and "5 frames" in p.stdout and "file        -:" in p.stdout
+
+
+def test_streams_a_vtc_file_cannot_keep_are_named(tmp_path):
+    src = tmp_path / "two.mkv"
+    with av.open(str(src), "w") as c:
+        v = c.add_stream("ffv1", rate=25)
+        v.width, v.height, v.pix_fmt = 32, 16, "yuv420p"
+        sounds = [c.add_stream("pcm_s16le", rate=8000) for _ in range(2)]
+        for a in sounds:
+            a.layout = "mono"
+        for i, f in enumerate(synth_frames(32, 16, 3)):
+            vf = av.VideoFrame.from_ndarray(f, format="rgb24")
+            vf.pts = i
+            for p in v.encode(vf):
+                c.mux(p)
+            for a in sounds:
+                af = av.AudioFrame.from_ndarray(np.zeros((1, 320), np.int16), format="s16", layout="mono")
+                af.sample_rate, af.pts = 8000, i * 320
+                for p in a.encode(af):
+                    c.mux(p)
+        for s in (v, *sounds):
+            for p in s.encode():
+                c.mux(p)
+    p = cli("encode", str(src), "-o", str(tmp_path / "t.vtc"), "--model", TINY)
+    assert p.returncode == 0 and "left out: 1 audio stream" in p.stderr
+    assert vtcodec.inspect(tmp_path / "t.vtc").audio.codec == "pcm_s16le"  # the first one is kept

@@ -171,6 +171,8 @@ def encode_file(src: str | os.PathLike, dst: str | os.PathLike, model: str = DEF
     if carry and (seek or frames is not None):
         notes.append("audio left out: it is not cut with --seek/--frames (encode the whole file to keep it)")
         carry = False
+    if info.dropped:
+        notes.append(f"left out: {info.dropped} (a .vtc file keeps one video and one audio stream)")
     if info.bit_depth > 8:
         notes.append(f"the source has {info.bit_depth}-bit samples; vtcodec codes 8-bit RGB, and decodes to 8 bits")
     encoder = None

@@ -45,6 +45,7 @@ class VideoInfo:
     transfer: int = 2  # H.273 TransferCharacteristics (2: unspecified)
     bit_depth: int = 8  # bits per sample of the source
     audio: AudioStream | None = None  # the first audio stream, if any
+    dropped: str = ""  # the streams a .vtc file does not keep (more audio, subtitles, data), if any
 
 
 @dataclass(frozen=True)
@@ -141,6 +142,16 @@ def _audio_of(stream) -> AudioStream:
                        int(ctx.bit_rate or 0), bytes(ctx.extradata or b""), _template(stream))
 
 
+def _others(container) -> str:
+    """The streams besides the first video and first audio stream, counted by type, in words."""
+    counts: dict[str, int] = {}
+    for kind, streams in (("video", container.streams.video[1:]), ("audio", container.streams.audio[1:]),
+                          ("subtitle", container.streams.subtitles), ("data", container.streams.data)):
+        if len(streams):
+            counts[kind] = len(streams)
+    return ", ".join(f"{n} {kind} stream{'s' * (n > 1)}" for kind, n in counts.items())
+
+
 def _template(stream) -> bytes:
     """A Matroska file of ``stream``'s codec parameters (copied as FFmpeg copies a stream) and one
     1-byte packet, so that it opens; b"" where Matroska cannot hold the stream."""
@@ -210,6 +221,7 @@ class VideoReader:
             primaries=int(getattr(src, "color_primaries", 2) or 2), transfer=int(getattr(src, "color_trc", 2) or 2),
             bit_depth=int(bits) if 1 <= bits <= 16 else 8,
             audio=_audio_of(sound) if sound is not None else None,
+            dropped=_others(self._container),
         )
 
     def _decode(self) -> Iterator[av.VideoFrame]:

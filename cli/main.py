@@ -122,10 +122,8 @@ def encode(
             raise VtcError(f"--crf must be in 0..51, not {crf:g}")
         quality = crf_quality(crf)
     rate = parse_fps(fps) if fps is not None else None
-    raw = None
-    if size is not None or input.lower().endswith(".yuv"):
-        if size is None:
-            raise VtcError(f"{input}: a raw .yuv file does not say its size: give --size WxH (and --fps, --pix-fmt)")
+    raw = None  # a .yuv input without --size is refused by the reader, which says what to give
+    if size is not None:
         w, h = parse_size(size)
         raw = vtcodec.RawFormat(w, h, rate or Fraction(25), pix_fmt)
     update, bar = _progress(quiet, "encode")

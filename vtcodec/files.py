@@ -278,20 +278,23 @@ def iter_decode(src: str | os.PathLike, stats: Stats | None = None, tokens_out: 
         if given is not None:
             _check_model(header, given)
         stream = StreamDecoder(header, device)
+        ranged = bool(start or frames is not None)
+        # the side chunks, from a scan of chunk heads: for the audio bytes of a range, and the writers'
+        # time base (frame times anywhere in the stream need a fine clock from the start)
+        spans = side_spans(f, size, body) if side is not None or (ranged and stats is not None) else []
         if stats is not None:
             stats.bytes, stats.header = size, header
-            if side is not None:  # writers choose their time base by it
-                stats.timed = any(kind == CHUNK_FRAME_TIMES for kind, *_ in side_spans(f, size, body))
-        if conceal and not (start or frames is not None):
+            stats.timed = any(kind == CHUNK_FRAME_TIMES for kind, *_ in spans)
+        if conceal and not ranged:
             yield from _Concealer(f, stream, size, body, damage, side).run()
             if stats is not None:
                 stats.side_bytes = stream.sequence.audio_bytes
             return
-        if start or frames is not None:
+        if ranged:
             entries = read_index(f, header, size) or scan_chunks(f, header, size, body)
             if stats is not None and entries:
                 stats.stream_frames = entries[-1].first_frame + entries[-1].n_frames
-            audio = _range_side(f, header, size, body, entries, start, frames, side)
+            audio = _range_side(f, header, size, spans, entries, start, frames, side)
             if stats is not None:
                 stats.side_bytes = audio
             chunks = _range_chunks(f, stream, size, entries, start, frames)
@@ -301,8 +304,8 @@ def iter_decode(src: str | os.PathLike, stats: Stats | None = None, tokens_out: 
             out = (batch for chunk, lo, hi in chunks for batch in stream.frames(chunk, lo, hi, tokens_out))
         else:
             out = _parallel_frames(stream, chunks, tokens_out, device, jobs)
-        yield from (out if start or frames is not None else _with_hint(out))
-        if stats is not None and not (start or frames is not None):
+        yield from (out if ranged else _with_hint(out))
+        if stats is not None and not ranged:
             stats.side_bytes = stream.sequence.audio_bytes
 
 
@@ -358,14 +361,14 @@ def _range_chunks(f: BinaryIO, stream: StreamDecoder, size: int, entries: list, 
         yield chunk, max(0, start - e.first_frame), min(e.n_frames, end - e.first_frame)
 
 
-def _range_side(f: BinaryIO, header: Header, size: int, body: int, entries: list, start: int,
+def _range_side(f: BinaryIO, header: Header, size: int, spans: list, entries: list, start: int,
                 count: int | None, side: list[Chunk] | None) -> int:
     """The side data of frames ``start .. start + count - 1``, into ``side``: the frame times
     chunks up to the range's end (earlier ones give the times the range starts from), the audio
     stream chunk, and one packets chunk of the audio packets that start in the range's time span,
     their times made relative to frame ``start`` (whole packets: the cut is at packet boundaries,
-    as a stream copy cuts). Returns the bytes of all the stream's audio chunks (0: none)."""
-    spans = side_spans(f, size, body)
+    as a stream copy cuts). ``spans``: the stream's side chunks (``side_spans``). Returns the
+    bytes of all the stream's audio chunks (0: none)."""
     audio_bytes = sum(n for kind, _, n, _ in spans if kind != CHUNK_FRAME_TIMES)
     if side is None or not spans or not entries:
         return audio_bytes
@@ -411,7 +414,6 @@ class _Timing:
         self.fps = Fraction(fps)
         self.known: dict[int, Fraction] = {}
         self.last = (0, Fraction(0))  # a frame at or before the last asked, and its time
-        self.seen = False  # any frame times chunk
 
     def add(self, chunk: Chunk) -> None:
         tb, pts = parse_times(chunk.payload, chunk.n_frames)
@@ -420,7 +422,6 @@ class _Timing:
             raise FormatError(f"frame times chunk for frames {chunk.first_frame}+{chunk.n_frames} holds a time "
                               f"outside 0 .. {MAX_TIME} s")
         self.known.update((chunk.first_frame + i, t) for i, t in enumerate(times))
-        self.seen = True
 
     def time(self, i: int) -> Fraction:
         for k in sorted(k for k in self.known if k <= i):
@@ -564,10 +565,6 @@ class _Side:
                 break
         self.audio_ok = not self.note
 
-    @property
-    def timed(self) -> bool:
-        return any(c.kind == CHUNK_FRAME_TIMES for c in self.side) or self.timing.seen
-
     def write(self, writer) -> None:
         """Hand the chunks read so far to ``writer`` (audio) and to ``timing``, and take them out."""
         for chunk in self.side:
@@ -616,7 +613,7 @@ def decode_file(src: str | os.PathLike, dst: str | os.PathLike, force: bool = Fa
     extra = _Side(side, fps)
     # frame times may come in any chunk of a stream read from standard input: its writer keeps a
     # fine clock from the start (a file's frame times chunks were found by a scan of chunk heads)
-    timed = stats.timed or extra.timed or str(src) == "-"
+    timed = stats.timed or str(src) == "-"
 
     def write_all(target: str | BinaryIO) -> None:
         writer = VideoWriter(target, header.width, header.height, fps, header.chroma,

@@ -48,8 +48,7 @@ def export(run_dir: str | os.PathLike, out_dir: str | os.PathLike, command: str 
     if note and name is not None:
         raise ModelError(f"--name {name!r}: {note.split(';')[0]} (choose another)")
     if note:
-        model = VTModel(replace(model_cfg, name=new))
-        model.load_state_dict(ck["model"])
+        model.cfg = replace(model_cfg, name=new)  # the name only: the weights and the nets are the same
         (notes if notes is not None else []).append(note)
     history = ck.get("history", [])
     info = {

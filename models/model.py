@@ -86,16 +86,17 @@ class VTModel(nn.Module):
         return torch.cat(out)
 
     def reconstruct(self, symbols: torch.Tensor, starts_chunk: bool = True,
-                    before: torch.Tensor | None = None) -> torch.Tensor:
+                    before: torch.Tensor | None = None, decoder: nn.Module | None = None) -> torch.Tensor:
         """Symbols ``[T, S, h, w]`` of consecutive frames of one chunk -> ``[T, 3, 8h, 8w]`` in
         [0, 1]. ``before``: symbols ``[S, h, w]`` of the frame preceding this run (when the run
-        does not start the chunk)."""
+        does not start the chunk). ``decoder``: another ``SynthesisNet`` for these tokens
+        (``vtcodec.decoders``) instead of the model's own."""
         q = self.quantizer.decode(symbols)
         q_prev, has_prev = previous(q, starts_chunk=starts_chunk)
         if not starts_chunk and before is not None:
             q_prev[0] = self.quantizer.decode(before.unsqueeze(0))[0]
         with self.autocast():
-            x = self.decoder(q, q_prev, has_prev)
+            x = (decoder or self.decoder)(q, q_prev, has_prev)
         return x.float().clamp(0, 1)
 
     # ----------------------------------------------------------------------- training

@@ -76,6 +76,7 @@ def _is_module(dotted: str) -> bool:
 
 # what the command line may use: the public API and the tools built on it
 CLI_MAY_IMPORT = {"vtcodec", "vtcodec.rd", "vtcodec.plot", "vtcodec.lpips", "vtcodec.vmaf", "vtcodec.demo", "vtcodec.batch",
+                  "vtcodec.compare",
                   "vtcodec.train.__main__", "vtcodec.train.export"}
 
 

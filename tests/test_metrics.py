@@ -2,6 +2,7 @@ import math
 from fractions import Fraction
 
 import numpy as np
+import pytest
 from conftest import synth_frames
 
 from vtcodec import anchors, metrics
@@ -34,3 +35,14 @@ def test_x264_anchor_strips_its_options_sei_and_decodes():
     data = b"\x00\x00\x00\x01\x67abc" + sei + b"\x00\x00\x01\x65frame"
     stripped = anchors._strip_x264_sei(data)
     assert b"x264 - core" not in stripped and b"\x67abc" in stripped and stripped.endswith(b"\x65frame")
+
+
+def test_flicker_is_temporal_activity_relative_to_the_source():
+    rng = np.random.default_rng(1)
+    src = synth_frames(64, 48, 6)
+    assert metrics.flicker(src, src) == pytest.approx(1.0)
+    noisy = np.clip(src.astype(int) + rng.integers(-20, 21, src.shape), 0, 255).astype(np.uint8)
+    assert metrics.flicker(src, noisy) > 2  # noise that changes every frame
+    still = np.repeat(src[:1], len(src), axis=0)
+    assert metrics.flicker(src, still) == 0.0  # motion smoothed away entirely
+    assert metrics.flicker(still, src) is None and metrics.flicker(src[:1], src[:1]) is None

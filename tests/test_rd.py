@@ -118,7 +118,10 @@ def test_rd_and_plot_commands(tmp_path):
                 "--jobs", "2")
     assert p.returncode == 0, p.stderr
     assert "BD-rate vs x264" in p.stdout and (out / "bd_rate.csv").is_file()
+    assert "bits / x264's bits for the same quality" in p.stdout and (out / "matched.csv").is_file()
     assert len(json.loads((out / "results.json").read_text())) == 6
+    p = run_cli("bd", str(out), "--metric", "psnr-rgb")
+    assert p.returncode == 0 and "BD-rate vs x264" in p.stdout and "same quality" in p.stdout
     for extra in ([], ["--average", "--log-rate"]):
         png = tmp_path / f"rd{len(extra)}.png"
         p = run_cli("plot", str(out), "--metric", "psnr-rgb", "-o", str(png), *extra)
@@ -145,3 +148,28 @@ def test_curve_names_show_only_the_settings_that_differ():
     rows += [{"clip": "a", "codec": "x264", "settings": "preset=medium", "bpp": 0.1}]
     assert sorted(name for _, name in rd.curves(rows)) == [
         "vtcodec (preset=default)", "vtcodec (preset=slow)", "x264"]
+
+
+def test_rd_plans_every_quality_level_by_default(tmp_path):
+    from vtcodec.rate import QUALITIES
+
+    clip = write_clip(tmp_path / "c.y4m", synth_frames(64, 48, 2))
+    jobs, _ = rd.plan([str(clip)], ["vtcodec"], {}, model=TINY)
+    assert [j.quality for j in jobs] == list(QUALITIES)
+
+
+def test_matched_rate_interpolates_in_log_rate_and_says_where_it_cannot():
+    anchor = [{"bpp": 0.1, "psnr-rgb": 30.0, "lpips": 0.3}, {"bpp": 0.2, "psnr-rgb": 33.0, "lpips": 0.2},
+              {"bpp": 0.4, "psnr-rgb": 36.0, "lpips": 0.1}]
+    assert rd.matched_rate(anchor, {"psnr-rgb": 33.0}, "psnr-rgb") == (0.2, "")
+    rate, why = rd.matched_rate(anchor, {"psnr-rgb": 31.5}, "psnr-rgb")
+    assert rate == pytest.approx(math.sqrt(0.1 * 0.2)) and why == ""
+    assert rd.matched_rate(anchor, {"psnr-rgb": 29.0}, "psnr-rgb") == (0.1, "cheaper and better")
+    assert rd.matched_rate(anchor, {"psnr-rgb": 40.0}, "psnr-rgb") == (None, "beyond the anchor")
+    assert rd.matched_rate(anchor, {"lpips": 0.15}, "lpips")[0] == pytest.approx(math.sqrt(0.2 * 0.4))
+    rows = [dict(r, clip="c", codec="x264", settings="") for r in anchor]
+    rows += [{"clip": "c", "codec": "vtcodec", "settings": "", "bpp": 0.4, "psnr-rgb": 33.0, "lpips": 0.3},
+             {"clip": "c", "codec": "vtcodec", "settings": "", "bpp": 0.9, "psnr-rgb": 40.0, "lpips": 0.05}]
+    table = rd.matched_table(rows, "x264", "psnr-rgb")
+    assert table[0]["ratio"] == pytest.approx(2.0) and table[0]["note"] == "1 beyond the anchor"
+    assert table[-1]["clip"] == "all" and table[-1]["points"] == 1

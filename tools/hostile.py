@@ -210,6 +210,9 @@ def build(d: Path) -> list[Case]:
     for name, what in _model_folders(d):
         cases.append(Case(f"model-{name}", f"--model folder: {what}",
                           ["encode", "clip.y4m", "-o", f"m-{name}.vtc", "--model", f"models/{name}"]))
+    for name, what in _decoder_folders(d):
+        cases.append(Case(f"decoder-{name}", f"--decoder folder: {what}",
+                          ["decode", "valid.vtc", "-o", f"d-{name}.y4m", "--decoder", f"decoders/{name}"]))
     from vtcodec.video import VideoWriter
 
     w = VideoWriter(str(d / "clip.y4m"), 32, 24, 25)
@@ -436,6 +439,46 @@ def _model_folders(d: Path) -> list[tuple[str, str]]:
     (dj / "model.json").unlink()
     (dj / "model.json").mkdir()
     make("json-deep", "model.json nested 100,000 deep", raw_meta=b"[" * 100000 + b"]" * 100000)
+    return out
+
+
+def _decoder_folders(d: Path) -> list[tuple[str, str]]:
+    """Crafted decoder folders (``vtcodec.decoders``) for the tiny model's streams."""
+    import hashlib
+
+    import torch
+    from safetensors.torch import load_file, save_file
+
+    from vtcodec.decoders import save_decoder
+
+    model = vtcodec.load_model(TINY)
+    good = save_decoder(model.decoder, model, d / "decoders" / "good", "good")
+    meta = json.loads((good.path / "decoder.json").read_text())
+    state = load_file(str(good.path / "weights.safetensors"))
+    out = []
+
+    def make(name: str, what: str, meta_obj=None, tensors: dict | None = None) -> Path:
+        folder = d / "decoders" / name
+        shutil.copytree(good.path, folder)
+        m = json.loads(json.dumps(meta_obj or meta))
+        if tensors is not None:
+            save_file(tensors, str(folder / "weights.safetensors"))
+            m["sha256"] = hashlib.sha256((folder / "weights.safetensors").read_bytes()).hexdigest()
+        (folder / "decoder.json").write_text(json.dumps(m))
+        out.append((name, what))
+        return folder
+
+    make("other-model", "serves another model's weights", {**meta, "serves": {**meta["serves"], "sha256": "1" * 64}})
+    make("nan", "NaN weights (hash recorded)",
+         tensors={k: v.clone().fill_(float("nan")) if i == 0 else v for i, (k, v) in enumerate(state.items())})
+    make("shape", "a tensor of the wrong shape",
+         tensors={k: torch.zeros(3) if i == 0 else v for i, (k, v) in enumerate(state.items())})
+    fifo = make("fifo", "weights.safetensors a FIFO")
+    (fifo / "weights.safetensors").unlink()
+    os.mkfifo(fifo / "weights.safetensors")
+    zero = make("json-devzero", "decoder.json a link to /dev/zero")
+    (zero / "decoder.json").unlink()
+    os.symlink("/dev/zero", zero / "decoder.json")
     return out
 
 

@@ -9,6 +9,7 @@ The public API (imported lazily, so ``import vtcodec.bitstream`` stays light)::
     packets = [enc.encode(frame) for frame in frames] + [enc.flush()]
     dec = vtcodec.Decoder(device="cpu")              # feed byte slices of any size
     out = [f for p in packets for f in dec.decode(p)]; dec.flush()
+    sharp = vtcodec.decompress(data, decoder="vt1-fsq-sharp")  # same tokens, perceptual decoder
 
     vtcodec.load_model("vt1-fsq" | "path/to/model_folder")
     vtcodec.register_model("path/to/model_folder")   # decodable by name from then on
@@ -19,24 +20,26 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-__version__ = "0.7.0"
+__version__ = "0.8.0"
 
 _EXPORTS = {
     "compress": "codec", "decompress": "codec", "encode_file": "files", "decode_file": "files",
     "Encoder": "codec", "Decoder": "codec", "Stats": "codec", "Preset": "presets", "PRESETS": "presets",
     "load_model": "zoo", "list_models": "zoo", "register_model": "zoo", "DEFAULT_MODEL": "zoo",
-    "bundled_models": "zoo", "inspect": "report", "RawFormat": "video",
+    "bundled_models": "zoo", "inspect": "report", "RawFormat": "video", "list_decoders": "decoders",
     "VtcError": "errors", "FormatError": "errors", "UnsupportedVersion": "errors",
     "CorruptChunk": "errors", "VideoError": "errors", "ModelError": "errors", "OutputClosed": "errors",
 }
 __all__ = [  # noqa: RUF022 - grouped as in _EXPORTS
     "compress", "decompress", "encode_file", "decode_file", "Encoder", "Decoder", "Stats", "Preset", "PRESETS",
-    "load_model", "list_models", "register_model", "DEFAULT_MODEL", "bundled_models", "inspect", "RawFormat", "VtcError", "FormatError",
+    "load_model", "list_models", "register_model", "DEFAULT_MODEL", "bundled_models", "inspect", "RawFormat", "list_decoders", "VtcError",
+    "FormatError",
     "UnsupportedVersion", "CorruptChunk", "VideoError", "ModelError", "OutputClosed",
 ]
 
 if TYPE_CHECKING:
     from .codec import Decoder, Encoder, Stats, compress, decompress
+    from .decoders import list_decoders
     from .errors import (
         CorruptChunk,
         FormatError,

@@ -152,12 +152,18 @@ def x264(frames: np.ndarray, fps: Fraction, crf: int, preset: str = "medium",
 def x264_nearest(frames: np.ndarray, fps: Fraction, target_bpp: float, preset: str = "medium",
                  matrix: int = 5, color_range: int = 1) -> AnchorResult:
     """The x264 CRF point whose bits per pixel is nearest ``target_bpp`` (bisection on CRF)."""
+    return nearest("x264", frames, fps, target_bpp, preset, matrix, color_range)
+
+
+def nearest(codec: str, frames: np.ndarray, fps: Fraction, target_bpp: float, preset: str = "medium",
+            matrix: int = 5, color_range: int = 1) -> AnchorResult:
+    """The ``codec`` CRF point whose bits per pixel is nearest ``target_bpp`` (bisection on CRF)."""
     pixels = frames.shape[0] * frames.shape[1] * frames.shape[2]
     cache: dict[int, AnchorResult] = {}
 
     def run(crf: int) -> AnchorResult:
         if crf not in cache:
-            cache[crf] = x264(frames, fps, crf, preset, matrix, color_range)
+            cache[crf] = encode(codec, frames, fps, crf, preset, matrix=matrix, color_range=color_range)
         return cache[crf]
 
     lo, hi = 0, 51  # bpp falls as CRF rises

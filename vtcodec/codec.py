@@ -61,6 +61,7 @@ from .bitstream import (
     scale_range,
     token_grid,
 )
+from .decoders import load_decoder
 from .errors import CorruptChunk, FormatError, ModelError, VtcError
 from .grid import batch_frames, from_grid, resample, to_grid
 from .presets import DEFAULT_PRESET, Preset, get_preset
@@ -498,13 +499,17 @@ class StreamDecoder:
     in the stream and its work, and turns chunks into frames."""
 
     def __init__(self, header: Header, device: str = "cpu", precision: str | None = None,
-                 max_pixels: int | None = None) -> None:
+                 max_pixels: int | None = None, decoder: str | os.PathLike | None = None) -> None:
+        """``decoder``: decode the tokens with another decoder for the stream's model (its name or
+        folder: ``vtcodec.decoders``) instead of the model's own."""
         check_limits(header, max_pixels)
         self.header = header
         # the installed model the stream was written with (same name and weights hash); the name is
         # looked up among registered models only, never opened as a path
         self.model_folder = find_installed(header.model, header.weights_sha256.hex()).path
         self.model = load_model(self.model_folder, device=device, precision=precision)
+        self.synthesis = load_decoder(decoder, self.model, device)
+        self.decoder_folder = None if self.synthesis is None else str(self.synthesis.entry.path.resolve())
         self.coder = TokenCoder(self.model)
         self.max_payload = payload_limit(header, self.model.n_symbols)
         self.sequence = ChunkSequence(header)
@@ -541,7 +546,8 @@ class StreamDecoder:
                 if pending and (len(pending) == batch or i == hi - 1):
                     start = i + 1 - len(pending)
                     x = self.model.reconstruct(torch.stack(pending).to(self.device), starts_chunk=start == 0,
-                                               before=before.to(self.device) if start else None)
+                                               before=before.to(self.device) if start else None,
+                                               decoder=self.synthesis)
                     yield from_grid(x, (ch, cw), (header.height, header.width))
                     pending = []
                 last = symbols
@@ -560,18 +566,22 @@ class Decoder:
     ``"torch"``); ``flush()`` checks that the stream ended cleanly. Memory holds at most one chunk
     (and never more than its bytes justify: see ``StreamDecoder``). ``tokens_out``: a list that
     receives each chunk's symbols. ``side``: a list that receives the stream's audio and frame
-    times chunks (``vtcodec.bitstream.audio``, ``.timing``) as they arrive. Not thread-safe; separate instances may run in
-    separate threads.
+    times chunks (``vtcodec.bitstream.audio``, ``.timing``) as they arrive. ``decoder``: another
+    decoder for the stream's model, by name or folder (``vtcodec.decoders``; e.g. a perceptual
+    one), instead of the model's own: the same tokens, other frames. Not thread-safe; separate
+    instances may run in separate threads.
     """
 
     def __init__(self, device: str = "cpu", output: str = "numpy", precision: str | None = None,
-                 tokens_out: list | None = None, side: list | None = None) -> None:
+                 tokens_out: list | None = None, side: list | None = None,
+                 decoder: str | os.PathLike | None = None) -> None:
         if output not in ("numpy", "av", "torch"):
             raise VtcError(f"output must be numpy, av or torch, not {output!r}")
         self.device, self.output = device, output
         self.precision = resolve_precision(precision, device)
         self.tokens_out = tokens_out
         self.side = side
+        self.decoder = decoder
         self.stream: StreamDecoder | None = None
         self._buf = bytearray()
         self._offset = 0  # stream offset of the first byte in the buffer
@@ -592,7 +602,7 @@ class Decoder:
             if size is None or len(self._buf) < size:
                 return out
             header = read_header(io.BytesIO(bytes(self._buf[:size])))
-            self.stream = StreamDecoder(header, self.device, self.precision)
+            self.stream = StreamDecoder(header, self.device, self.precision, decoder=self.decoder)
             del self._buf[:size]
             self._offset = size
         stream = self.stream
@@ -666,9 +676,10 @@ def compress(frames_or_path: str | os.PathLike | Iterable, quality: int | None =
     return head + data[len(head):]
 
 
-def decompress(data: bytes, device: str = "cpu", precision: str | None = None) -> np.ndarray:
-    """The bytes of a .vtc stream -> frames ``[T, H, W, 3]`` uint8."""
-    decoder = Decoder(device=device, precision=precision)
+def decompress(data: bytes, device: str = "cpu", precision: str | None = None,
+               decoder: str | os.PathLike | None = None) -> np.ndarray:
+    """The bytes of a .vtc stream -> frames ``[T, H, W, 3]`` uint8; ``decoder``: see ``Decoder``."""
+    decoder = Decoder(device=device, precision=precision, decoder=decoder)
     frames = decoder.decode(data)
     decoder.flush()
     return np.stack(frames)

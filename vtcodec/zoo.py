@@ -125,7 +125,8 @@ def _candidates() -> list[Path]:
     for item in os.environ.get("VTCODEC_MODEL_PATH", "").split(os.pathsep):
         if item and Path(item).is_dir():
             p = Path(item)
-            out += [p] if (p / "model.json").exists() else sorted(p.iterdir())
+            leaf = (p / "model.json").exists() or (p / "decoder.json").exists()
+            out += [p] if leaf else sorted(p.iterdir())
     return out + _REGISTERED
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-from dataclasses import replace
+from dataclasses import asdict, replace
 from pathlib import Path
 
 from ..errors import ModelError
@@ -29,11 +29,13 @@ def export(run_dir: str | os.PathLike, out_dir: str | os.PathLike, command: str 
         if out.resolve() == entry.path.resolve():
             raise ModelError(f"{out_dir}: is the bundled model {entry.name!r}; replacing it would stop "
                              "every file written with it from decoding (export to another folder)")
-    if (out / "model.json").exists() and not force:
+    if ((out / "model.json").exists() or (out / "decoder.json").exists()) and not force:
         raise ModelError(f"{out_dir}: holds a model already (-f replaces it)")
     if out.exists() and not out.is_dir():
         raise ModelError(f"{out_dir}: exists and is not a folder")
     ck = load_checkpoint(Path(run_dir) / "last.pt")
+    if ck.get("kind") == "decoder":
+        return export_decoder(ck, out, command, name)
     cfg = TrainConfig.from_dict(ck["config"])
     try:
         model_cfg = cfg.model if name is None else replace(cfg.model, name=name)
@@ -58,3 +60,26 @@ def export(run_dir: str | os.PathLike, out_dir: str | os.PathLike, command: str 
                               if k in h} for h in history if "val_psnr" in h],
     }
     return save_model(model, out, info)
+
+
+def export_decoder(ck: dict, out: Path, command: str = "", name: str | None = None):
+    """A perceptual run's decoder (``vtcodec.train.perceptual``) as a decoder folder
+    (``vtcodec.decoders``) serving the token model it was trained on, which must be installed."""
+    from ..decoders import list_decoders, save_decoder
+    from ..models.tokenizer import SynthesisNet
+    from ..zoo import find_installed, load_model
+    from .perceptual import PerceptualConfig
+
+    cfg = PerceptualConfig.from_dict(ck["config"])
+    serves = ck.get("token_model") or {}
+    model = load_model(find_installed(str(serves.get("name")), str(serves.get("sha256"))).path, precision="fp32")
+    name = name or cfg.name
+    taken = [e for e in list_decoders() if e.name == name and e.path.resolve() != out.resolve()]
+    if taken:
+        raise ModelError(f"decoder name {name!r} is taken ({taken[0].path}); choose another with --name")
+    net = SynthesisNet(model.cfg, model.quantizer.dim)
+    net.load_state_dict(ck["decoder"])
+    info = {"recipe": {"train_config": asdict(cfg), "steps_done": ck["step"], "command": command,
+                       "code_version": ck.get("version", "")},
+            "training_history": ck.get("history", [])[-40:]}
+    return save_decoder(net, model, out, name, info)

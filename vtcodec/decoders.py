@@ -1,0 +1,204 @@
+"""Alternative decoders: one stream, decoded faithfully or perceptually, chosen at decode time.
+
+A token model's own decoder is trained for fidelity (MSE). Because a ``.vtc`` stream holds tokens,
+not pixels, another decoder can turn the same tokens into other frames: a perceptual one
+(``vtcodec/train/perceptual.py``) draws texture where the faithful one draws blur. The stream and
+its tokens stay the same; only the frames differ.
+
+A decoder is a folder holding ``weights.safetensors`` (the decoder network's tensors, the
+architecture of its token model's decoder) and ``decoder.json``: its name, the sha256 of its
+weights, and the token model it serves, by name and weights sha256 (``serves``), with that
+model's config. A decoder decodes only streams of that exact model: the header's model name and
+hash still name the tokens, and a mismatch is refused with one line. Decoders live where models
+do (``models/zoo``, ``VTCODEC_MODEL_PATH``, ``register_model``) and are checked the same way
+before use (regular files of bounded size, hash before parsing, tensors exactly the network's,
+finite).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from .errors import ModelError
+from .models import ModelConfig
+from .models.tokenizer import SynthesisNet
+from .zoo import (
+    FLOATS,
+    MAX_META_BYTES,
+    MAX_WEIGHTS_BYTES,
+    SHA256,
+    ZOO_DIR,
+    _candidates,
+    _inside,
+    _open_regular,
+    list_models,
+    sha256_file,
+)
+
+META = "decoder.json"
+
+
+@dataclass(frozen=True)
+class DecoderEntry:
+    name: str
+    path: Path  # folder
+    sha256: str  # of the weights file
+    size: int
+    serves: str  # the token model's name
+    serves_sha256: str  # and its weights' sha256
+    config: ModelConfig  # the token model's config (the decoder's architecture)
+    info: dict
+
+    @property
+    def bundled(self) -> bool:
+        """Shipped with vtcodec (``models/zoo``)."""
+        return _inside(self.path, ZOO_DIR)
+
+
+def is_decoder(folder: str | os.PathLike) -> bool:
+    """Whether ``folder`` claims to be a decoder (it has a ``decoder.json`` of any kind; whether it
+    is one, ``_entry`` checks)."""
+    return os.path.lexists(Path(folder) / META)
+
+
+def _entry(folder: Path) -> DecoderEntry:
+    folder = Path(folder)
+    meta_path = folder / META
+    with os.fdopen(_open_regular(meta_path, MAX_META_BYTES), "rb") as f:
+        raw = f.read(MAX_META_BYTES + 1)
+    try:
+        meta = json.loads(raw)
+    except (ValueError, RecursionError) as exc:
+        raise ModelError(f"{meta_path}: not valid JSON ({str(exc).splitlines()[0][:80]})") from None
+    if not isinstance(meta, dict) or not isinstance(meta.get("serves"), dict):
+        raise ModelError(f"{meta_path}: must hold a JSON object with 'serves'")
+    name, sha, serves = meta.get("name"), meta.get("sha256"), meta["serves"]
+    try:
+        cfg = ModelConfig.from_dict(serves.get("config"))
+    except (ValueError, TypeError) as exc:
+        raise ModelError(f"{meta_path}: bad config ({exc})") from None
+    from .models.config import NAME
+
+    if not isinstance(name, str) or not NAME.fullmatch(name):
+        raise ModelError(f"{meta_path}: name must be 1..64 letters, digits or ._+-")
+    for value in (sha, serves.get("sha256")):
+        if not isinstance(value, str) or not SHA256.fullmatch(value):
+            raise ModelError(f"{meta_path}: sha256 must be 64 lowercase hex digits")
+    if serves.get("model") != cfg.name:
+        raise ModelError(f"{meta_path}: serves model {serves.get('model')!r}, but its config is {cfg.name!r}'s")
+    fd = _open_regular(folder / "weights.safetensors", MAX_WEIGHTS_BYTES)
+    size = os.fstat(fd).st_size
+    os.close(fd)
+    return DecoderEntry(name, folder, sha, size, cfg.name, serves["sha256"], cfg, meta)
+
+
+def list_decoders() -> list[DecoderEntry]:
+    """Installed decoders (bundled, ``VTCODEC_MODEL_PATH``, registered; broken folders left out)."""
+    out = []
+    for d in _candidates():
+        if is_decoder(d):
+            try:
+                out.append(_entry(d))
+            except ModelError:
+                continue
+    return out
+
+
+def find_decoder(name_or_path: str | os.PathLike) -> DecoderEntry:
+    p = Path(name_or_path)
+    if p.is_dir():
+        if not is_decoder(p):
+            raise ModelError(f"{p}: not a vtcodec decoder folder ({META} is missing)")
+        return _entry(p)
+    found = [e for e in list_decoders() if e.name == str(name_or_path)]
+    if found:
+        return found[0]
+    names = ", ".join(dict.fromkeys(e.name for e in list_decoders())) or "none"
+    raise ModelError(f"unknown decoder {str(name_or_path)!r} (installed: {names}; or give a decoder folder)")
+
+
+def _state_shapes(cfg: ModelConfig, dim: int) -> dict[str, tuple[int, ...]]:
+    with torch.device("meta"):
+        net = SynthesisNet(cfg, dim)
+    return {k: tuple(v.shape) for k, v in net.state_dict().items()}
+
+
+_CACHE: dict[tuple, SynthesisNet] = {}
+
+
+def load_decoder(name_or_path: str | os.PathLike | None, model, device: str = "cpu") -> SynthesisNet | None:
+    """The decoder network to decode ``model``'s tokens with: ``None`` (or the model's own name)
+    for the model's own decoder; else an installed decoder's name or a decoder folder, which must
+    serve exactly this model (``ModelError`` otherwise, saying which model it serves)."""
+    if name_or_path is None or str(name_or_path) in ("", model.cfg.name):
+        return None
+    entry = find_decoder(name_or_path)
+    if (entry.serves, entry.serves_sha256) != (model.cfg.name, model.sha256):
+        raise ModelError(f"decoder {entry.name!r} decodes model {entry.serves!r} (weights "
+                         f"{entry.serves_sha256[:16]}...), not the stream's {model.cfg.name!r} (weights "
+                         f"{model.sha256[:16]}...)")
+    weights = entry.path / "weights.safetensors"
+    st = weights.stat()
+    key = (str(entry.path.resolve()), str(device), st.st_mtime_ns, st.st_size, entry.sha256)
+    if key in _CACHE:
+        return _CACHE[key]
+    digest = sha256_file(weights)
+    if digest != entry.sha256:
+        raise ModelError(f"{weights}: sha256 {digest[:16]}... does not match the recorded "
+                         f"{entry.sha256[:16]}... (corrupt or replaced weights)")
+    dim = model.quantizer.dim
+    expected = _state_shapes(entry.config, dim)
+    from safetensors import SafetensorError, safe_open
+
+    state = {}
+    try:
+        with safe_open(str(weights), framework="pt") as f:
+            if set(f.keys()) != set(expected):
+                raise ModelError(f"{weights}: tensors do not fit the decoder of {entry.serves!r}")
+            for k in sorted(expected):
+                if tuple(f.get_slice(k).get_shape()) != expected[k]:
+                    raise ModelError(f"{weights}: tensor {k!r} has the wrong shape")
+                t = f.get_tensor(k)
+                if t.dtype not in FLOATS or not bool(torch.isfinite(t).all()):
+                    raise ModelError(f"{weights}: tensor {k!r} is not finite floats")
+                state[k] = t.float()
+    except SafetensorError as exc:
+        raise ModelError(f"{weights}: not a readable safetensors file ({str(exc)[:100]})") from None
+    net = SynthesisNet(entry.config, dim)
+    net.load_state_dict(state, strict=True)
+    net.eval().requires_grad_(False).to(device).to(memory_format=torch.channels_last)
+    net.entry = entry
+    _CACHE[key] = net
+    return net
+
+
+def save_decoder(net: SynthesisNet, model, folder: str | os.PathLike, name: str, info: dict | None = None) -> DecoderEntry:
+    """Write a decoder folder for ``net``, which decodes ``model``'s tokens (a loaded model: its
+    name and weights sha256 go into ``serves``)."""
+    from safetensors.torch import save_file
+
+    from .models.config import NAME
+
+    if not NAME.fullmatch(name):
+        raise ModelError(f"decoder name {name!r} must be 1..64 letters, digits or ._+-")
+    taken = [e for e in list_models() if e.name == name]
+    if taken:
+        raise ModelError(f"decoder name {name!r} is a model's name ({taken[0].path}); choose another")
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    state = {k: v.detach().to("cpu", torch.float16).contiguous() for k, v in net.state_dict().items()}
+    tmp = folder / ".weights.safetensors.part"
+    save_file(state, str(tmp))
+    meta = {"kind": "decoder", "name": name, "sha256": sha256_file(tmp),
+            "serves": {"model": model.cfg.name, "sha256": model.sha256, "config": json.loads(model.cfg.to_json())},
+            **(info or {})}
+    os.replace(tmp, folder / "weights.safetensors")
+    tmp = folder / f".{META}.part"
+    tmp.write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
+    os.replace(tmp, folder / META)
+    return _entry(folder)

@@ -1,0 +1,298 @@
+"""Perceptual decoders: a second decoder for a token model's streams, trained on frozen tokens.
+
+``python -m vtcodec.train.perceptual --data-videos DIR --data-sequences DIR --data-stills DIR
+--out RUN [--resume] [--time-limit S]``, then ``vtcodec export RUN -o FOLDER``.
+
+The token model (encoder, quantizer, prior) is frozen and only a copy of its decoder learns, so a
+stream decodes the same tokens with either decoder (HiFiC, Mentzer et al. 2020,
+https://arxiv.org/abs/2006.09965, trains its generator the same way in its second stage;
+multi-realism decoding, Agustsson et al. 2023, makes the receiver's choice explicit). The loss,
+per frame of a clip of ``frames`` consecutive frames (the first one starts a chunk):
+
+    lpips * LPIPS-Alex(x_hat, x) + mse * MSE(x_hat, x) + adv * G(x_hat | q)
+        + temporal * L1((x_hat_t - x_hat_{t-1}) - (x_t - x_{t-1}))
+
+* LPIPS is ``vtcodec.lpips.LPIPS`` (the metric ``vtcodec rd`` reports), differentiable;
+* MSE is the light anchor that keeps colours and low frequencies where the faithful decoder has
+  them;
+* G is the non-saturating generator loss of a patch discriminator that sees the frame and the
+  tokens it was decoded from (HiFiC's conditioning): texture that fits the tokens, not any
+  texture; it starts after ``adv_start`` steps, once LPIPS has moved the decoder off the blur;
+* the temporal term compares frame differences with the source's: invented texture that changes
+  from frame to frame (flicker) costs, a texture that moves with the content does not.
+
+The decoder has the token model's decoder architecture and starts from its weights: the same
+speed at decode time, and a warm start that a CPU can fine-tune in hours.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import queue
+import sys
+import threading
+import time
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .. import __version__
+from ..errors import ModelError, VtcError
+from ..models.tokenizer import SynthesisNet
+
+
+@dataclass(frozen=True)
+class PerceptualConfig:
+    name: str = "vt1-fsq-sharp"  # the decoder's name (what `--decoder` takes)
+    token_model: str = "vt1-fsq"  # name or folder of the token model it decodes
+    steps: int = 20000
+    batch: int = 8  # clips per step
+    crop: int = 128  # square crop side (multiple of 8)
+    frames: int = 3  # consecutive frames per clip
+    scales: tuple[float, ...] = (1.0, 1.0, 0.71, 0.5)  # crop scales (frames coded on a reduced grid)
+    lr: float = 1e-4  # decoder AdamW learning rate (a fine-tune)
+    d_lr: float = 2e-4  # discriminator learning rate
+    warmup: int = 200
+    lpips: float = 1.0
+    mse: float = 15.0
+    adv: float = 0.05
+    adv_start: int = 500  # steps of LPIPS + MSE before the adversarial term joins
+    temporal: float = 1.0
+    margin: float = 0.15  # token hysteresis as the default encoder uses it (presets.TOKEN_HYSTERESIS)
+    shares: tuple[tuple[str, float], ...] = (("stills", 0.4), ("sequences", 0.35), ("videos", 0.25))
+    seed: int = 0
+    ckpt_every: int = 200
+    log_every: int = 50
+
+    @classmethod
+    def from_dict(cls, data: dict) -> PerceptualConfig:
+        known = {f.name for f in fields(cls)}
+        bad = set(data) - known
+        if bad:
+            raise ValueError(f"unknown settings: {sorted(bad)}")
+        d = dict(data)
+        if "scales" in d:
+            d["scales"] = tuple(float(s) for s in d["scales"])
+        if "shares" in d:
+            d["shares"] = tuple((str(k), float(v)) for k, v in d["shares"])
+        return cls(**d)
+
+
+class PatchDiscriminator(nn.Module):
+    """``D(x, q)``: frames ``[B, 3, H, W]`` and their token values ``[B, D, H/8, W/8]`` -> a score
+    per 8x8 patch ``[B, 1, H/8, W/8]``. Three stride-2 convolutions with spectral norm bring the
+    frame to the token grid, where the tokens join (HiFiC's conditional discriminator)."""
+
+    def __init__(self, token_dim: int, width: int = 64) -> None:
+        super().__init__()
+        sn = nn.utils.parametrizations.spectral_norm
+        self.down = nn.Sequential(
+            sn(nn.Conv2d(3, width, 4, 2, 1)), nn.LeakyReLU(0.2),
+            sn(nn.Conv2d(width, 2 * width, 4, 2, 1)), nn.LeakyReLU(0.2),
+            sn(nn.Conv2d(2 * width, 4 * width, 4, 2, 1)), nn.LeakyReLU(0.2))
+        self.cond = sn(nn.Conv2d(token_dim, 4 * width, 1))
+        self.head = nn.Sequential(sn(nn.Conv2d(4 * width, 4 * width, 3, 1, 1)), nn.LeakyReLU(0.2),
+                                  nn.Conv2d(4 * width, 1, 1))
+
+    def forward(self, x: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
+        return self.head(self.down(x * 2 - 1) + self.cond(q))
+
+
+def lr_at(base: float, warmup: int, steps: int, step: int) -> float:
+    if step < warmup:
+        return base * (step + 1) / warmup
+    t = min(1.0, (step - warmup) / max(1, steps - warmup))
+    return base * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * t)))
+
+
+def load_material(cfg: PerceptualConfig, videos: list[str], sequences: list[str], stills: list[str],
+                  log=print) -> dict[str, list[np.ndarray]]:
+    from .data import find_videos, load_clip
+    from .media import find_sequences, find_stills, load_image
+
+    groups: dict[str, list[np.ndarray]] = {"videos": [], "sequences": [], "stills": []}
+    for p in find_videos(videos) if videos else []:
+        try:
+            groups["videos"].append(load_clip(p, 480, 200))
+        except Exception as exc:  # noqa: BLE001 - a bad training file is skipped, not fatal
+            log(f"skipping {p}: {exc}")
+    for seq in find_sequences(sequences) if sequences else []:
+        groups["sequences"].append(np.stack([load_image(f) for f in seq]))
+    for p in find_stills(stills) if stills else []:
+        try:
+            groups["stills"].append(load_image(p, halve_min_side=1000)[None])
+        except Exception as exc:  # noqa: BLE001
+            log(f"skipping {p}: {exc}")
+    log("material: " + ", ".join(f"{k} {len(v)} ({sum(c.shape[0] for c in v)} frames)" for k, v in groups.items()))
+    return {k: v for k, v in groups.items() if v}
+
+
+class PerceptualTrainer:
+    def __init__(self, cfg: PerceptualConfig, groups: dict[str, list[np.ndarray]], out: str | os.PathLike,
+                 resume: bool = False, log=print) -> None:
+        from ..lpips import LPIPS
+        from ..zoo import load_model
+        from .media import MixSampler
+
+        self.out, self.log = Path(out), log
+        self.out.mkdir(parents=True, exist_ok=True)
+        if resume:
+            ck = torch.load(self.out / "last.pt", map_location="cpu", weights_only=True)
+            cfg = PerceptualConfig.from_dict(ck["config"])
+        self.cfg = cfg
+        torch.manual_seed(cfg.seed)
+        self.tokens = load_model(cfg.token_model, precision="bf16")
+        mcfg = self.tokens.cfg
+        self.decoder = SynthesisNet(mcfg, self.tokens.quantizer.dim)
+        self.decoder.load_state_dict(self.tokens.decoder.state_dict())
+        self.disc = PatchDiscriminator(self.tokens.quantizer.dim)
+        self.lpips = LPIPS().requires_grad_(False)
+        self.opt = torch.optim.AdamW(self.decoder.parameters(), lr=cfg.lr, betas=(0.9, 0.99), weight_decay=0.0)
+        self.d_opt = torch.optim.AdamW(self.disc.parameters(), lr=cfg.d_lr, betas=(0.5, 0.99), weight_decay=0.0)
+        self.sampler = MixSampler(groups, dict(cfg.shares), cfg.crop, cfg.frames, cfg.seed, cfg.scales)
+        self.step, self.history = 0, []
+        if resume:
+            self.decoder.load_state_dict(ck["decoder"])
+            self.disc.load_state_dict(ck["disc"])
+            self.opt.load_state_dict(ck["opt"])
+            self.d_opt.load_state_dict(ck["d_opt"])
+            self.step, self.history = ck["step"], ck.get("history", [])
+            torch.set_rng_state(ck["torch_rng"])
+            log(f"resumed at step {self.step}")
+
+    def save(self) -> None:
+        tmp = self.out / "last.tmp"
+        torch.save({"kind": "decoder", "decoder": self.decoder.state_dict(), "disc": self.disc.state_dict(),
+                    "opt": self.opt.state_dict(), "d_opt": self.d_opt.state_dict(), "step": self.step,
+                    "config": asdict(self.cfg), "token_model": {"name": self.tokens.cfg.name,
+                                                                 "sha256": self.tokens.sha256},
+                    "version": __version__, "history": self.history, "torch_rng": torch.get_rng_state()}, tmp)
+        os.replace(tmp, self.out / "last.pt")
+
+    def _batches(self):
+        q: queue.Queue = queue.Queue(maxsize=3)
+
+        def fill(step: int) -> None:
+            while True:
+                q.put(self.sampler.batch(self.cfg.batch, step))
+                step += 1
+
+        threading.Thread(target=fill, args=(self.step,), daemon=True).start()
+        while True:
+            yield q.get()
+
+    @torch.no_grad()
+    def token_values(self, x: torch.Tensor) -> torch.Tensor:
+        """Clips ``[B, T, 3, H, W]`` -> the decoder's input ``[B, T, D, h, w]``, tokenized as the
+        default encoder does (plain rounding on a chunk's first frame, hysteresis after)."""
+        b, t = x.shape[:2]
+        quant = self.tokens.quantizer
+        z = self.tokens.latents(x.flatten(0, 1))
+        z = z.view(b, t, *z.shape[1:])
+        sym = [quant.encode(z[:, 0])]
+        for i in range(1, t):
+            sym.append(quant.encode_sticky(z[:, i], sym[-1], self.cfg.margin) if self.cfg.margin > 0
+                       else quant.encode(z[:, i]))
+        return torch.stack([quant.decode(s) for s in sym], dim=1)
+
+    def train_step(self, x: torch.Tensor) -> dict:
+        cfg = self.cfg
+        b, t = x.shape[:2]
+        lr = lr_at(cfg.lr, cfg.warmup, cfg.steps, self.step)
+        for g in self.opt.param_groups:
+            g["lr"] = lr
+        q = self.token_values(x)
+        q_prev = torch.cat([torch.zeros_like(q[:, :1]), q[:, :-1]], dim=1)
+        has_prev = (torch.arange(t) > 0).float().repeat(b)
+        flat_q = q.flatten(0, 1)
+        use_adv = cfg.adv > 0 and self.step >= cfg.adv_start
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            recon = self.decoder(flat_q, q_prev.flatten(0, 1), has_prev)
+            lp = self.lpips(recon.clamp(0, 1), x.flatten(0, 1)).float().mean()
+            g_adv = F.softplus(-self.disc(recon, flat_q)).float().mean() if use_adv else torch.zeros(())
+        recon = recon.float()
+        target = x.flatten(0, 1)
+        mse = F.mse_loss(recon, target)
+        r, s = recon.view_as(x), x
+        temporal = F.l1_loss(r[:, 1:] - r[:, :-1], s[:, 1:] - s[:, :-1]) if t > 1 else torch.zeros(())
+        loss = cfg.lpips * lp + cfg.mse * mse + cfg.adv * g_adv + cfg.temporal * temporal
+        self.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(self.decoder.parameters(), 1.0)
+        self.opt.step()
+        d_loss = torch.zeros(())
+        if cfg.adv > 0 and self.step >= cfg.adv_start - 100:  # the discriminator warms up first
+            for g in self.d_opt.param_groups:
+                g["lr"] = lr_at(cfg.d_lr, 100, cfg.steps, self.step - (cfg.adv_start - 100))
+            with torch.autocast("cpu", dtype=torch.bfloat16):
+                real = self.disc(target, flat_q).float()
+                fake = self.disc(recon.detach(), flat_q).float()
+            d_loss = F.softplus(-real).mean() + F.softplus(fake).mean()
+            self.d_opt.zero_grad(set_to_none=True)
+            d_loss.backward()
+            self.d_opt.step()
+        self.step += 1
+        return {"loss": loss.item(), "lpips": lp.item(), "psnr": 10 * math.log10(1 / max(mse.item(), 1e-10)),
+                "g_adv": g_adv.item(), "d_loss": d_loss.item(), "temporal": temporal.item()}
+
+    def run(self, time_limit: float | None = None) -> None:
+        t0, stats = time.time(), []
+        batches = self._batches()
+        self.decoder.train()
+        while self.step < self.cfg.steps:
+            stats.append(self.train_step(next(batches)))
+            if self.step % self.cfg.log_every == 0:
+                rec = {k: round(float(np.mean([s[k] for s in stats])), 5) for k in stats[0]}
+                rec.update(step=self.step, time=round(time.time() - t0, 1))
+                self.history.append(rec)
+                self.log(json.dumps(rec))
+                stats = []
+            if self.step % self.cfg.ckpt_every == 0:
+                self.save()
+            if time_limit and time.time() - t0 > time_limit:
+                break
+        self.save()
+        self.log(f"saved step {self.step} to {self.out / 'last.pt'}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m vtcodec.train.perceptual")
+    ap.add_argument("--config", help="TOML file of settings (PerceptualConfig)")
+    ap.add_argument("--data-videos", nargs="*", default=[], help="folders or files of videos")
+    ap.add_argument("--data-sequences", nargs="*", default=[], help="folders of frame folders")
+    ap.add_argument("--data-stills", nargs="*", default=[], help="folders or files of photos")
+    ap.add_argument("--out", required=True, help="run folder (checkpoint, history)")
+    ap.add_argument("--resume", action="store_true")
+    ap.add_argument("--steps", type=int)
+    ap.add_argument("--time-limit", type=float, help="save and stop after this many seconds")
+    args = ap.parse_args(argv)
+    try:
+        data = {}
+        if args.config:
+            import tomllib
+
+            with open(args.config, "rb") as f:
+                data = tomllib.load(f)
+        if args.steps:
+            data["steps"] = args.steps
+        cfg = PerceptualConfig.from_dict(data)
+        groups = load_material(cfg, args.data_videos, args.data_sequences, args.data_stills)
+        if not groups:
+            raise VtcError("no training material (give --data-videos, --data-sequences or --data-stills)")
+        trainer = PerceptualTrainer(cfg, groups, args.out, resume=args.resume)
+        trainer.run(args.time_limit)
+    except (VtcError, ModelError, ValueError, OSError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

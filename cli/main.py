@@ -372,51 +372,42 @@ def export_cmd(
     say(f"exported {entry.name} to {output}: {entry.size} bytes, sha256 {entry.sha256}")
 
 
-def _bd_print(table: list[dict], console: Console) -> None:
-    """BD-rates as one row per (codec, clip), one column per metric; notes below."""
+def _metric_table(table: list[dict], console: Console, title: str, cell, note) -> None:
+    """Rows of ``rd.bd_table`` or ``rd.matched_table`` as one row per (codec, clip), one column per
+    metric (``cell(row)`` its text); each row's note (``note(row)``) numbered below."""
     if not table:
         return
     metrics = list(dict.fromkeys(r["metric"] for r in table))
-    t = Table("codec", "clip", *metrics, title=f"BD-rate vs {table[0]['anchor']} "
-              "(negative: fewer bits for the same quality)")
+    t = Table("codec", "clip", *metrics, title=title)
     cells: dict[tuple[str, str], dict[str, str]] = {}
     notes = []
     for r in table:
         mark = ""
         if r["note"]:
-            notes.append(f"{r['codec']} / {r['clip']} / {r['metric']}: {r['note']}")
+            notes.append(f"{r['codec']} / {r['clip']} / {r['metric']}: {note(r)}")
             mark = f" [{len(notes)}]"
-        value = "n/a" if r["bd_rate"] is None else f"{r['bd_rate']:+.1f}%"
-        cells.setdefault((r["codec"], r["clip"]), {})[r["metric"]] = value + mark
+        cells.setdefault((r["codec"], r["clip"]), {})[r["metric"]] = cell(r) + mark
     for (codec_name, clip), row in cells.items():
         t.add_row(codec_name, clip, *[row.get(m, "") for m in metrics])
     console.print(t)
     for i, n in enumerate(notes, 1):
         console.print(f"[{i}] {n}", markup=False)
+
+
+def _bd_print(table: list[dict], console: Console) -> None:
+    """BD-rates as one row per (codec, clip), one column per metric; notes below."""
+    _metric_table(table, console, f"BD-rate vs {table[0]['anchor'] if table else ''} "
+                  "(negative: fewer bits for the same quality)",
+                  lambda r: "n/a" if r["bd_rate"] is None else f"{r['bd_rate']:+.1f}%", lambda r: r["note"])
 
 
 def _matched_print(table: list[dict], console: Console) -> None:
-    """``rd.matched_table`` rows as one row per (codec, clip), one column per metric."""
+    """``rd.matched_table`` rows (metrics nobody measured left out), like ``_bd_print``."""
     table = [r for r in table if any(x["ratio"] is not None for x in table if x["metric"] == r["metric"])]
-    if not table:
-        return
-    metrics = list(dict.fromkeys(r["metric"] for r in table))
-    t = Table("codec", "clip", *metrics, title=f"bits / {table[0]['anchor']}'s bits for the same quality "
-              "(geometric mean over the points; below 1: cheaper)")
-    cells: dict[tuple[str, str], dict[str, str]] = {}
-    notes = []
-    for r in table:
-        mark = ""
-        if r["note"]:
-            notes.append(f"{r['codec']} / {r['clip']} / {r['metric']}: {r['note']} (of {r['points']} points)")
-            mark = f" [{len(notes)}]"
-        cells.setdefault((r["codec"], r["clip"]), {})[r["metric"]] = (
-            "n/a" if r["ratio"] is None else f"{r['ratio']:.2f}x") + mark
-    for (codec_name, clip), row in cells.items():
-        t.add_row(codec_name, clip, *[row.get(m, "") for m in metrics])
-    console.print(t)
-    for i, n in enumerate(notes, 1):
-        console.print(f"[{i}] {n}", markup=False)
+    _metric_table(table, console, f"bits / {table[0]['anchor'] if table else ''}'s bits for the same quality "
+                  "(geometric mean over the points; below 1: cheaper)",
+                  lambda r: "n/a" if r["ratio"] is None else f"{r['ratio']:.2f}x",
+                  lambda r: f"{r['note']} (of {r['points']} points)")
 
 
 @app.command()

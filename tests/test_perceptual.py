@@ -201,8 +201,8 @@ def test_crafted_decoder_folders_each_give_one_clear_error(tiny_decoder, tmp_pat
         (make("sha-wrong", {**meta, "sha256": "0" * 64}), "does not match"),
         (make("serves-other", {**meta, "serves": {**meta["serves"], "sha256": "1" * 64}}), "decodes model"),
         (make("nan", tensors={k: v.clone().fill_(float("nan")) if k == first else v for k, v in state.items()}),
-         "not finite"),
-        (make("shape", tensors={k: torch.zeros(3) if k == first else v for k, v in state.items()}), "wrong shape"),
+         "NaN or infinite"),
+        (make("shape", tensors={k: torch.zeros(3) if k == first else v for k, v in state.items()}), "has shape"),
         (make("missing", tensors={k: v for k, v in state.items() if k != first}), "do not fit"),
     ]
     garbage = make("garbage")

@@ -28,7 +28,6 @@ from .errors import ModelError
 from .models import ModelConfig
 from .models.tokenizer import SynthesisNet
 from .zoo import (
-    FLOATS,
     MAX_META_BYTES,
     MAX_WEIGHTS_BYTES,
     SHA256,
@@ -37,6 +36,7 @@ from .zoo import (
     _inside,
     _open_regular,
     list_models,
+    read_weights,
     sha256_file,
 )
 
@@ -147,28 +147,8 @@ def load_decoder(name_or_path: str | os.PathLike | None, model, device: str = "c
     key = (str(entry.path.resolve()), str(device), st.st_mtime_ns, st.st_size, entry.sha256)
     if key in _CACHE:
         return _CACHE[key]
-    digest = sha256_file(weights)
-    if digest != entry.sha256:
-        raise ModelError(f"{weights}: sha256 {digest[:16]}... does not match the recorded "
-                         f"{entry.sha256[:16]}... (corrupt or replaced weights)")
     dim = model.quantizer.dim
-    expected = _state_shapes(entry.config, dim)
-    from safetensors import SafetensorError, safe_open
-
-    state = {}
-    try:
-        with safe_open(str(weights), framework="pt") as f:
-            if set(f.keys()) != set(expected):
-                raise ModelError(f"{weights}: tensors do not fit the decoder of {entry.serves!r}")
-            for k in sorted(expected):
-                if tuple(f.get_slice(k).get_shape()) != expected[k]:
-                    raise ModelError(f"{weights}: tensor {k!r} has the wrong shape")
-                t = f.get_tensor(k)
-                if t.dtype not in FLOATS or not bool(torch.isfinite(t).all()):
-                    raise ModelError(f"{weights}: tensor {k!r} is not finite floats")
-                state[k] = t.float()
-    except SafetensorError as exc:
-        raise ModelError(f"{weights}: not a readable safetensors file ({str(exc)[:100]})") from None
+    state = read_weights(weights, entry.sha256, _state_shapes(entry.config, dim))
     net = SynthesisNet(entry.config, dim)
     net.load_state_dict(state, strict=True)
     net.eval().requires_grad_(False).to(device).to(memory_format=torch.channels_last)

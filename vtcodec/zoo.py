@@ -216,12 +216,16 @@ def resolve_precision(precision: str | None = None, device: str = "cpu") -> str:
     return p
 
 
-def _load_weights(weights: Path, cfg: ModelConfig) -> dict[str, torch.Tensor]:
-    """The tensors of a weights file whose hash was checked, after checking their names, shapes
-    and types against the model the config builds (on the meta device: nothing allocated)."""
+def read_weights(weights: Path, sha256: str, expected: dict[str, tuple[int, ...]]) -> dict[str, torch.Tensor]:
+    """The float32 tensors of a weights file, after checking its sha256 against the recorded one
+    (before parsing it), then their names, shapes (``expected``: name -> shape, found on the meta
+    device, nothing allocated), float types and finiteness."""
     from safetensors import SafetensorError, safe_open
 
-    expected = VTModel.state_shapes(cfg)
+    digest = sha256_file(weights)
+    if digest != sha256:
+        raise ModelError(f"{weights}: sha256 {digest[:16]}... does not match the recorded "
+                         f"{sha256[:16]}... (corrupt or replaced weights)")
     try:
         with safe_open(str(weights), framework="pt") as f:
             names = set(f.keys())
@@ -258,11 +262,7 @@ def load_model(name_or_path: str | os.PathLike = DEFAULT_MODEL, device: str = "c
     key = (str(entry.path.resolve()), device, precision, st.st_mtime_ns, st.st_size, entry.sha256)
     if key in _CACHE:
         return _CACHE[key]
-    digest = sha256_file(weights)
-    if digest != entry.sha256:
-        raise ModelError(f"{weights}: sha256 {digest[:16]}... does not match the recorded "
-                         f"{entry.sha256[:16]}... (corrupt or replaced weights)")
-    state = _load_weights(weights, entry.config)
+    state = read_weights(weights, entry.sha256, VTModel.state_shapes(entry.config))
     model = VTModel(entry.config)
     model.load_state_dict(state, strict=True)
     model.eval().requires_grad_(False).to(device)

@@ -16,16 +16,22 @@ from ..video import VideoReader
 VIDEO_EXTS = {".mp4", ".mkv", ".mov", ".avi", ".webm", ".y4m", ".mpg", ".mpeg", ".m4v", ".ts"}
 
 
-def find_videos(dirs: list[str | os.PathLike]) -> list[Path]:
+def find_files(dirs: list[str | os.PathLike], exts: set[str]) -> list[Path]:
+    """The files given, and those under the folders given whose extension is in ``exts``."""
     out: list[Path] = []
     for d in dirs:
         p = Path(d)
         if p.is_file():
             out.append(p)
         elif p.is_dir():
-            out += sorted(f for f in p.rglob("*") if f.suffix.lower() in VIDEO_EXTS)
+            out += sorted(f for f in p.rglob("*") if f.suffix.lower() in exts)
         else:
             raise VideoError(f"{d}: no such file or folder")
+    return out
+
+
+def find_videos(dirs: list[str | os.PathLike]) -> list[Path]:
+    out = find_files(dirs, VIDEO_EXTS)
     if not out:
         raise VideoError(f"no videos found in {', '.join(map(str, dirs))}")
     return out

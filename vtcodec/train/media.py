@@ -22,6 +22,7 @@ import torch
 import torch.nn.functional as F
 
 from ..errors import VideoError
+from .data import find_files
 
 IMAGE_EXTS = {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".ppm", ".webp"}
 
@@ -56,16 +57,7 @@ def find_sequences(dirs: list[str | os.PathLike]) -> list[list[Path]]:
 
 
 def find_stills(dirs: list[str | os.PathLike]) -> list[Path]:
-    out: list[Path] = []
-    for d in dirs:
-        p = Path(d)
-        if p.is_file():
-            out.append(p)
-        elif p.is_dir():
-            out += sorted(f for f in p.rglob("*") if f.suffix.lower() in IMAGE_EXTS)
-        else:
-            raise VideoError(f"{d}: no such file or folder")
-    return out
+    return find_files(dirs, IMAGE_EXTS)
 
 
 @dataclass

@@ -125,11 +125,14 @@ def test_perceptual_training_runs_resumes_and_exports(tmp_path):
     assert trainer.history[-1]["d_loss"] > 0  # the discriminator joined
     resumed = PerceptualTrainer(PerceptualConfig(steps=99), groups, run, resume=True, log=lambda m: None)
     assert resumed.step == 2 and resumed.cfg.token_model == TINY  # the run's own settings
+    longer = PerceptualTrainer(PerceptualConfig(), groups, run, resume=True, log=lambda m: None, steps=3)
+    longer.run()
+    assert longer.step == 3 and longer.cfg.steps == 3 and longer.cfg.crop == 64
     r = cli("export", str(run), "-o", str(tmp_path / "out"))
     assert r.returncode == 0, r.stderr
     entry = decoders.find_decoder(tmp_path / "out")
     assert entry.name == "tiny-sharp" and entry.serves == TINY
-    assert entry.info["recipe"]["steps_done"] == 2
+    assert entry.info["recipe"]["steps_done"] == 3
 
 
 def test_compare_writes_one_labelled_picture(tiny_decoder, tmp_path):

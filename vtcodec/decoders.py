@@ -26,6 +26,7 @@ import torch
 
 from .errors import ModelError
 from .models import ModelConfig
+from .models.config import NAME
 from .models.tokenizer import SynthesisNet
 from .zoo import (
     MAX_META_BYTES,
@@ -82,8 +83,6 @@ def _entry(folder: Path) -> DecoderEntry:
         cfg = ModelConfig.from_dict(serves.get("config"))
     except (ValueError, TypeError) as exc:
         raise ModelError(f"{meta_path}: bad config ({exc})") from None
-    from .models.config import NAME
-
     if not isinstance(name, str) or not NAME.fullmatch(name):
         raise ModelError(f"{meta_path}: name must be 1..64 letters, digits or ._+-")
     for value in (sha, serves.get("sha256")):
@@ -161,8 +160,6 @@ def save_decoder(net: SynthesisNet, model, folder: str | os.PathLike, name: str,
     """Write a decoder folder for ``net``, which decodes ``model``'s tokens (a loaded model: its
     name and weights sha256 go into ``serves``)."""
     from safetensors.torch import save_file
-
-    from .models.config import NAME
 
     if not NAME.fullmatch(name):
         raise ModelError(f"decoder name {name!r} must be 1..64 letters, digits or ._+-")

@@ -136,24 +136,28 @@ def load_material(cfg: PerceptualConfig, videos: list[str], sequences: list[str]
 
 class PerceptualTrainer:
     def __init__(self, cfg: PerceptualConfig, groups: dict[str, list[np.ndarray]], out: str | os.PathLike,
-                 resume: bool = False, log=print) -> None:
+                 resume: bool = False, log=print, device: str = "cpu", steps: int | None = None) -> None:
+        """``resume``: continue the run in ``out`` with its own settings (``steps`` may extend it)."""
+        from dataclasses import replace
+
         from ..lpips import LPIPS
         from ..zoo import load_model
+        from .loop import load_checkpoint
         from .media import MixSampler
 
-        self.out, self.log = Path(out), log
+        self.out, self.log, self.device = Path(out), log, torch.device(device)
         self.out.mkdir(parents=True, exist_ok=True)
         if resume:
-            ck = torch.load(self.out / "last.pt", map_location="cpu", weights_only=True)
+            ck = load_checkpoint(self.out / "last.pt")
             cfg = PerceptualConfig.from_dict(ck["config"])
-        self.cfg = cfg
+        self.cfg = cfg = replace(cfg, steps=steps) if steps else cfg
         torch.manual_seed(cfg.seed)
-        self.tokens = load_model(cfg.token_model, precision="bf16")
+        self.tokens = load_model(cfg.token_model, device=device, precision="bf16")
         mcfg = self.tokens.cfg
-        self.decoder = SynthesisNet(mcfg, self.tokens.quantizer.dim)
+        self.decoder = SynthesisNet(mcfg, self.tokens.quantizer.dim).to(self.device)
         self.decoder.load_state_dict(self.tokens.decoder.state_dict())
-        self.disc = PatchDiscriminator(self.tokens.quantizer.dim)
-        self.lpips = LPIPS().requires_grad_(False)
+        self.disc = PatchDiscriminator(self.tokens.quantizer.dim).to(self.device)
+        self.lpips = LPIPS().requires_grad_(False).to(self.device)
         self.opt = torch.optim.AdamW(self.decoder.parameters(), lr=cfg.lr, betas=(0.9, 0.99), weight_decay=0.0)
         self.d_opt = torch.optim.AdamW(self.disc.parameters(), lr=cfg.d_lr, betas=(0.5, 0.99), weight_decay=0.0)
         self.sampler = MixSampler(groups, dict(cfg.shares), cfg.crop, cfg.frames, cfg.seed, cfg.scales)
@@ -208,30 +212,32 @@ class PerceptualTrainer:
         lr = lr_at(cfg.lr, cfg.warmup, cfg.steps, self.step)
         for g in self.opt.param_groups:
             g["lr"] = lr
+        x = x.to(self.device, non_blocking=True)
         q = self.token_values(x)
         q_prev = torch.cat([torch.zeros_like(q[:, :1]), q[:, :-1]], dim=1)
-        has_prev = (torch.arange(t) > 0).float().repeat(b)
+        has_prev = (torch.arange(t, device=self.device) > 0).float().repeat(b)
         flat_q = q.flatten(0, 1)
         use_adv = cfg.adv > 0 and self.step >= cfg.adv_start
-        with torch.autocast("cpu", dtype=torch.bfloat16):
+        amp = torch.autocast(self.device.type, dtype=torch.bfloat16)
+        with amp:
             recon = self.decoder(flat_q, q_prev.flatten(0, 1), has_prev)
             lp = self.lpips(recon.clamp(0, 1), x.flatten(0, 1)).float().mean()
-            g_adv = F.softplus(-self.disc(recon, flat_q)).float().mean() if use_adv else torch.zeros(())
+            g_adv = F.softplus(-self.disc(recon, flat_q)).float().mean() if use_adv else x.new_zeros(())
         recon = recon.float()
         target = x.flatten(0, 1)
         mse = F.mse_loss(recon, target)
         r, s = recon.view_as(x), x
-        temporal = F.l1_loss(r[:, 1:] - r[:, :-1], s[:, 1:] - s[:, :-1]) if t > 1 else torch.zeros(())
+        temporal = F.l1_loss(r[:, 1:] - r[:, :-1], s[:, 1:] - s[:, :-1]) if t > 1 else x.new_zeros(())
         loss = cfg.lpips * lp + cfg.mse * mse + cfg.adv * g_adv + cfg.temporal * temporal
         self.opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(self.decoder.parameters(), 1.0)
         self.opt.step()
-        d_loss = torch.zeros(())
+        d_loss = x.new_zeros(())
         if cfg.adv > 0 and self.step >= cfg.adv_start - 100:  # the discriminator warms up first
             for g in self.d_opt.param_groups:
                 g["lr"] = lr_at(cfg.d_lr, 100, cfg.steps, self.step - (cfg.adv_start - 100))
-            with torch.autocast("cpu", dtype=torch.bfloat16):
+            with amp:
                 real = self.disc(target, flat_q).float()
                 fake = self.disc(recon.detach(), flat_q).float()
             d_loss = F.softplus(-real).mean() + F.softplus(fake).mean()
@@ -270,7 +276,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--data-stills", nargs="*", default=[], help="folders or files of photos")
     ap.add_argument("--out", required=True, help="run folder (checkpoint, history)")
     ap.add_argument("--resume", action="store_true")
-    ap.add_argument("--steps", type=int)
+    ap.add_argument("--steps", type=int, help="override the settings' step count (also when resuming)")
+    ap.add_argument("--device", default="cpu", help="cpu or cuda (bfloat16 autocast on either)")
     ap.add_argument("--time-limit", type=float, help="save and stop after this many seconds")
     args = ap.parse_args(argv)
     try:
@@ -280,13 +287,16 @@ def main(argv: list[str] | None = None) -> int:
 
             with open(args.config, "rb") as f:
                 data = tomllib.load(f)
-        if args.steps:
-            data["steps"] = args.steps
         cfg = PerceptualConfig.from_dict(data)
-        groups = load_material(cfg, args.data_videos, args.data_sequences, args.data_stills)
+
+        def log(message: str) -> None:
+            print(message, flush=True)
+
+        groups = load_material(cfg, args.data_videos, args.data_sequences, args.data_stills, log)
         if not groups:
             raise VtcError("no training material (give --data-videos, --data-sequences or --data-stills)")
-        trainer = PerceptualTrainer(cfg, groups, args.out, resume=args.resume)
+        trainer = PerceptualTrainer(cfg, groups, args.out, resume=args.resume, log=log, device=args.device,
+                                    steps=args.steps)
         trainer.run(args.time_limit)
     except (VtcError, ModelError, ValueError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -65,7 +65,8 @@ class MixSampler:
     """Batches ``[n, frames, 3, crop, crop]`` float32 in [0, 1] drawn from clips (``[N, H, W, 3]``
     arrays; N = 1 for a still) grouped by kind. ``scales``: each crop is taken at one of these
     scales (a window of ``crop / s`` pixels, or as much as the clip has, resampled to ``crop``),
-    since the codec decodes frames that it coded on a reduced grid; ``pan``: the largest pan of a still, pixels per frame."""
+    since the codec decodes frames that it coded on a reduced grid; ``pan``: the largest pan of a
+    still, pixels per frame."""
 
     groups: dict[str, list[np.ndarray]]
     shares: dict[str, float]
@@ -92,7 +93,7 @@ class MixSampler:
         total = sum(self.shares.get(k, 0.0) for k in self.groups)
         self.shares = {k: self.shares.get(k, 0.0) / total for k in self.groups}
 
-    def _clip(self, rng: np.random.Generator, clip: np.ndarray) -> np.ndarray:
+    def _clip(self, rng: np.random.Generator, clip: np.ndarray) -> torch.Tensor:
         s = float(rng.choice(self.scales))
         still = clip.shape[0] == 1
         side = min(round(self.crop / s), min(clip.shape[1:3]) - (self.pan * (self.frames - 1) if still else 0))

@@ -36,7 +36,7 @@ def main() -> None:
             st = files.encode_file(clip, f"{tmp}/a.vtc", model=args.model, tokens_out=enc_tokens)
             dec = np.concatenate(list(files.iter_decode(f"{tmp}/a.vtc", tokens_out=dec_tokens)))
         same = codec.digest_tokens(enc_tokens) == codec.digest_tokens(dec_tokens)
-        x = anchors.x264_nearest(src, info.fps, st.bpp, matrix=info.matrix, color_range=info.color_range)
+        x = anchors.nearest("x264", src, info.fps, st.bpp, matrix=info.matrix, color_range=info.color_range)
         pixels = src.shape[0] * src.shape[1] * src.shape[2]
         row = {
             "clip": Path(clip).name, "frames": int(src.shape[0]), "size": f"{info.width}x{info.height}",

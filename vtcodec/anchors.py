@@ -149,12 +149,6 @@ def x264(frames: np.ndarray, fps: Fraction, crf: int, preset: str = "medium",
     return encode("x264", frames, fps, crf, preset, matrix=matrix, color_range=color_range)
 
 
-def x264_nearest(frames: np.ndarray, fps: Fraction, target_bpp: float, preset: str = "medium",
-                 matrix: int = 5, color_range: int = 1) -> AnchorResult:
-    """The x264 CRF point whose bits per pixel is nearest ``target_bpp`` (bisection on CRF)."""
-    return nearest("x264", frames, fps, target_bpp, preset, matrix, color_range)
-
-
 def nearest(codec: str, frames: np.ndarray, fps: Fraction, target_bpp: float, preset: str = "medium",
             matrix: int = 5, color_range: int = 1) -> AnchorResult:
     """The ``codec`` CRF point whose bits per pixel is nearest ``target_bpp`` (bisection on CRF)."""

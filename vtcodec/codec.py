@@ -509,11 +509,15 @@ class StreamDecoder:
         self.model_folder = find_installed(header.model, header.weights_sha256.hex()).path
         self.model = load_model(self.model_folder, device=device, precision=precision)
         self.synthesis = load_decoder(decoder, self.model, device)
-        self.decoder_folder = None if self.synthesis is None else str(self.synthesis.entry.path.resolve())
         self.coder = TokenCoder(self.model)
         self.max_payload = payload_limit(header, self.model.n_symbols)
         self.sequence = ChunkSequence(header)
         self.device = next(self.model.parameters()).device
+
+    @property
+    def decoder_folder(self) -> str | None:
+        """The folder of the decoder in use instead of the model's own (None: the model's own)."""
+        return None if self.synthesis is None else str(self.synthesis.entry.path.resolve())
 
     def frames_for_bytes(self, nbytes: int) -> int:
         """The most frames ``nbytes`` of frames chunks can hold under the work limit (the bound on

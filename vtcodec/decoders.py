@@ -29,7 +29,6 @@ from .models import ModelConfig
 from .models.config import NAME
 from .models.tokenizer import SynthesisNet
 from .zoo import (
-    MAX_META_BYTES,
     MAX_WEIGHTS_BYTES,
     SHA256,
     ZOO_DIR,
@@ -37,7 +36,9 @@ from .zoo import (
     _inside,
     _open_regular,
     list_models,
+    read_json,
     read_weights,
+    readable,
     sha256_file,
 )
 
@@ -70,12 +71,7 @@ def is_decoder(folder: str | os.PathLike) -> bool:
 def _entry(folder: Path) -> DecoderEntry:
     folder = Path(folder)
     meta_path = folder / META
-    with os.fdopen(_open_regular(meta_path, MAX_META_BYTES), "rb") as f:
-        raw = f.read(MAX_META_BYTES + 1)
-    try:
-        meta = json.loads(raw)
-    except (ValueError, RecursionError) as exc:
-        raise ModelError(f"{meta_path}: not valid JSON ({str(exc).splitlines()[0][:80]})") from None
+    meta = read_json(meta_path)
     if not isinstance(meta, dict) or not isinstance(meta.get("serves"), dict):
         raise ModelError(f"{meta_path}: must hold a JSON object with 'serves'")
     name, sha, serves = meta.get("name"), meta.get("sha256"), meta["serves"]
@@ -98,14 +94,7 @@ def _entry(folder: Path) -> DecoderEntry:
 
 def list_decoders() -> list[DecoderEntry]:
     """Installed decoders (bundled, ``VTCODEC_MODEL_PATH``, registered; broken folders left out)."""
-    out = []
-    for d in _candidates():
-        if is_decoder(d):
-            try:
-                out.append(_entry(d))
-            except ModelError:
-                continue
-    return out
+    return readable(_entry, [d for d in _candidates() if is_decoder(d)])
 
 
 def find_decoder(name_or_path: str | os.PathLike) -> DecoderEntry:
@@ -158,15 +147,19 @@ def load_decoder(name_or_path: str | os.PathLike | None, model, device: str = "c
 
 def save_decoder(net: SynthesisNet, model, folder: str | os.PathLike, name: str, info: dict | None = None) -> DecoderEntry:
     """Write a decoder folder for ``net``, which decodes ``model``'s tokens (a loaded model: its
-    name and weights sha256 go into ``serves``)."""
+    name and weights sha256 go into ``serves``). ``name`` may be neither an installed model's nor
+    another installed decoder's (``--decoder`` and ``vtcodec models`` find a decoder by name)."""
     from safetensors.torch import save_file
 
     if not NAME.fullmatch(name):
         raise ModelError(f"decoder name {name!r} must be 1..64 letters, digits or ._+-")
+    folder = Path(folder)
     taken = [e for e in list_models() if e.name == name]
     if taken:
         raise ModelError(f"decoder name {name!r} is a model's name ({taken[0].path}); choose another")
-    folder = Path(folder)
+    taken = [e for e in list_decoders() if e.name == name and e.path.resolve() != folder.resolve()]
+    if taken:
+        raise ModelError(f"decoder name {name!r} is taken ({taken[0].path}); choose another with --name")
     folder.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().to("cpu", torch.float16).contiguous() for k, v in net.state_dict().items()}
     tmp = folder / ".weights.safetensors.part"

@@ -32,11 +32,14 @@ def flicker(ref: np.ndarray, dec: np.ndarray) -> float | None:
     between consecutive decoded frames over the same for the source frames (``[T, H, W, 3]``).
     1 is right; well above 1 is flicker (texture or noise that changes from frame to frame while
     the source does not); below 1, motion smoothed away. None for one frame or a still source."""
+    def activity(frames: np.ndarray) -> float:
+        return float(np.mean([np.abs(frames[i + 1].astype(np.int16) - frames[i]).mean()
+                              for i in range(len(frames) - 1)]))
+
     if len(ref) < 2:
         return None
-    src = np.mean([np.abs(ref[i + 1].astype(np.int16) - ref[i]).mean() for i in range(len(ref) - 1)])
-    out = np.mean([np.abs(dec[i + 1].astype(np.int16) - dec[i]).mean() for i in range(len(dec) - 1)])
-    return None if src == 0 else float(out / src)
+    src = activity(ref)
+    return None if src == 0 else activity(dec) / src
 
 
 def msssim_window(height: int, width: int) -> int:

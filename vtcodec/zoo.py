@@ -78,17 +78,23 @@ def sha256_file(path: Path, max_bytes: int = MAX_WEIGHTS_BYTES) -> str:
     return h.hexdigest()
 
 
+def read_json(path: Path) -> object:
+    """The JSON value of a model's or decoder's metadata file: a regular file of at most
+    ``MAX_META_BYTES``, parsed (``ModelError`` when it is not JSON, however deep it nests)."""
+    with os.fdopen(_open_regular(path, MAX_META_BYTES), "rb") as f:
+        raw = f.read(MAX_META_BYTES + 1)
+    try:
+        return json.loads(raw)
+    except (ValueError, RecursionError) as exc:
+        raise ModelError(f"{path}: not valid JSON ({str(exc).splitlines()[0][:80]})") from None
+
+
 def _entry(folder: Path) -> ModelEntry:
     folder = Path(folder)
     if not folder.is_dir():
         raise ModelError(f"{folder}: not a folder")
     meta_path = folder / "model.json"
-    with os.fdopen(_open_regular(meta_path, MAX_META_BYTES), "rb") as f:
-        raw = f.read(MAX_META_BYTES + 1)
-    try:
-        meta = json.loads(raw)
-    except (ValueError, RecursionError) as exc:
-        raise ModelError(f"{meta_path}: not valid JSON ({str(exc).splitlines()[0][:80]})") from None
+    meta = read_json(meta_path)
     if not isinstance(meta, dict):
         raise ModelError(f"{meta_path}: must hold a JSON object")
     name, sha = meta.get("name"), meta.get("sha256")
@@ -130,16 +136,22 @@ def _candidates() -> list[Path]:
     return out + _REGISTERED
 
 
-def list_models() -> list[ModelEntry]:
-    """Bundled models, then those on VTCODEC_MODEL_PATH, then registered ones (folders that are
-    not valid models are left out)."""
+def readable(read, folders: list[Path]) -> list:
+    """``read(folder)`` of each folder that it reads without a ``ModelError`` (the others are left
+    out: one broken folder on the model path hides nothing else)."""
     out = []
-    for d in _candidates():
+    for d in folders:
         try:
-            out.append(_entry(d))
+            out.append(read(d))
         except ModelError:
             continue
     return out
+
+
+def list_models() -> list[ModelEntry]:
+    """Bundled models, then those on VTCODEC_MODEL_PATH, then registered ones (folders that are
+    not valid models are left out)."""
+    return readable(_entry, _candidates())
 
 
 def find_model(name_or_path: str | os.PathLike) -> ModelEntry:

@@ -65,7 +65,7 @@ def export(run_dir: str | os.PathLike, out_dir: str | os.PathLike, command: str 
 def export_decoder(ck: dict, out: Path, command: str = "", name: str | None = None):
     """A perceptual run's decoder (``vtcodec.train.perceptual``) as a decoder folder
     (``vtcodec.decoders``) serving the token model it was trained on, which must be installed."""
-    from ..decoders import list_decoders, save_decoder
+    from ..decoders import save_decoder
     from ..models.tokenizer import SynthesisNet
     from ..zoo import find_installed, load_model
     from .perceptual import PerceptualConfig
@@ -74,9 +74,6 @@ def export_decoder(ck: dict, out: Path, command: str = "", name: str | None = No
     serves = ck.get("token_model") or {}
     model = load_model(find_installed(str(serves.get("name")), str(serves.get("sha256"))).path, precision="fp32")
     name = name or cfg.name
-    taken = [e for e in list_decoders() if e.name == name and e.path.resolve() != out.resolve()]
-    if taken:
-        raise ModelError(f"decoder name {name!r} is taken ({taken[0].path}); choose another with --name")
     net = SynthesisNet(model.cfg, model.quantizer.dim)
     net.load_state_dict(ck["decoder"])
     info = {"recipe": {"train_config": asdict(cfg), "steps_done": ck["step"], "command": command,

@@ -31,6 +31,15 @@ from ..models import ModelConfig, VTModel
 from .data import ClipSampler, find_videos, load_clip
 
 
+def known_settings(cls: type, data: dict) -> dict:
+    """A copy of ``data``, after refusing keys that are not fields of the dataclass ``cls``
+    (``ValueError`` naming them)."""
+    bad = set(data) - {f.name for f in fields(cls)}
+    if bad:
+        raise ValueError(f"unknown training settings: {sorted(bad)}")
+    return dict(data)
+
+
 @dataclass(frozen=True)
 class TrainConfig:
     model: ModelConfig = field(default_factory=ModelConfig)
@@ -57,11 +66,7 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, data: dict) -> TrainConfig:
-        known = {f.name for f in fields(cls)}
-        bad = set(data) - known
-        if bad:
-            raise ValueError(f"unknown training settings: {sorted(bad)}")
-        kwargs = dict(data)
+        kwargs = known_settings(cls, data)
         if "model" in kwargs:
             kwargs["model"] = ModelConfig.from_dict(kwargs["model"])
         return cls(**kwargs)

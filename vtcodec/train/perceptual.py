@@ -35,7 +35,7 @@ import queue
 import sys
 import threading
 import time
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -73,11 +73,9 @@ class PerceptualConfig:
 
     @classmethod
     def from_dict(cls, data: dict) -> PerceptualConfig:
-        known = {f.name for f in fields(cls)}
-        bad = set(data) - known
-        if bad:
-            raise ValueError(f"unknown settings: {sorted(bad)}")
-        d = dict(data)
+        from .loop import known_settings
+
+        d = known_settings(cls, data)
         if "scales" in d:
             d["scales"] = tuple(float(s) for s in d["scales"])
         if "shares" in d:

@@ -20,10 +20,11 @@ from vtcodec.presets import PRESETS
 from vtcodec.video import read_video
 
 
-def frame_bits(enc: codec.Encoder, frames: np.ndarray, k: int) -> np.ndarray:
-    """-log2 p of each frame's symbols under the prior, for one chunk coded at scale index k."""
-    symbols = enc.tokenize(frames, k)
-    return enc.coder.frame_bits(symbols)
+def frame_bits(enc: codec.Encoder, frames: np.ndarray, r: int) -> np.ndarray:
+    """-log2 p of each frame's symbols under the prior, for one chunk coded at rung r."""
+    symbols = enc.tokenize(frames, r)
+    level = enc.ladder.rung(r)[1] if enc.model.levels else None
+    return enc.coder.frame_bits(symbols, level)
 
 
 def main() -> None:
@@ -40,8 +41,8 @@ def main() -> None:
     preset = PRESETS["medium"] if args.margin is None else replace(PRESETS["medium"], margin=args.margin)
     enc = codec.Encoder(info.width, info.height, info.fps, quality=args.quality, model=args.model,
                         preset=preset)
-    k = rate.quality_scale(args.quality)
-    bits = np.concatenate([frame_bits(enc, src[i:i + args.gop], k) for i in range(0, len(src), args.gop)])
+    r = enc.ladder.quality(args.quality)
+    bits = np.concatenate([frame_bits(enc, src[i:i + args.gop], r) for i in range(0, len(src), args.gop)])
     first = bits[::args.gop]
     later = np.delete(bits, np.arange(0, len(bits), args.gop))
     row = {"video": Path(args.video).name, "size": f"{info.width}x{info.height}", "frames": len(bits),

@@ -41,16 +41,18 @@ def scale_range(header: Header) -> tuple[int, int]:
     return (SCALE_MIN, SCALE_MAX) if header.major >= 2 else (SCALE_ONE, SCALE_ONE)
 
 
-def frames_payload(payload: bytes, header: Header, what: str = "frames chunk") -> tuple[int, bytes]:
-    """(scale index, range-coded bytes) of a frames chunk's payload."""
+def frames_payload(payload: bytes, header: Header, what: str = "frames chunk") -> tuple[int, int, bytes]:
+    """(scale index, quantizer level, range-coded bytes) of a frames chunk's payload (the level
+    byte is there from 3.0 on, else 0; whether the model has that level is the decoder's check)."""
     if header.major < 2:
-        return SCALE_ONE, payload
-    if not payload:
-        raise CorruptChunk(f"{what} has an empty payload")
+        return SCALE_ONE, 0, payload
+    head = 2 if header.major >= 3 else 1
+    if len(payload) < head:
+        raise CorruptChunk(f"{what} has an empty payload" if not payload else f"{what} ends in its head")
     k = payload[0]
     if not SCALE_MIN <= k <= SCALE_MAX:
         raise CorruptChunk(f"{what} has scale index {k}, outside {SCALE_MIN}..{SCALE_MAX}")
-    return k, payload[1:]
+    return k, (payload[1] if head == 2 else 0), payload[head:]
 
 
 def payload_limit(header: Header, n_symbols: int) -> int:

@@ -90,7 +90,7 @@ JOBS_HELP = ("chunks coded at once, in worker processes that share the cores: sa
 def encode(
     input: Annotated[str, typer.Argument(help="input video (anything PyAV reads; - for standard input; .yuv with --size)")],
     output: Annotated[str, typer.Option("-o", "--output", help="output .vtc file")],
-    quality: Annotated[int | None, typer.Option("--quality", "-q", help="quality 1..10, each level ~1.4x the bits of the one below; 6 codes at the source size [6]", show_default=False)] = None,
+    quality: Annotated[int | None, typer.Option("--quality", "-q", help="quality 1..10 (higher is better), each level ~1.4x the bits of the one below; 6 codes at the source size (a model with quality levels: 1 its coarsest, 10 its finest) [6]", show_default=False)] = None,
     crf: Annotated[float | None, typer.Option("--crf", help="x264-style constant quality instead of -q: lower is better; 23 is -q 6, every 3 lower one level up (37 and above: -q 1; 12 and below: -q 10)", show_default=False)] = None,
     bitrate: Annotated[str | None, typer.Option("--bitrate", "-b", help="target rate in kb/s: 500, 500k, 1.5M (the quality varies per chunk)")] = None,
     bpp: Annotated[float | None, typer.Option("--bpp", help="target bits per pixel, e.g. 0.05")] = None,
@@ -249,7 +249,8 @@ def info(input: Annotated[str, typer.Argument(help="input .vtc file (- reads sta
     table = Table("chunk", "type", "frames", "offset", "bytes", "bpp", "grid")
     pixels = h.width * h.height
     for i, c in enumerate(r.chunks):
-        grid = f"{c.grid[0]}x{c.grid[1]} (k={c.scale})" if c.grid else ("bad scale index" if c.is_frames else "")
+        grid = (f"{c.grid[0]}x{c.grid[1]} (k={c.scale}{'' if c.level is None else f', level {c.level}'})" if c.grid
+                else ("bad scale index" if c.is_frames else ""))
         table.add_row(str(i), c.kind_name, f"{c.first_frame}-{c.first_frame + c.n_frames - 1}" if c.is_frames else "",
                       str(c.offset), str(c.size),
                       f"{c.size * 8 / max(1, c.n_frames * pixels):.4f}" if c.is_frames else "", grid)
@@ -317,7 +318,12 @@ def models() -> None:
     table = Table("name", "quantizer", "bits/8x8", "MB", "sha256", "where", box=box.SIMPLE_HEAD, pad_edge=False)
     for e in vtcodec.list_models():
         c = e.config
-        q = "FSQ " + "x".join(map(str, c.fsq_levels)) if c.quantizer == "fsq" else f"BSQ {c.bsq_bits}"
+        if c.quantizer == "fsq":
+            lv = c.fsq_levels
+            q = "FSQ " + (f"{lv[0]}^{len(lv)}" if len(set(lv)) == 1 and len(lv) > 2 else "x".join(map(str, lv)))
+            q += f" x{c.gains} lv" if c.gains else ""  # quality levels (gained FSQ)
+        else:
+            q = f"BSQ {c.bsq_bits}"
         bits = sum(math.log2(x) for x in c.fsq_levels) if c.quantizer == "fsq" else c.bsq_bits
         name = e.name + (" *" if e.name == vtcodec.DEFAULT_MODEL and e.path in bundled else "")
         table.add_row(name, q, f"{bits:.2f}", f"{e.size / 1e6:.1f}", e.sha256[:16], "bundled" if e.path in bundled else str(e.path))

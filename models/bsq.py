@@ -23,7 +23,8 @@ class BSQ(nn.Module):
     """Quantize ``[B, L, H, W]`` latents to sign bits on the sphere.
 
     Symbols are ``[B, L // group_bits, H, W]`` integers; bit ``j`` of group ``g`` is latent
-    channel ``g * group_bits + j`` (least significant bit first).
+    channel ``g * group_bits + j`` (least significant bit first). The ``level`` arguments are
+    FSQ's interface (gained quality levels); BSQ has no levels and ignores them.
     """
 
     def __init__(self, bits: int, group_bits: int) -> None:
@@ -47,17 +48,17 @@ class BSQ(nn.Module):
     def bits_per_token(self) -> float:
         return float(self.bits)
 
-    def forward(self, z: torch.Tensor) -> torch.Tensor:
+    def forward(self, z: torch.Tensor, level=None) -> torch.Tensor:
         u = z / z.norm(dim=1, keepdim=True).clamp_min(1e-6)
         q = torch.where(u > 0, 1.0, -1.0) / math.sqrt(self.bits)
         return u + (q - u).detach()
 
-    def encode(self, z: torch.Tensor) -> torch.Tensor:
+    def encode(self, z: torch.Tensor, level=None) -> torch.Tensor:
         b, _, h, w = z.shape
         bits = (z > 0).to(torch.int64).view(b, -1, self.group_bits, h, w)
         return (bits * self._weights).sum(dim=2)
 
-    def encode_sticky(self, z: torch.Tensor, prev: torch.Tensor, margin: float) -> torch.Tensor:
+    def encode_sticky(self, z: torch.Tensor, prev: torch.Tensor, margin: float, level=None) -> torch.Tensor:
         """Like ``encode``, but a bit keeps its value in the previous frame's symbols ``prev``
         while the normalised latent is within ``margin`` of zero (see ``FSQ.encode_sticky``)."""
         b, _, h, w = z.shape
@@ -70,7 +71,7 @@ class BSQ(nn.Module):
         bits = (symbols.unsqueeze(2) // self._weights) % 2
         return bits.view(b, g * self.group_bits, h, w)
 
-    def decode(self, symbols: torch.Tensor) -> torch.Tensor:
+    def decode(self, symbols: torch.Tensor, level=None) -> torch.Tensor:
         return (self._bits(symbols).to(torch.float32) * 2 - 1) / math.sqrt(self.bits)
 
     def prior_values(self, symbols: torch.Tensor) -> torch.Tensor:

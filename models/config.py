@@ -19,6 +19,7 @@ class ModelConfig:
     name: str = "tiny"  # stable model name written into every .vtc header
     quantizer: str = "fsq"  # "fsq" or "bsq"
     fsq_levels: tuple[int, ...] = (8, 5, 5, 5)  # FSQ levels per latent channel
+    gains: int = 0  # quality levels of a gained FSQ (vt2: one model, a ladder of steps); 0 = none
     bsq_bits: int = 12  # BSQ latent dimension (bits per token)
     bsq_group_bits: int = 4  # BSQ bits per entropy-coded symbol (alphabet 2**group_bits)
     enc_widths: tuple[int, int] = (64, 128)  # encoder widths at 1/4 and 1/8 resolution
@@ -50,6 +51,9 @@ class ModelConfig:
         if not isinstance(self.fsq_levels, tuple) or not 1 <= len(self.fsq_levels) <= 16:
             raise ValueError("config field fsq_levels must hold 1..16 levels")
         ints("fsq_levels", self.fsq_levels, 2, 64)
+        ints("gains", [self.gains], 0, 64)
+        if self.gains and (self.quantizer != "fsq" or any(x % 2 == 0 for x in self.fsq_levels)):
+            raise ValueError("config field gains needs an fsq quantizer with odd level counts")
         ints("bsq_bits", [self.bsq_bits], 1, 32)
         ints("bsq_group_bits", [self.bsq_group_bits], 1, 6)
         if self.bsq_bits % self.bsq_group_bits:

@@ -25,7 +25,7 @@ class VTModel(nn.Module):
         super().__init__()
         self.cfg = cfg
         if cfg.quantizer == "fsq":
-            self.quantizer: FSQ | BSQ = FSQ(cfg.fsq_levels)
+            self.quantizer: FSQ | BSQ = FSQ(cfg.fsq_levels, cfg.gains)
         elif cfg.quantizer == "bsq":
             self.quantizer = BSQ(cfg.bsq_bits, cfg.bsq_group_bits)
         else:
@@ -34,7 +34,7 @@ class VTModel(nn.Module):
         with torch.device("meta") if meta else contextlib.nullcontext():
             self.encoder = AnalysisNet(cfg, dim)
             self.decoder = SynthesisNet(cfg, dim)
-            self.prior = Prior(dim, self.quantizer.alphabets, cfg.prior_width, cfg.prior_layers)
+            self.prior = Prior(dim, self.quantizer.alphabets, cfg.prior_width, cfg.prior_layers, cfg.gains)
         self._exact = None
         self.precision = "fp32"  # or "bf16": see ``autocast``
 
@@ -47,6 +47,12 @@ class VTModel(nn.Module):
     @property
     def alphabets(self) -> tuple[int, ...]:
         return self.quantizer.alphabets
+
+    @property
+    def levels(self) -> int:
+        """Quality levels of a gained quantizer (vt2), 0 for a model without (vt1): then the
+        ``level`` arguments below are ignored."""
+        return self.cfg.gains
 
     @property
     def n_symbols(self) -> int:
@@ -66,35 +72,37 @@ class VTModel(nn.Module):
         with self.autocast():
             return self.encoder(x).float()
 
-    def tokenize(self, x: torch.Tensor) -> torch.Tensor:
+    def tokenize(self, x: torch.Tensor, level=None) -> torch.Tensor:
         """``[B, 3, H, W]`` float in [0, 1], H and W multiples of 8 -> symbols ``[B, S, H/8, W/8]``."""
-        return self.quantizer.encode(self.latents(x))
+        return self.quantizer.encode(self.latents(x), level)
 
     def tokenize_chunk(self, z: torch.Tensor, margin: float = 0.0,
-                       before: torch.Tensor | None = None) -> torch.Tensor:
+                       before: torch.Tensor | None = None, level=None) -> torch.Tensor:
         """Latents ``[T, D, h, w]`` of consecutive frames of one chunk -> symbols; with ``margin``,
         each frame's tokens are held to the previous frame's where its latent stays near them
         (``quantizer.encode_sticky``); ``before``: symbols of the frame preceding ``z[0]``."""
         if margin <= 0:
-            return self.quantizer.encode(z)
+            return self.quantizer.encode(z, level)
         out, prev = [], before
         for i in range(z.shape[0]):
-            s = (self.quantizer.encode(z[i:i + 1]) if prev is None
-                 else self.quantizer.encode_sticky(z[i:i + 1], prev, margin))
+            s = (self.quantizer.encode(z[i:i + 1], level) if prev is None
+                 else self.quantizer.encode_sticky(z[i:i + 1], prev, margin, level))
             out.append(s)
             prev = s
         return torch.cat(out)
 
     def reconstruct(self, symbols: torch.Tensor, starts_chunk: bool = True,
-                    before: torch.Tensor | None = None, decoder: nn.Module | None = None) -> torch.Tensor:
+                    before: torch.Tensor | None = None, decoder: nn.Module | None = None,
+                    level=None) -> torch.Tensor:
         """Symbols ``[T, S, h, w]`` of consecutive frames of one chunk -> ``[T, 3, 8h, 8w]`` in
         [0, 1]. ``before``: symbols ``[S, h, w]`` of the frame preceding this run (when the run
         does not start the chunk). ``decoder``: another ``SynthesisNet`` for these tokens
-        (``vtcodec.decoders``) instead of the model's own."""
-        q = self.quantizer.decode(symbols)
+        (``vtcodec.decoders``) instead of the model's own. ``level``: the chunk's quality level
+        (gained models)."""
+        q = self.quantizer.decode(symbols, level)
         q_prev, has_prev = previous(q, starts_chunk=starts_chunk)
         if not starts_chunk and before is not None:
-            q_prev[0] = self.quantizer.decode(before.unsqueeze(0))[0]
+            q_prev[0] = self.quantizer.decode(before.unsqueeze(0), level)[0]
         with self.autocast():
             x = (decoder or self.decoder)(q, q_prev, has_prev)
         return x.float().clamp(0, 1)
@@ -118,9 +126,16 @@ class VTModel(nn.Module):
         bits = self.prior_bits(symbols.view(b, t, *symbols.shape[1:]))
         return {"recon": recon, "symbols": symbols.view(b, t, *symbols.shape[1:]), "bits": bits}
 
-    def prior_bits(self, symbols: torch.Tensor) -> torch.Tensor:
+    def prior_bits(self, symbols: torch.Tensor, level=None) -> torch.Tensor:
         """Cost in bits under the float prior of symbols ``[B, T, S, h, w]``, every step of the
-        coding schedule evaluated in one batch."""
+        coding schedule evaluated in one batch. ``level``: int or ``[B]`` (gained models)."""
+        costs = self.prior_costs(symbols, level)
+        return costs.gather(3, symbols.unsqueeze(3)).squeeze(3)
+
+    def prior_costs(self, symbols: torch.Tensor, level=None) -> torch.Tensor:
+        """The float prior's cost in bits of every alphabet entry ``[B, T, S, A, h, w]`` at every
+        position of symbols ``[B, T, S, h, w]``, each priced in the step that codes it (the
+        other symbols as its context), every step evaluated in one batch."""
         b, t, s, h, w = symbols.shape
         values = self.quantizer.prior_values(symbols.flatten(0, 1)).view(b, t, -1, h, w)
         prev = torch.cat([torch.zeros_like(values[:, :1]), values[:, :-1]], 1).flatten(0, 1)
@@ -132,11 +147,16 @@ class VTModel(nn.Module):
         known = torch.stack([self.expand_mask(k) for k, _ in steps])  # [n, D, h, w]
         target = torch.stack([tg for _, tg in steps]).float()  # [n, S, h, w]
         bt = flat.shape[0]
+        lv = None
+        if self.levels:
+            if level is None:
+                raise ValueError("a gained model's prior needs the quality level")
+            lv = torch.as_tensor(level, device=symbols.device).float().view(-1).expand(b).repeat_interleave(t).repeat(n)
         logits = self.prior(prev.repeat(n, 1, 1, 1), has_prev.repeat(n), cur.repeat(n, 1, 1, 1),
-                            known.repeat_interleave(bt, 0).float())
-        bits = self.prior.bits(logits, flat.repeat(n, 1, 1, 1)).view(n, bt, s, h, w)
-        bits = (bits * target.unsqueeze(1)).sum(0)
-        return bits.view(b, t, s, h, w)
+                            known.repeat_interleave(bt, 0).float(), lv)
+        costs = self.prior.costs(logits).view(n, bt, s, -1, h, w)
+        costs = (costs * target.view(n, 1, s, 1, h, w)).sum(0)
+        return costs.view(b, t, s, -1, h, w)
 
     def expand_mask(self, mask: torch.Tensor) -> torch.Tensor:
         """Symbol-channel mask ``[S, h, w]`` -> latent-channel mask ``[D, h, w]``."""
@@ -162,7 +182,7 @@ class ExactPrior:
 
     @torch.no_grad()
     def logits(self, prev: torch.Tensor, has_prev: torch.Tensor, cur: torch.Tensor,
-               known: torch.Tensor, positions: torch.Tensor | None = None) -> np.ndarray:
+               known: torch.Tensor, positions: torch.Tensor | None = None, level: int | None = None) -> np.ndarray:
         """``prev``/``cur`` symbols ``[B, S, h, w]`` (int), ``has_prev`` ``[B]``, ``known`` symbol
         mask ``[S, h, w]`` (bool). Returns int64 logits ``[B, S, A, h, w]``, or ``[B, S, A, P]``
         at ``positions`` (flat indices into ``h * w``) only."""
@@ -170,7 +190,7 @@ class ExactPrior:
         pv = q.prior_values(prev.to(dev)).to(torch.float64)
         cv = q.prior_values(cur.to(dev)).to(torch.float64)
         km = self.model.expand_mask(known.to(dev)).to(torch.float64).unsqueeze(0).expand_as(cv)
-        x = self.model.prior.inputs(pv, has_prev.to(dev, torch.float64), cv, km)
+        x = self.model.prior.inputs(pv, has_prev.to(dev, torch.float64), cv, km, level)
         out = self.net(torch.ldexp(x, torch.tensor(ACT_BITS, dtype=torch.float64, device=dev)),
                        None if positions is None else positions.to(dev))
         return out.view(out.shape[0], len(self.alphabets), self.amax, *out.shape[2:]).cpu().numpy().astype(np.int64)

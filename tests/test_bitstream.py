@@ -96,8 +96,8 @@ def test_header_values_outside_the_spec_are_refused_on_read_too():
 
 def test_newer_major_version_is_refused():
     data = bytearray(header().pack())
-    data[4] = 3
-    with pytest.raises(UnsupportedVersion, match="version 3"):
+    data[4] = 4
+    with pytest.raises(UnsupportedVersion, match="version 4"):
         read_header(io.BytesIO(bytes(data)))
 
 

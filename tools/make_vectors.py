@@ -54,7 +54,7 @@ from vtcodec.errors import VtcError
 from vtcodec.synth import moving_pattern
 
 OUT = Path(__file__).resolve().parent.parent / "conformance" / "vectors"
-TINY, DEFAULT = "vt1-bsq-tiny", "vt1-fsq"
+TINY, DEFAULT, LADDER = "vt1-bsq-tiny", "vt1-fsq", "vt2-fsq-tiny"
 TOLERANCE = {"max_abs_diff": 4, "min_psnr_db": 40.0}
 
 
@@ -188,6 +188,13 @@ def main() -> None:
     v["18-quality-3-odd-size-grid"] = lambda: stream(moving_pattern(35, 21, 2, seed=17), quality=3)
     v["19-format-2.1-audio-rotation-bt2020-pq-10bit"] = lambda: _with_audio(moving_pattern(32, 24, 5, seed=18))
     v["20-format-2.1-frame-times-variable-rate"] = lambda: _with_times(moving_pattern(24, 16, 7, seed=19))
+    # format 3.0: a model with quality levels; every frames chunk carries its level
+    v["21-format-3.0-vt2-levels-gop-3"] = lambda: stream(moving_pattern(48, 32, 7, seed=20), model=LADDER, gop=3)
+    v["22-format-3.0-vt2-target-rate-level-varies"] = lambda: stream(moving_pattern(64, 48, 8, seed=21), model=LADDER,
+                                                                      gop=2, bpp=0.12)
+    v["23-format-3.0-vt2-quality-10-odd-size"] = lambda: stream(moving_pattern(35, 21, 2, seed=22), model=LADDER,
+                                                                 quality=10)
+    v["24-format-3.0-vt2-quality-1"] = lambda: stream(moving_pattern(48, 32, 2, seed=23), model=LADDER, quality=1)
 
     u = vectors["uncommon"]
     u["01-minor-version-9-extra-header-field"] = seal_stream(header_with(base, body_extra=b"\x05hello", minor=9), frames)
@@ -257,6 +264,16 @@ def main() -> None:
     fz["30-model-name-is-a-path"] = seal_stream(header_with(base, model="models/zoo/vt1-bsq-tiny"), frames)
     fz["31-frame-count-zero"] = raw_header(base, frame_count=0) + base[len(head):]
     fz["32-quality-11"] = raw_header(base, quality=11) + base[len(head):]
+    v3 = v["21-format-3.0-vt2-levels-gop-3"]
+    head3, frames3 = frames_chunks(v3)
+    bad = bytearray(frames3[1])
+    bad[HEAD_SIZE + 1] = 200  # the level byte: the model has 6 levels
+    reseal(bad, 0)
+    fz["33-format-3.0-level-outside-the-model"] = seal_stream(head3, [frames3[0], bytes(bad), *frames3[2:]])
+    old = bytearray(head3)
+    old[4:6] = bytes([2, 1])  # a 2.1 header naming a model with levels: its payloads would be misread
+    old[-4:] = struct.pack("<I", zlib.crc32(bytes(old[:-4])))
+    fz["34-format-2.1-header-naming-a-model-with-levels"] = seal_stream(bytes(old), frames3)
 
     manifest = {"tolerance": TOLERANCE, "vectors": []}
     # format 1.0 streams, kept as written (this encoder writes 2.0 only)

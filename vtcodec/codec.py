@@ -65,7 +65,7 @@ from .decoders import load_decoder
 from .errors import CorruptChunk, FormatError, ModelError, VtcError
 from .grid import batch_frames, from_grid, resample, to_grid
 from .presets import DEFAULT_PRESET, Preset, get_preset
-from .rate import RateControl, check_quality, quality_scale
+from .rate import Ladder, RateControl, check_quality
 from .refine import refine_latents
 from .tokens import TokenCoder
 from .workers import Workers, check_jobs
@@ -220,14 +220,23 @@ class ChunkCoder:
         self.device = torch.device(device)
         self.preset = get_preset(preset)
         self.coder = TokenCoder(self.model)
+        self.ladder = Ladder(self.model.levels)
 
-    def code(self, frames: np.ndarray, k: int, refine: bool = True) -> tuple[torch.Tensor, bytes, float]:
-        """Frames ``[T, H, W, 3]`` of one chunk on the grid of scale ``k`` -> (symbols, payload
-        without the scale index, ideal bits)."""
-        symbols = self.tokenize(frames, k, refine)
-        return (symbols, *self.coder.to_bytes(symbols))
+    def code(self, frames: np.ndarray, r: int, refine: bool = True) -> tuple[torch.Tensor, bytes, float]:
+        """Frames ``[T, H, W, 3]`` of one chunk at rung ``r`` of the model's ladder (for a model
+        without levels: the scale index) -> (symbols, payload without its head bytes, ideal bits)."""
+        k, level = self.ladder.rung(r)
+        level = level if self.model.levels else None
+        symbols = self.tokenize(frames, k, refine, level)
+        return (symbols, *self.coder.to_bytes(symbols, level))
 
-    def tokenize(self, frames: np.ndarray, k: int, refine: bool = True) -> torch.Tensor:
+    def head(self, r: int) -> bytes:
+        """The bytes that start a frames chunk's payload at rung ``r``: the scale index, and the
+        quantizer level for a model with levels (format 3.0)."""
+        k, level = self.ladder.rung(r)
+        return bytes([k, level]) if self.model.levels else bytes([k])
+
+    def tokenize(self, frames: np.ndarray, k: int, refine: bool = True, level: int | None = None) -> torch.Tensor:
         """Frames ``[T, H, W, 3]`` -> symbols ``[T, S, h, w]`` on the grid of scale ``k``."""
         cw, ch = coded_size(self.width, self.height, k)
         h, w = self.height, self.width
@@ -240,8 +249,8 @@ class ChunkCoder:
             source = to_grid(frames, self.device)[:, :, :h, :w]
             z = refine_latents(self.model, z, source, p.refine_steps, p.refine_lr, p.ms_weight,
                                window=window, render=lambda r: resample(r[:, :, :ch, :cw], (h, w)),
-                               rate_slope=p.rate_slope)
-        return self.model.tokenize_chunk(z, p.margin).cpu()
+                               rate_slope=p.rate_slope, level=level)
+        return self.model.tokenize_chunk(z, p.margin, level=level).cpu()
 
 
 Trial = tuple[torch.Tensor, bytes, float]  # (symbols, payload, ideal bits) of a chunk at one scale
@@ -253,7 +262,7 @@ def _chunk_trials(coder: ChunkCoder, frames: np.ndarray, k: int | None, share: f
     target-rate mode's trials for a chunk aiming at ``share`` bits (``RateControl.trials``)."""
     if share is None:
         return {k: coder.code(frames, k)}
-    return RateControl.trials(share, lambda j: coder.code(frames, j, refine=False))
+    return RateControl.trials(share, lambda j: coder.code(frames, j, refine=False), coder.ladder)
 
 
 @torch.inference_mode()
@@ -270,7 +279,7 @@ class _Job:
     first: int  # its first frame
     n: int
     trials: Future
-    k: int | None = None  # once picked
+    k: int | None = None  # its rung (``vtcodec.rate.Ladder``), once picked
     final: Future | None = None
     result: Trial | None = None
 
@@ -330,8 +339,10 @@ class Encoder:
         self.model = self.chunk_coder.model
         self.coder = self.chunk_coder.coder
         self.device = self.chunk_coder.device
+        self.ladder = self.chunk_coder.ladder
         self.header = replace(header, quantizer=self.model.cfg.quantizer, model=self.model.cfg.name,
-                              weights_sha256=bytes.fromhex(self.model.sha256))
+                              weights_sha256=bytes.fromhex(self.model.sha256),
+                              major=3 if self.model.levels else 2, minor=0 if self.model.levels else 1)
         self.header.validate()
         if bitrate is not None or bpp is not None:
             per_frame = (bitrate * 1000 / float(fps)) if bitrate is not None else bpp * int(width) * int(height)
@@ -423,18 +434,19 @@ class Encoder:
         """The header with the frame count filled in (same size as the one sent first)."""
         return replace(self.header, frame_count=self.stats.frames).pack()
 
-    def code(self, frames: np.ndarray, k: int, refine: bool = True) -> Trial:
-        """Frames ``[T, H, W, 3]`` of one chunk on the grid of scale ``k`` -> (symbols, payload
-        without the scale index, ideal bits), in this process."""
-        return self.chunk_coder.code(frames, k, refine)
+    def code(self, frames: np.ndarray, r: int, refine: bool = True) -> Trial:
+        """Frames ``[T, H, W, 3]`` of one chunk at rung ``r`` of the model's ladder -> (symbols,
+        payload without its head bytes, ideal bits), in this process."""
+        return self.chunk_coder.code(frames, r, refine)
 
-    def tokenize(self, frames: np.ndarray, k: int, refine: bool = True) -> torch.Tensor:
-        return self.chunk_coder.tokenize(frames, k, refine)
+    def tokenize(self, frames: np.ndarray, r: int, refine: bool = True) -> torch.Tensor:
+        k, level = self.ladder.rung(r)
+        return self.chunk_coder.tokenize(frames, k, refine, level if self.model.levels else None)
 
     def _submit(self) -> None:
         frames, self._pending = np.stack(self._pending), []
         if self.rate is None:
-            trials = self.workers.submit(_chunk_trials, frames, quality_scale(self.header.quality), None)
+            trials = self.workers.submit(_chunk_trials, frames, self.ladder.quality(self.header.quality), None)
         else:
             trials = self.workers.submit(_chunk_trials, frames, None, self.rate.share(len(frames)))
         refines = self.rate is not None and self.preset.refine_steps > 0
@@ -463,7 +475,7 @@ class Encoder:
 
     def _pick(self, job: _Job) -> None:
         trials = self.workers.result(job.trials)
-        job.k = self.rate.pick(job.n, trials) if self.rate is not None else next(iter(trials))
+        job.k = self.rate.pick(job.n, trials, self.ladder) if self.rate is not None else next(iter(trials))
         if job.frames is not None:  # a refining preset in target-rate mode
             job.final = self.workers.submit(_chunk_final, job.frames, job.k)
             job.frames = None
@@ -475,8 +487,9 @@ class Encoder:
     def _emit(self, job: _Job) -> bytes:
         symbols, payload, ideal = job.result if job.final is None else self.workers.result(job.final)
         side = self._side_chunks(job.first + job.n)
-        st, k = self.stats, job.k
-        chunk = Chunk(job.first, job.n, bytes([k]) + payload)
+        st = self.stats
+        k = self.ladder.rung(job.k)[0]
+        chunk = Chunk(job.first, job.n, self.chunk_coder.head(job.k) + payload)
         check_work(self.header, k, self.model.n_symbols, job.n, len(chunk.payload), chunk.what)
         if self.tokens_out is not None:
             self.tokens_out.append(symbols)
@@ -508,6 +521,9 @@ class StreamDecoder:
         # looked up among registered models only, never opened as a path
         self.model_folder = find_installed(header.model, header.weights_sha256.hex()).path
         self.model = load_model(self.model_folder, device=device, precision=precision)
+        if (header.major >= 3) != bool(self.model.levels):
+            raise FormatError(f"model {header.model!r} {'has' if self.model.levels else 'has no'} quality levels, "
+                              f"but the stream is format {header.major}.{header.minor} (corrupt header)")
         self.synthesis = load_decoder(decoder, self.model, device)
         self.coder = TokenCoder(self.model)
         self.max_payload = payload_limit(header, self.model.n_symbols)
@@ -531,7 +547,10 @@ class StreamDecoder:
         symbols ``[hi, S, h, w]`` once the chunk is done."""
         header, what = self.header, chunk.what
         hi = chunk.n_frames if hi is None else hi
-        k, payload = frames_payload(chunk.payload, header, what)
+        k, level, payload = frames_payload(chunk.payload, header, what)
+        if self.model.levels and level >= self.model.levels:
+            raise CorruptChunk(f"{what} has quality level {level}, outside the model's 0..{self.model.levels - 1}")
+        level = level if self.model.levels else None
         check_work(header, k, self.model.n_symbols, chunk.n_frames, len(chunk.payload), what)
         rows, cols = token_grid(header.width, header.height, k)
         cw, ch = coded_size(header.width, header.height, k)
@@ -540,7 +559,7 @@ class StreamDecoder:
         pending: list[torch.Tensor] = []  # decoded frames waiting for their network call
         last = before = None  # symbols of the latest frame; of the frame before ``pending``
         with torch.inference_mode():
-            for i, symbols in enumerate(self.coder.from_bytes(payload, chunk.n_frames, rows, cols, hi, what)):
+            for i, symbols in enumerate(self.coder.from_bytes(payload, chunk.n_frames, rows, cols, hi, what, level)):
                 if tokens_out is not None:
                     kept.append(symbols)
                 if i >= lo:
@@ -551,7 +570,7 @@ class StreamDecoder:
                     start = i + 1 - len(pending)
                     x = self.model.reconstruct(torch.stack(pending).to(self.device), starts_chunk=start == 0,
                                                before=before.to(self.device) if start else None,
-                                               decoder=self.synthesis)
+                                               decoder=self.synthesis, level=level)
                     yield from_grid(x, (ch, cw), (header.height, header.width))
                     pending = []
                 last = symbols

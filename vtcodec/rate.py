@@ -7,12 +7,17 @@ Below 1 the frames are downscaled before tokenizing and upscaled after decoding,
 other way round, so that a token covers fewer source pixels and fine detail survives. Bits scale
 with the grid's area, about 2^(1/8) = 9% per step of k. This is a resolution ladder inside one
 model family (as adaptive streaming builds per-title ladders), chosen over several checkpoints or
-a multi-stage quantizer because it needs no extra training and is monotone by construction; a
-residual-quantizer model can later add levels without changing the format (k stays per chunk).
+a multi-stage quantizer because it needs no extra training and is monotone by construction.
 ``--quality`` 1..10 maps to k = 128 + 4 (q - 6): each level is 2^(1/4) per side, about 1.41x the
 bits of the one below; 6 (the default) codes at the source size. Target-rate mode (``bitrate`` or
 ``bpp``) picks k per chunk (``RateControl``), the finer steps letting even a one-chunk clip land
 near its target; each chunk's trials depend on that chunk alone, so that chunks code in parallel.
+
+That ladder cannot reach high quality: a vt1 token holds at most 10 bits whatever the grid, so
+detail lost inside an 8x8 patch never comes back. A model with quality levels (vt2: a gained
+quantizer, ``models/fsq.py``) has a second knob, the quantizer's step, carried per chunk beside k
+(format 3.0): its ``--quality`` q codes at the source size at level round((q - 1) (G - 1) / 9) of
+its G levels, and ``Ladder`` joins both knobs into one line of rungs for target-rate mode.
 """
 
 from __future__ import annotations
@@ -41,6 +46,56 @@ def check_quality(quality: int | None) -> int:
         raise VtcError(f"quality must be {QUALITIES[0]}..{QUALITIES[-1]} "
                        f"({DEFAULT_QUALITY} codes at the source size), not {quality}")
     return int(quality)
+
+
+class Ladder:
+    """The rungs a chunk can be coded at, numbered ``lo .. hi`` from the cheapest: what quality
+    levels map to and what target-rate mode steps along.
+
+    * A model without gains (vt1) has the scale ladder: rung ``r`` is the scale index k itself
+      (96..144), each step about 2^(1/8) in bits.
+    * A gained model (vt2, ``levels`` quality levels of its quantizer) codes at the source size
+      (k = 128) and climbs its levels, each step about 1.3-2x in bits; below its coarsest level
+      the grid shrinks (k = 127 .. 96 at level 0), above its finest it grows (k = 129 .. 144 at
+      the top level). Rung ``r``: ``r < 32``: (96 + r, 0); then (128, r - 32) for each level; then
+      (129 + j, levels - 1).
+    """
+
+    BELOW = SCALE_ONE - SCALE_MIN  # rungs under the source-size grid
+    ABOVE = SCALE_MAX - SCALE_ONE
+
+    def __init__(self, levels: int = 0) -> None:
+        self.levels = int(levels)
+        if self.levels:
+            self.lo, self.hi = 0, self.BELOW + self.levels - 1 + self.ABOVE
+            self.per_doubling = 2.0
+        else:
+            self.lo, self.hi = SCALE_MIN, SCALE_MAX
+            self.per_doubling = 8.0
+
+    def rung(self, r: int) -> tuple[int, int]:
+        """(scale index k, quantizer level) of rung ``r``."""
+        if not self.levels:
+            return r, 0
+        if r < self.BELOW:
+            return SCALE_MIN + r, 0
+        if r < self.BELOW + self.levels:
+            return SCALE_ONE, r - self.BELOW
+        return SCALE_ONE + r - (self.BELOW + self.levels - 1), self.levels - 1
+
+    def quality(self, quality: int) -> int:
+        """The rung of a ``--quality`` level (1..10)."""
+        if not self.levels:
+            return quality_scale(quality)
+        return self.BELOW + round((quality - QUALITIES[0]) * (self.levels - 1) / (QUALITIES[-1] - QUALITIES[0]))
+
+    @property
+    def start(self) -> int:
+        """Where target-rate mode starts: the default quality's rung."""
+        return self.quality(DEFAULT_QUALITY)
+
+
+SCALES = Ladder()
 
 
 # ``code(k)`` codes the chunk at scale index k (without refinement) and returns (anything,
@@ -72,7 +127,7 @@ class RateControl:
 
     TRIALS = 5
     TOLERANCE = 0.03
-    FRAMING = 8 * (OVERHEAD + 1)  # bits of a frames chunk's framing and scale index
+    FRAMING = 8 * (OVERHEAD + 1)  # bits of a frames chunk's framing and scale index (+8 for a level)
 
     def __init__(self, bits_per_frame: float) -> None:
         if not bits_per_frame > 0 or not np.isfinite(bits_per_frame):
@@ -88,11 +143,11 @@ class RateControl:
         return max(self.per_frame * n_frames - self.FRAMING, 1.0)
 
     @classmethod
-    def trials(cls, share: float, code: Code) -> dict[int, tuple]:
-        """{k: what ``code(k)`` returned} for the scales tried on a chunk aiming at ``share``
-        payload bits (see the class; ``share(n_frames)``)."""
+    def trials(cls, share: float, code: Code, ladder: Ladder = SCALES) -> dict[int, tuple]:
+        """{k: what ``code(k)`` returned} for the rungs k of ``ladder`` (default: the scale
+        indices) tried on a chunk aiming at ``share`` payload bits (see the class; ``share(n_frames)``)."""
         trials: dict[int, tuple] = {}
-        k = SCALE_ONE
+        k = ladder.start
         for _ in range(cls.TRIALS):
             trials[k] = code(k)
             bits = _bits(trials[k])
@@ -108,22 +163,22 @@ class RateControl:
                 guess = lo + round((hi - lo) * np.log2(share / b_lo) / max(np.log2(b_hi / b_lo), 1e-9))
                 nxt = min(max(guess, lo + 1), hi - 1)
             else:
-                step = round(8 * np.log2(share / bits))
-                nxt = min(max(k + (step if step else (1 if bits < share else -1)), SCALE_MIN), SCALE_MAX)
+                step = round(ladder.per_doubling * np.log2(share / bits))
+                nxt = min(max(k + (step if step else (1 if bits < share else -1)), ladder.lo), ladder.hi)
             if nxt in trials:
                 break
             k = nxt
         return trials
 
-    def pick(self, n_frames: int, trials: dict[int, tuple]) -> int:
-        """The scale index kept for the next chunk in stream order, among its ``trials``."""
+    def pick(self, n_frames: int, trials: dict[int, tuple], ladder: Ladder = SCALES) -> int:
+        """The rung kept for the next chunk in stream order, among its ``trials``."""
         share = self.share(n_frames)
         self.target += self.per_frame * n_frames
         best = min(trials, key=lambda j: (abs(self.spent + self.FRAMING + _bits(trials[j]) - self.target), j))
         bits = _bits(trials[best])
         self.spent += self.FRAMING + bits
-        self.low |= best == SCALE_MIN and bits > 1.1 * share
-        self.high |= best == SCALE_MAX and bits < 0.9 * share
+        self.low |= best == ladder.lo and bits > 1.1 * share
+        self.high |= best == ladder.hi and bits < 0.9 * share
         return best
 
     @property

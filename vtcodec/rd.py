@@ -258,7 +258,7 @@ def _model_qualities(model: str) -> list[int]:
     from .zoo import find_model
 
     find_model(model)  # an unknown model is an error here, before any work
-    return list(QUALITIES)  # the same levels for every model: they scale the coding grid
+    return list(QUALITIES)  # the same levels for every model (the grid, or a gained model's levels)
 
 
 def parse_qualities(values: Iterable[str]) -> dict[str, list[int]]:

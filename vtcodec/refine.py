@@ -40,7 +40,7 @@ MSSSIM_WINDOW = 7  # the loss's MS-SSIM window (7 taps fit the small coding grid
 MS_WEIGHT = 0.02
 
 
-def symbol_costs(model, symbols: torch.Tensor) -> torch.Tensor:
+def symbol_costs(model, symbols: torch.Tensor, level=None) -> torch.Tensor:
     """Symbols ``[T, S, h, w]`` of one chunk (its first frame starts the chunk) -> the float
     prior's cost in bits of every alphabet entry at every position, ``[T, S, A, h, w]``: each
     symbol priced in the coding step that codes it, the other symbols as its context."""
@@ -50,29 +50,36 @@ def symbol_costs(model, symbols: torch.Tensor) -> torch.Tensor:
     costs = torch.zeros(t, s, model.prior.amax, h, w, device=symbols.device)
     for known, target in schedule(model.cfg.prior_groups, s, h, w, device=symbols.device):
         km = model.expand_mask(known).float().unsqueeze(0).expand(t, -1, -1, -1)
-        costs += model.prior.costs(model.prior(prev, has_prev, values, km)) * target.view(1, s, 1, h, w)
+        costs += model.prior.costs(model.prior(prev, has_prev, values, km, level)) * target.view(1, s, 1, h, w)
     return costs
 
 
-def soft_bits(quantizer: FSQ, z: torch.Tensor, costs: torch.Tensor) -> torch.Tensor:
+def soft_bits(quantizer: FSQ, z: torch.Tensor, costs: torch.Tensor, level=None) -> torch.Tensor:
     """Differentiable stand-in for the bits of FSQ latents ``z`` ``[T, D, h, w]`` given the cost
     of every level ``[T, D, A, h, w]``: each channel's cost interpolated linearly between the two
-    levels its bounded latent lies between (what rounding pays, made continuous)."""
-    u = quantizer.levels_position(z)  # rounds to the symbol
+    levels its bounded latent lies between (what rounding pays, made continuous). ``level``: the
+    quality level of a gained quantizer (an int or ``[T]``)."""
+    return soft_bit_map(quantizer, z, costs, level).sum()
+
+
+def soft_bit_map(quantizer: FSQ, z: torch.Tensor, costs: torch.Tensor, level=None) -> torch.Tensor:
+    """``soft_bits`` of every latent, ``[T, D, h, w]``."""
+    u = quantizer.levels_position(z, level)  # rounds to the symbol
     lo = torch.minimum(u.detach().floor().clamp(min=0), quantizer._levels - 2).long()
     c0 = costs.gather(2, lo.unsqueeze(2)).squeeze(2)
     c1 = costs.gather(2, (lo + 1).unsqueeze(2)).squeeze(2)
-    return (c0 + (u - lo).clamp(0, 1) * (c1 - c0)).sum()
+    return c0 + (u - lo).clamp(0, 1) * (c1 - c0)
 
 
 def refine_latents(model, z: torch.Tensor, frames: torch.Tensor, steps: int, lr: float = 0.01,
                    ms_weight: float = MS_WEIGHT, window: int = 8,
                    render: Callable[[torch.Tensor], torch.Tensor] | None = None,
-                   rate_slope: float = 0.0) -> torch.Tensor:
+                   rate_slope: float = 0.0, level: int | None = None) -> torch.Tensor:
     """Latents ``z`` ``[T, D, h, w]`` of one chunk and the source frames ``[T, 3, H, W]`` in
     [0, 1] -> refined latents, same shape. ``render`` maps decoded grids ``[B, 3, 8h, 8w]`` to
     output frames ``[B, 3, H, W]`` (differentiably; default: crop). ``rate_slope``: weight of the
-    rate in the objective (module docstring; FSQ models only, 0 = distortion alone)."""
+    rate in the objective (module docstring; FSQ models only, 0 = distortion alone). ``level``: the
+    chunk's quality level (gained models)."""
     if steps <= 0:
         return z
     t, _, hh, ww = frames.shape
@@ -89,11 +96,11 @@ def refine_latents(model, z: torch.Tensor, frames: torch.Tensor, steps: int, lr:
             opt.zero_grad(set_to_none=True)
             if use_rate:
                 with torch.no_grad():
-                    costs = symbol_costs(model, model.quantizer.encode(var))
+                    costs = symbol_costs(model, model.quantizer.encode(var, level), level)
             distortion = 0.0
             for lo in range(0, t, window):
                 hi = min(lo + window, t)
-                q = model.quantizer(var[max(lo - 1, 0):hi])  # with the frame before the window
+                q = model.quantizer(var[max(lo - 1, 0):hi], level)  # with the frame before the window
                 q_prev = torch.cat([torch.zeros_like(q[:1]), q[:-1]]) if lo == 0 else q[:-1]
                 q = q if lo == 0 else q[1:]
                 with model.autocast():
@@ -106,11 +113,11 @@ def refine_latents(model, z: torch.Tensor, frames: torch.Tensor, steps: int, lr:
                 loss = loss * (hi - lo) / t
                 distortion += float(loss.detach())
                 if lam is not None:
-                    loss = loss + lam * soft_bits(model.quantizer, var[lo:hi], costs[lo:hi]) / (t * hh * ww)
+                    loss = loss + lam * soft_bits(model.quantizer, var[lo:hi], costs[lo:hi], level) / (t * hh * ww)
                 loss.backward()
             if use_rate and lam is None:
                 with torch.no_grad():
-                    rate = float(soft_bits(model.quantizer, var, costs)) / (t * hh * ww)
+                    rate = float(soft_bits(model.quantizer, var, costs, level)) / (t * hh * ww)
                 lam = rate_slope * distortion / max(rate, 1e-9)
             opt.step()
         return var.detach()

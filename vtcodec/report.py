@@ -42,6 +42,7 @@ class ChunkInfo:
     size: int
     scale: int | None = None  # scale index k of a frames chunk
     grid: tuple[int, int] | None = None  # its coding grid (width, height)
+    level: int | None = None  # its quantizer level (3.x streams: models with levels)
 
     @property
     def is_frames(self) -> bool:
@@ -117,10 +118,11 @@ def inspect(path: str | os.PathLike) -> Report:
                 chunk = read_chunk(f, header, sequence.frames, size)
                 if chunk is None:
                     break
-                k = grid = problem = None
+                k = grid = problem = level = None
                 if chunk.kind == CHUNK_FRAMES:
                     try:
-                        k, _ = frames_payload(chunk.payload, header, chunk.what)
+                        k, level, _ = frames_payload(chunk.payload, header, chunk.what)
+                        level = level if header.major >= 3 else None
                         grid = coded_size(header.width, header.height, k)
                     except FormatError as exc:  # framed fine, but its payload cannot be decoded
                         problem = str(exc)
@@ -130,7 +132,7 @@ def inspect(path: str | os.PathLike) -> Report:
                     except FormatError as exc:
                         problem = str(exc)
                 report.chunks.append(ChunkInfo(chunk.kind, chunk.first_frame, chunk.n_frames,
-                                               chunk.offset, chunk.size, k, grid))
+                                               chunk.offset, chunk.size, k, grid, level))
                 sequence.add(chunk)
                 if problem:
                     report.problems.append(problem)

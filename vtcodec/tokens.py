@@ -63,9 +63,10 @@ class TokenCoder:
             parts.append(pmf.reshape(b, len(local), self.amax))
         return np.concatenate(parts, axis=1)
 
-    def _frame_tables(self, symbols: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
+    def _frame_tables(self, symbols: torch.Tensor, level: int | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Symbols ``[T, S, h, w]`` of one chunk -> (frequency tables ``[T, N, A]``, symbols
-        ``[T, N]``), each frame's ``N`` symbols in stream order."""
+        ``[T, N]``), each frame's ``N`` symbols in stream order. ``level``: the chunk's quality
+        level (gained models)."""
         t, s, h, w = symbols.shape
         prev = torch.cat([torch.zeros_like(symbols[:1]), symbols[:-1]])
         has_prev = (torch.arange(t) > 0).float()
@@ -74,23 +75,23 @@ class TokenCoder:
         for known, chans, positions in self.steps(h, w):
             tables.append(np.concatenate([self._tables(self.exact.logits(
                 prev[i:i + PRIOR_BATCH], has_prev[i:i + PRIOR_BATCH], symbols[i:i + PRIOR_BATCH], known,
-                positions), chans) for i in range(0, t, PRIOR_BATCH)]))  # [T, N, A]
+                positions, level), chans) for i in range(0, t, PRIOR_BATCH)]))  # [T, N, A]
             syms.append(np.concatenate([flat[:, c][:, pos] for c, pos, _ in chans], axis=1))
         return np.concatenate(tables, axis=1), np.concatenate(syms, axis=1)
 
-    def to_bytes(self, symbols: torch.Tensor) -> tuple[bytes, float]:
+    def to_bytes(self, symbols: torch.Tensor, level: int | None = None) -> tuple[bytes, float]:
         """Symbols ``[T, S, h, w]`` of one chunk -> (payload, ideal bits)."""
-        tables, syms = self._frame_tables(symbols)
+        tables, syms = self._frame_tables(symbols, level)
         freqs, flat_syms = tables.reshape(-1, self.amax), syms.reshape(-1)  # frame-major order
         return entropy.write_symbols(flat_syms, freqs), entropy.ideal_bits(flat_syms, freqs)
 
-    def frame_bits(self, symbols: torch.Tensor) -> np.ndarray:
+    def frame_bits(self, symbols: torch.Tensor, level: int | None = None) -> np.ndarray:
         """-log2 p of each frame's symbols ``[T, S, h, w]`` under the prior (for analysis)."""
-        tables, syms = self._frame_tables(symbols)
+        tables, syms = self._frame_tables(symbols, level)
         return np.array([entropy.ideal_bits(s, f) for f, s in zip(tables, syms, strict=True)])
 
     def from_bytes(self, payload: bytes, t: int, h: int, w: int, stop: int | None = None,
-                   what: str = "chunk") -> Iterator[torch.Tensor]:
+                   what: str = "chunk", level: int | None = None) -> Iterator[torch.Tensor]:
         """The symbols ``[S, h, w]`` (int64) of each frame of a chunk of ``t`` frames, frame by
         frame as they are decoded; with ``stop``, only the first ``stop`` frames. A payload that
         runs out, holds a symbol outside its alphabet or (when every frame is read) holds more
@@ -104,7 +105,8 @@ class TokenCoder:
             has_prev = torch.tensor([1.0 if i else 0.0])
             cur = torch.zeros(1, s, h, w, dtype=torch.int64)
             for known, chans, positions in steps:
-                values = reader.read(self._tables(self.exact.logits(prev, has_prev, cur, known, positions), chans)[0])
+                values = reader.read(self._tables(self.exact.logits(prev, has_prev, cur, known, positions, level),
+                                                  chans)[0])
                 n = 0
                 for c, pos, _ in chans:
                     part = values[n:n + len(pos)]

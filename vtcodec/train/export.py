@@ -36,7 +36,12 @@ def export(run_dir: str | os.PathLike, out_dir: str | os.PathLike, command: str 
     ck = load_checkpoint(Path(run_dir) / "last.pt")
     if ck.get("kind") == "decoder":
         return export_decoder(ck, out, command, name)
-    cfg = TrainConfig.from_dict(ck["config"])
+    if ck.get("kind") == "ladder":
+        from .ladder import LadderConfig
+
+        cfg = LadderConfig.from_dict(ck["config"])
+    else:
+        cfg = TrainConfig.from_dict(ck["config"])
     try:
         model_cfg = cfg.model if name is None else replace(cfg.model, name=name)
     except ValueError as exc:
@@ -56,8 +61,9 @@ def export(run_dir: str | os.PathLike, out_dir: str | os.PathLike, command: str 
     info = {
         "recipe": {"train_config": cfg.to_dict(), "steps_done": ck["step"], "command": command,
                    "code_version": ck.get("version", "")},
-        "training_history": [{k: h[k] for k in ("step", "psnr", "bpp", "val_psnr", "val_bpp", "time")
-                              if k in h} for h in history if "val_psnr" in h],
+        "training_history": (history[::max(1, len(history) // 40)] if ck.get("kind") == "ladder" else
+                             [{k: h[k] for k in ("step", "psnr", "bpp", "val_psnr", "val_bpp", "time")
+                               if k in h} for h in history if "val_psnr" in h]),
     }
     return save_model(model, out, info)
 

@@ -2,7 +2,8 @@
 
 * **videos** (``find_videos``): every file PyAV reads, decoded as in ``data.load_clip``;
 * **sequences**: folders of consecutive frames stored as images (every folder that directly
-  holds two or more image files is one sequence, its frames in name order: ../shared/data/frames);
+  holds two or more image files is one sequence, its frames in name order: ../shared/data/frames),
+  or as video files there (``tools/pack_data.py --sequences``), read at their own size;
 * **stills**: single photos (every image file under the folders: ../shared/data/images). A still
   becomes a clip by panning the crop window a few pixels per frame, so it teaches the temporal
   context too (and a zero pan teaches a static scene).
@@ -58,6 +59,33 @@ def find_sequences(dirs: list[str | os.PathLike]) -> list[list[Path]]:
 
 def find_stills(dirs: list[str | os.PathLike]) -> list[Path]:
     return find_files(dirs, IMAGE_EXTS)
+
+
+def load_material(videos: list[str], sequences: list[str], stills: list[str], log=print) -> dict[str, list[np.ndarray]]:
+    """The three kinds of material (module docstring) in memory, by kind; unreadable videos and
+    photos are skipped with a log line."""
+    from .data import find_videos, load_clip
+
+    groups: dict[str, list[np.ndarray]] = {"videos": [], "sequences": [], "stills": []}
+    for p in find_videos(videos) if videos else []:
+        try:
+            groups["videos"].append(load_clip(p, 480, 200))
+        except Exception as exc:  # noqa: BLE001 - a bad training file is skipped, not fatal
+            log(f"skipping {p}: {exc}")
+    for seq in find_sequences(sequences) if sequences else []:
+        groups["sequences"].append(np.stack([load_image(f) for f in seq]))
+    for p in find_videos(sequences) if sequences else []:  # packed sequences (tools/pack_data.py): unscaled
+        try:
+            groups["sequences"].append(load_clip(p, 0, 200))
+        except Exception as exc:  # noqa: BLE001
+            log(f"skipping {p}: {exc}")
+    for p in find_stills(stills) if stills else []:
+        try:
+            groups["stills"].append(load_image(p, halve_min_side=1000)[None])
+        except Exception as exc:  # noqa: BLE001
+            log(f"skipping {p}: {exc}")
+    log("material: " + ", ".join(f"{k} {len(v)} ({sum(c.shape[0] for c in v)} frames)" for k, v in groups.items()))
+    return {k: v for k, v in groups.items() if v}
 
 
 @dataclass

@@ -110,28 +110,6 @@ def lr_at(base: float, warmup: int, steps: int, step: int) -> float:
     return base * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * t)))
 
 
-def load_material(cfg: PerceptualConfig, videos: list[str], sequences: list[str], stills: list[str],
-                  log=print) -> dict[str, list[np.ndarray]]:
-    from .data import find_videos, load_clip
-    from .media import find_sequences, find_stills, load_image
-
-    groups: dict[str, list[np.ndarray]] = {"videos": [], "sequences": [], "stills": []}
-    for p in find_videos(videos) if videos else []:
-        try:
-            groups["videos"].append(load_clip(p, 480, 200))
-        except Exception as exc:  # noqa: BLE001 - a bad training file is skipped, not fatal
-            log(f"skipping {p}: {exc}")
-    for seq in find_sequences(sequences) if sequences else []:
-        groups["sequences"].append(np.stack([load_image(f) for f in seq]))
-    for p in find_stills(stills) if stills else []:
-        try:
-            groups["stills"].append(load_image(p, halve_min_side=1000)[None])
-        except Exception as exc:  # noqa: BLE001
-            log(f"skipping {p}: {exc}")
-    log("material: " + ", ".join(f"{k} {len(v)} ({sum(c.shape[0] for c in v)} frames)" for k, v in groups.items()))
-    return {k: v for k, v in groups.items() if v}
-
-
 class PerceptualTrainer:
     def __init__(self, cfg: PerceptualConfig, groups: dict[str, list[np.ndarray]], out: str | os.PathLike,
                  resume: bool = False, log=print, device: str = "cpu", steps: int | None = None) -> None:
@@ -198,11 +176,13 @@ class PerceptualTrainer:
         quant = self.tokens.quantizer
         z = self.tokens.latents(x.flatten(0, 1))
         z = z.view(b, t, *z.shape[1:])
-        sym = [quant.encode(z[:, 0])]
+        # a model with quality levels (vt2): each clip at a level drawn from all of them
+        level = torch.randint(0, self.tokens.levels, (b,), device=x.device) if self.tokens.levels else None
+        sym = [quant.encode(z[:, 0], level)]
         for i in range(1, t):
-            sym.append(quant.encode_sticky(z[:, i], sym[-1], self.cfg.margin) if self.cfg.margin > 0
-                       else quant.encode(z[:, i]))
-        return torch.stack([quant.decode(s) for s in sym], dim=1)
+            sym.append(quant.encode_sticky(z[:, i], sym[-1], self.cfg.margin, level) if self.cfg.margin > 0
+                       else quant.encode(z[:, i], level))
+        return torch.stack([quant.decode(s, level) for s in sym], dim=1)
 
     def train_step(self, x: torch.Tensor) -> dict:
         cfg = self.cfg
@@ -290,7 +270,9 @@ def main(argv: list[str] | None = None) -> int:
         def log(message: str) -> None:
             print(message, flush=True)
 
-        groups = load_material(cfg, args.data_videos, args.data_sequences, args.data_stills, log)
+        from .media import load_material
+
+        groups = load_material(args.data_videos, args.data_sequences, args.data_stills, log)
         if not groups:
             raise VtcError("no training material (give --data-videos, --data-sequences or --data-stills)")
         trainer = PerceptualTrainer(cfg, groups, args.out, resume=args.resume, log=log, device=args.device,

@@ -1,0 +1,313 @@
+"""vt2: one token model for a whole quality ladder, trained for rate and distortion.
+
+``python -m vtcodec.train.ladder --data-videos DIR --data-sequences DIR --data-stills DIR --out RUN
+[--resume] [--time-limit S] [--steps N] [--device cuda]``, then ``vtcodec export RUN -o FOLDER``.
+
+Why vt1 stops at 26-30 dB (issue 14): every 8x8 patch is one FSQ token of at most
+log2(1000) = 9.97 bits whatever the quality, so the only rate knob is the coding grid's size.
+vt2 keeps vt1's transforms (4x4 patchify, widths 64/160, causal token context) and changes what a
+token holds:
+
+* **more latent channels** (12 instead of 4) with **wide odd alphabets** (31 values each, within
+  the range coder's fast range), so a token can carry up to 59 bits;
+* a **gained FSQ** (``models/fsq.py``): a learned gain per quality level and channel scales the
+  latent before rounding and divides it after. The coarsest level leaves a few values in use
+  (cheap), the finest all 31. One model, the tokens' information growing with the level, the
+  alphabet fixed;
+* the **prior is told the level** (one more input plane), so it knows how spread the values are;
+* **rate-distortion training**: every clip draws a level ``l``; the loss is
+  ``lambda_l * 255^2 * (MSE + ms * (1 - MS-SSIM)) + bpp``, with ``lambda`` log-spaced over the
+  levels (as CompressAI's and DCVC's ladders are) and bpp the prior's bits of the actual tokens,
+  made differentiable by pricing each latent between the two values it lies between
+  (``vtcodec.refine.soft_bit_map``); the decoder sees straight-through rounded latents. The prior
+  learns with the tokenizer from the same bits.
+
+Warm start: vt1-fsq's encoder and decoder trunks are copied (their first four latent channels
+too; the new ones start small), so a CPU can train it in hours; the prior starts afresh (its
+inputs changed). Clips are 2 frames, so the decoder's and the prior's temporal context learn too.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import queue
+import sys
+import threading
+import time
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .. import __version__
+from ..errors import ModelError, VtcError
+from ..models import ModelConfig, VTModel
+
+
+def vt2_config(name: str = "vt2-fsq") -> ModelConfig:
+    """The vt2 token model (module docstring)."""
+    return ModelConfig(name=name, quantizer="fsq", fsq_levels=(31,) * 12, gains=10,
+                       enc_widths=(64, 160), dec_widths=(64, 160), enc_blocks=3, dec_blocks=3,
+                       prior_width=64, prior_layers=3,
+                       prior_groups=((0, 1, 2, 3), (4, 5, 6, 7), (8, 9, 10, 11)))
+
+
+@dataclass(frozen=True)
+class LadderConfig:
+    model: ModelConfig = field(default_factory=vt2_config)
+    warm_start: str = "vt1-fsq"  # model whose transforms start the run ("" = from scratch)
+    steps: int = 40000
+    batch: int = 8  # clips per step
+    crop: int = 128  # square crop side (multiple of 8)
+    frames: int = 2  # consecutive frames per clip
+    scales: tuple[float, ...] = (1.0, 1.0, 0.71, 0.5)  # crop scales
+    lam_min: float = 0.00025  # lambda of level 0 (MSE on the 0..255 scale, bits per pixel)
+    lam_max: float = 0.128  # lambda of the top level
+    ms: float = 0.01  # weight of (1 - MS-SSIM) beside MSE (0..1 scale) in the distortion
+    rate_warmup: int = 1500  # steps over which the rate's weight on the tokenizer grows from 0 to 1
+    lr: float = 2e-4
+    warmup: int = 200
+    final_lr_frac: float = 0.1
+    grad_clip: float = 1.0
+    shares: tuple[tuple[str, float], ...] = (("stills", 0.4), ("sequences", 0.35), ("videos", 0.25))
+    seed: int = 0
+    ckpt_every: int = 250
+    log_every: int = 50
+
+    def lambdas(self) -> torch.Tensor:
+        n = self.model.gains
+        return torch.logspace(math.log10(self.lam_min), math.log10(self.lam_max), n)
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["model"] = json.loads(self.model.to_json())
+        return d
+
+    @classmethod
+    def from_dict(cls, data: dict) -> LadderConfig:
+        from .loop import known_settings
+
+        d = known_settings(cls, data)
+        if "model" in d:
+            d["model"] = ModelConfig.from_dict(d["model"])
+        if "scales" in d:
+            d["scales"] = tuple(float(s) for s in d["scales"])
+        if "shares" in d:
+            d["shares"] = tuple((str(k), float(v)) for k, v in d["shares"])
+        cfg = cls(**d)
+        if not cfg.model.gains:
+            raise ValueError("a ladder model needs gains (quality levels)")
+        return cfg
+
+
+def warm_start(model: VTModel, source: VTModel) -> list[str]:
+    """Copy ``source``'s transforms into ``model`` where shapes allow; the latent channels both
+    have (the first ``min(D)``) keep their weights, new ones start small. Returns what was copied."""
+    dst, src = model.state_dict(), source.state_dict()
+    d_new, d_old = model.quantizer.dim, source.quantizer.dim
+    m = min(d_new, d_old)
+    copied = []
+    with torch.no_grad():
+        for key, value in src.items():
+            if key not in dst or key.startswith("prior."):
+                continue
+            target = dst[key]
+            if target.shape == value.shape:
+                target.copy_(value)
+            elif key.startswith("encoder.head."):
+                target[:m] = value[:m]
+            elif key == "decoder.stem.weight":  # inputs: q (D), q_prev (D), flag
+                # new channels keep the default init: at a tenth of it they stayed unused (run 3)
+                target[:, :m] = value[:, :m]
+                target[:, d_new:d_new + m] = value[:, d_old:d_old + m]
+                target[:, 2 * d_new] = value[:, 2 * d_old]
+            else:
+                continue
+            copied.append(key)
+    return copied
+
+
+def lr_at(cfg: LadderConfig, step: int) -> float:
+    if step < cfg.warmup:
+        return cfg.lr * (step + 1) / cfg.warmup
+    t = min(1.0, (step - cfg.warmup) / max(1, cfg.steps - cfg.warmup))
+    return cfg.lr * (cfg.final_lr_frac + (1 - cfg.final_lr_frac) * 0.5 * (1 + math.cos(math.pi * t)))
+
+
+class LadderTrainer:
+    def __init__(self, cfg: LadderConfig, groups: dict[str, list[np.ndarray]], out: str | os.PathLike,
+                 resume: bool = False, log=print, device: str = "cpu", steps: int | None = None) -> None:
+        from .loop import load_checkpoint
+        from .media import MixSampler
+
+        self.out, self.log, self.device = Path(out), log, torch.device(device)
+        self.out.mkdir(parents=True, exist_ok=True)
+        ck = None
+        if resume:
+            ck = load_checkpoint(self.out / "last.pt")
+            cfg = LadderConfig.from_dict(ck["config"])
+        self.cfg = cfg = replace(cfg, steps=steps) if steps else cfg
+        torch.manual_seed(cfg.seed)
+        self.model = VTModel(cfg.model).to(self.device)
+        if ck is None and cfg.warm_start:
+            from ..zoo import load_model
+
+            copied = warm_start(self.model, load_model(cfg.warm_start, device=device))
+            log(f"warm start from {cfg.warm_start}: {len(copied)} tensors")
+        # the gains stay where FSQ puts them (log-spaced): through straight-through rounding the
+        # distortion gives them no gradient and the rate only shrinks them (run 2, models/README.md)
+        self.model.quantizer.log_gain.requires_grad_(False)
+        params = [p for p in self.model.parameters() if p.requires_grad]
+        self.opt = torch.optim.AdamW(params, lr=cfg.lr, betas=(0.9, 0.99), weight_decay=0.0)
+        self.lambdas = cfg.lambdas().to(self.device)
+        self.sampler = MixSampler(groups, dict(cfg.shares), cfg.crop, cfg.frames, cfg.seed, cfg.scales)
+        self.step, self.history = 0, []
+        if ck is not None:
+            self.model.load_state_dict(ck["model"])
+            self.opt.load_state_dict(ck["opt"])
+            self.step, self.history = ck["step"], ck.get("history", [])
+            torch.set_rng_state(ck["torch_rng"])
+            log(f"resumed at step {self.step}")
+
+    def save(self) -> None:
+        tmp = self.out / "last.tmp"
+        torch.save({"kind": "ladder", "model": self.model.state_dict(), "opt": self.opt.state_dict(),
+                    "step": self.step, "config": self.cfg.to_dict(), "version": __version__,
+                    "history": self.history, "torch_rng": torch.get_rng_state()}, tmp)
+        os.replace(tmp, self.out / "last.pt")
+
+    def _batches(self):
+        q: queue.Queue = queue.Queue(maxsize=3)
+
+        def fill(step: int) -> None:
+            while True:
+                q.put(self.sampler.batch(self.cfg.batch, step))
+                step += 1
+
+        threading.Thread(target=fill, args=(self.step,), daemon=True).start()
+        while True:
+            yield q.get()
+
+    def losses(self, x: torch.Tensor, level: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Clips ``[B, T, 3, H, W]`` and a level per clip -> per-clip ``mse``, ``msssim``, ``bpp``."""
+        from ..metrics import msssim_tensor
+        from ..refine import soft_bit_map
+
+        model, cfg = self.model, self.cfg
+        b, t, _, hh, ww = x.shape
+        lv = level.repeat_interleave(t)
+        amp = torch.autocast(self.device.type, dtype=torch.bfloat16)
+        with amp:
+            z = model.encoder(x.flatten(0, 1)).float()
+        q = model.quantizer(z, lv)
+        symbols = model.quantizer.encode(z.detach(), lv)
+        costs = model.prior_costs(symbols.view(b, t, *symbols.shape[1:]), level).flatten(0, 1)
+        bits = soft_bit_map(model.quantizer, z, costs, lv)
+        prior_bits = soft_bit_map(model.quantizer, z.detach(), costs, lv)  # teaches the prior alone
+        qs = q.view(b, t, *q.shape[1:])
+        q_prev = torch.cat([torch.zeros_like(qs[:, :1]), qs[:, :-1]], dim=1).flatten(0, 1)
+        has_prev = (torch.arange(t, device=x.device) > 0).float().repeat(b)
+        with amp:
+            recon = model.decoder(q, q_prev, has_prev).float()
+        target = x.flatten(0, 1)
+        mse = ((recon - target) ** 2).mean(dim=(1, 2, 3)).view(b, t).mean(1)
+        ms = (msssim_tensor(recon.clamp(0, 1), target, 1.0, 7).view(b * t, -1).mean(1).view(b, t).mean(1) if cfg.ms > 0
+              else torch.ones_like(mse))
+        bpp = bits.view(b, -1).sum(1) / (t * hh * ww)
+        return {"mse": mse, "msssim": ms, "bpp": bpp, "prior_bpp": prior_bits.view(b, -1).sum(1) / (t * hh * ww)}
+
+    def train_step(self, x: torch.Tensor) -> dict:
+        cfg = self.cfg
+        lr = lr_at(cfg, self.step)
+        for g in self.opt.param_groups:
+            g["lr"] = lr
+        x = x.to(self.device, non_blocking=True)
+        gen = torch.Generator().manual_seed(cfg.seed * 1_000_003 + self.step)
+        level = torch.randint(0, cfg.model.gains, (x.shape[0],), generator=gen).to(self.device)
+        out = self.losses(x, level)
+        dist = out["mse"] + cfg.ms * (1 - out["msssim"])
+        # early on the rate weighs little on the tokenizer (new latent channels get used before the
+        # rate can close them; VCT weighs distortion 10x in its first steps), never on the prior
+        w = min(1.0, self.step / cfg.rate_warmup) if cfg.rate_warmup else 1.0
+        loss = (self.lambdas[level] * 255**2 * dist + w * out["bpp"] + (1 - w) * out["prior_bpp"]).mean()
+        self.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip)
+        self.opt.step()
+        self.step += 1
+        psnr = -10 * torch.log10(out["mse"].detach().clamp(min=1e-10))
+        rec = {"loss": loss.item()}
+        n = cfg.model.gains
+        for name, sel in (("lo", level < n // 3), ("mid", (level >= n // 3) & (level < 2 * n // 3)),
+                          ("hi", level >= 2 * n // 3)):
+            if bool(sel.any()):
+                rec[f"psnr_{name}"] = float(psnr[sel].mean())
+                rec[f"bpp_{name}"] = float(out["bpp"].detach()[sel].mean())
+        return rec
+
+    def run(self, time_limit: float | None = None) -> None:
+        t0, stats = time.time(), []
+        batches = self._batches()
+        self.model.train()
+        while self.step < self.cfg.steps:
+            stats.append(self.train_step(next(batches)))
+            if self.step % self.cfg.log_every == 0:
+                keys = sorted({k for s in stats for k in s})
+                rec = {k: round(float(np.mean([s[k] for s in stats if k in s])), 5) for k in keys}
+                rec.update(step=self.step, time=round(time.time() - t0, 1),
+                           gains=[round(float(g), 3) for g in self.model.quantizer.log_gain.detach().exp().mean(1)])
+                self.history.append(rec)
+                self.log(json.dumps(rec))
+                stats = []
+            if self.step % self.cfg.ckpt_every == 0:
+                self.save()
+            if time_limit and time.time() - t0 > time_limit:
+                break
+        self.save()
+        self.log(f"saved step {self.step} to {self.out / 'last.pt'}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m vtcodec.train.ladder")
+    ap.add_argument("--config", help="TOML file of settings (LadderConfig; [model] for the model)")
+    ap.add_argument("--data-videos", nargs="*", default=[], help="folders or files of videos")
+    ap.add_argument("--data-sequences", nargs="*", default=[], help="folders of frame folders")
+    ap.add_argument("--data-stills", nargs="*", default=[], help="folders or files of photos")
+    ap.add_argument("--out", required=True, help="run folder (checkpoint, history)")
+    ap.add_argument("--resume", action="store_true")
+    ap.add_argument("--steps", type=int, help="override the settings' step count (also when resuming)")
+    ap.add_argument("--device", default="cpu", help="cpu or cuda (bfloat16 autocast on either)")
+    ap.add_argument("--time-limit", type=float, help="save and stop after this many seconds")
+    args = ap.parse_args(argv)
+    try:
+        data = {}
+        if args.config:
+            import tomllib
+
+            with open(args.config, "rb") as f:
+                data = tomllib.load(f)
+        cfg = LadderConfig.from_dict(data) if data else LadderConfig()
+
+        def log(message: str) -> None:
+            print(message, flush=True)
+
+        from .media import load_material
+
+        groups = load_material(args.data_videos, args.data_sequences, args.data_stills, log)
+        if not groups:
+            raise VtcError("no training material (give --data-videos, --data-sequences or --data-stills)")
+        trainer = LadderTrainer(cfg, groups, args.out, resume=args.resume, log=log, device=args.device,
+                                steps=args.steps)
+        trainer.run(args.time_limit)
+    except (VtcError, ModelError, ValueError, OSError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -9,7 +9,7 @@ import zlib
 import numpy as np
 import pytest
 import torch
-from conftest import synth_frames, write_clip
+from conftest import cli, synth_frames, write_clip
 from vtcodec.bitstream import Header, frames_payload, header_size, payload_of, read_header, reseal
 from vtcodec.models import ModelConfig, VTModel
 from vtcodec.models.fsq import FSQ
@@ -160,3 +160,45 @@ def test_a_level_outside_the_model_or_a_version_that_does_not_fit_is_refused(tmp
         vtcodec.decompress(bytes(old))
     packed = Header(8, 8, 25, 1, 1, "420", 5, 1, "fsq", 6, 8, "m", bytes(32), major=3, minor=0).pack()
     assert read_header(io.BytesIO(packed)).major == 3
+
+
+def test_ladder_training_runs_resumes_and_exports_a_model_that_codes(tmp_path):
+    from vtcodec.train.ladder import LadderConfig, LadderTrainer, warm_start
+    from vtcodec.zoo import find_model
+
+    rng = np.random.default_rng(0)
+    groups = {"stills": [rng.integers(0, 256, (1, 80, 80, 3), dtype=np.uint8)],
+              "sequences": [synth_frames(72, 72, 4)]}
+    cfg = LadderConfig(model=TINY_CFG, warm_start="", steps=2, batch=4, crop=32, frames=2, scales=(1.0,),
+                       warmup=1, rate_warmup=1, ckpt_every=1, log_every=1)
+    run = tmp_path / "run"
+    trainer = LadderTrainer(cfg, groups, run, log=lambda m: None)
+    before = {k: v.clone() for k, v in trainer.model.state_dict().items()}
+    trainer.run()
+    assert trainer.step == 2 and (run / "last.pt").is_file()
+    after = trainer.model.state_dict()
+    assert not torch.equal(before["prior.convs.0.weight"], after["prior.convs.0.weight"])  # the prior learns
+    assert not torch.equal(before["encoder.head.weight"], after["encoder.head.weight"])  # the tokenizer too
+    assert torch.equal(before["quantizer.log_gain"], after["quantizer.log_gain"])  # the gains stay put
+    rec = trainer.history[-1]
+    assert np.isfinite(rec["loss"]) and any(k.startswith("bpp_") for k in rec)
+    longer = LadderTrainer(LadderConfig(), groups, run, resume=True, log=lambda m: None, steps=3)
+    assert longer.step == 2 and longer.cfg.crop == 32  # the run's own settings
+    longer.run()
+    assert longer.step == 3
+    r = cli("export", str(run), "-o", str(tmp_path / "out"))
+    assert r.returncode == 0, r.stderr
+    entry = find_model(tmp_path / "out")
+    assert entry.config.gains == 4 and entry.info["recipe"]["steps_done"] == 3
+    src = write_clip(tmp_path / "a.y4m", synth_frames(24, 16, 2))
+    files.encode_file(src, tmp_path / "a.vtc", model=str(tmp_path / "out"), quality=3)
+    assert read_header(io.BytesIO((tmp_path / "a.vtc").read_bytes())).major == 3
+    # a warm start copies the channels both models have and leaves the rest where they were
+    small = VTModel(TINY_CFG)
+    wider = VTModel(ModelConfig(name="w", fsq_levels=(7,) * 5, gains=4, enc_widths=(8, 16), dec_widths=(8, 16),
+                                enc_blocks=1, dec_blocks=1, prior_width=8, prior_layers=2))
+    copied = warm_start(wider, small)
+    assert "encoder.head.weight" in copied and "decoder.stem.weight" in copied
+    assert torch.equal(wider.encoder.head.weight[:3], small.encoder.head.weight)
+    assert torch.equal(wider.decoder.stem.weight[:, 5:8], small.decoder.stem.weight[:, 3:6])  # previous frame's
+    assert torch.equal(wider.decoder.stem.weight[:, 10], small.decoder.stem.weight[:, 6])  # the context flag

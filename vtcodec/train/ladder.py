@@ -29,14 +29,10 @@ inputs changed). Clips are 2 frames, so the decoder's and the prior's temporal c
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
 import os
-import queue
 import sys
-import threading
-import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
@@ -44,8 +40,8 @@ import numpy as np
 import torch
 
 from .. import __version__
-from ..errors import ModelError, VtcError
 from ..models import ModelConfig, VTModel
+from .mixrun import MixTrainer
 
 
 def vt2_config(name: str = "vt2-fsq") -> ModelConfig:
@@ -138,7 +134,7 @@ def lr_at(cfg: LadderConfig, step: int) -> float:
     return cfg.lr * (cfg.final_lr_frac + (1 - cfg.final_lr_frac) * 0.5 * (1 + math.cos(math.pi * t)))
 
 
-class LadderTrainer:
+class LadderTrainer(MixTrainer):
     def __init__(self, cfg: LadderConfig, groups: dict[str, list[np.ndarray]], out: str | os.PathLike,
                  resume: bool = False, log=print, device: str = "cpu", steps: int | None = None) -> None:
         from .loop import load_checkpoint
@@ -180,18 +176,6 @@ class LadderTrainer:
                     "history": self.history, "torch_rng": torch.get_rng_state()}, tmp)
         os.replace(tmp, self.out / "last.pt")
 
-    def _batches(self):
-        q: queue.Queue = queue.Queue(maxsize=3)
-
-        def fill(step: int) -> None:
-            while True:
-                q.put(self.sampler.batch(self.cfg.batch, step))
-                step += 1
-
-        threading.Thread(target=fill, args=(self.step,), daemon=True).start()
-        while True:
-            yield q.get()
-
     def losses(self, x: torch.Tensor, level: torch.Tensor) -> dict[str, torch.Tensor]:
         """Clips ``[B, T, 3, H, W]`` and a level per clip -> per-clip ``mse``, ``msssim``, ``bpp``."""
         from ..metrics import msssim_tensor
@@ -219,6 +203,9 @@ class LadderTrainer:
               else torch.ones_like(mse))
         bpp = bits.view(b, -1).sum(1) / (t * hh * ww)
         return {"mse": mse, "msssim": ms, "bpp": bpp, "prior_bpp": prior_bits.view(b, -1).sum(1) / (t * hh * ww)}
+
+    def record(self) -> dict:
+        return {"gains": [round(float(g), 3) for g in self.model.quantizer.log_gain.detach().exp().mean(1)]}
 
     def train_step(self, x: torch.Tensor) -> dict:
         cfg = self.cfg
@@ -249,64 +236,11 @@ class LadderTrainer:
                 rec[f"bpp_{name}"] = float(out["bpp"].detach()[sel].mean())
         return rec
 
-    def run(self, time_limit: float | None = None) -> None:
-        t0, stats = time.time(), []
-        batches = self._batches()
-        self.model.train()
-        while self.step < self.cfg.steps:
-            stats.append(self.train_step(next(batches)))
-            if self.step % self.cfg.log_every == 0:
-                keys = sorted({k for s in stats for k in s})
-                rec = {k: round(float(np.mean([s[k] for s in stats if k in s])), 5) for k in keys}
-                rec.update(step=self.step, time=round(time.time() - t0, 1),
-                           gains=[round(float(g), 3) for g in self.model.quantizer.log_gain.detach().exp().mean(1)])
-                self.history.append(rec)
-                self.log(json.dumps(rec))
-                stats = []
-            if self.step % self.cfg.ckpt_every == 0:
-                self.save()
-            if time_limit and time.time() - t0 > time_limit:
-                break
-        self.save()
-        self.log(f"saved step {self.step} to {self.out / 'last.pt'}")
-
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m vtcodec.train.ladder")
-    ap.add_argument("--config", help="TOML file of settings (LadderConfig; [model] for the model)")
-    ap.add_argument("--data-videos", nargs="*", default=[], help="folders or files of videos")
-    ap.add_argument("--data-sequences", nargs="*", default=[], help="folders of frame folders")
-    ap.add_argument("--data-stills", nargs="*", default=[], help="folders or files of photos")
-    ap.add_argument("--out", required=True, help="run folder (checkpoint, history)")
-    ap.add_argument("--resume", action="store_true")
-    ap.add_argument("--steps", type=int, help="override the settings' step count (also when resuming)")
-    ap.add_argument("--device", default="cpu", help="cpu or cuda (bfloat16 autocast on either)")
-    ap.add_argument("--time-limit", type=float, help="save and stop after this many seconds")
-    args = ap.parse_args(argv)
-    try:
-        data = {}
-        if args.config:
-            import tomllib
+    from .mixrun import main as run_main
 
-            with open(args.config, "rb") as f:
-                data = tomllib.load(f)
-        cfg = LadderConfig.from_dict(data) if data else LadderConfig()
-
-        def log(message: str) -> None:
-            print(message, flush=True)
-
-        from .media import load_material
-
-        groups = load_material(args.data_videos, args.data_sequences, args.data_stills, log)
-        if not groups:
-            raise VtcError("no training material (give --data-videos, --data-sequences or --data-stills)")
-        trainer = LadderTrainer(cfg, groups, args.out, resume=args.resume, log=log, device=args.device,
-                                steps=args.steps)
-        trainer.run(args.time_limit)
-    except (VtcError, ModelError, ValueError, OSError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    return 0
+    return run_main("python -m vtcodec.train.ladder", LadderConfig.from_dict, LadderTrainer, argv)
 
 
 if __name__ == "__main__":

@@ -27,14 +27,9 @@ speed at decode time, and a warm start that a CPU can fine-tune in hours.
 
 from __future__ import annotations
 
-import argparse
-import json
 import math
 import os
-import queue
 import sys
-import threading
-import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -44,8 +39,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from .. import __version__
-from ..errors import ModelError, VtcError
 from ..models.tokenizer import SynthesisNet
+from .mixrun import MixTrainer
 
 
 @dataclass(frozen=True)
@@ -110,7 +105,7 @@ def lr_at(base: float, warmup: int, steps: int, step: int) -> float:
     return base * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * t)))
 
 
-class PerceptualTrainer:
+class PerceptualTrainer(MixTrainer):
     def __init__(self, cfg: PerceptualConfig, groups: dict[str, list[np.ndarray]], out: str | os.PathLike,
                  resume: bool = False, log=print, device: str = "cpu", steps: int | None = None) -> None:
         """``resume``: continue the run in ``out`` with its own settings (``steps`` may extend it)."""
@@ -156,19 +151,6 @@ class PerceptualTrainer:
                     "version": __version__, "history": self.history, "torch_rng": torch.get_rng_state()}, tmp)
         os.replace(tmp, self.out / "last.pt")
 
-    def _batches(self):
-        q: queue.Queue = queue.Queue(maxsize=3)
-
-        def fill(step: int) -> None:
-            while True:
-                q.put(self.sampler.batch(self.cfg.batch, step))
-                step += 1
-
-        threading.Thread(target=fill, args=(self.step,), daemon=True).start()
-        while True:
-            yield q.get()
-
-    @torch.no_grad()
     def token_values(self, x: torch.Tensor) -> torch.Tensor:
         """Clips ``[B, T, 3, H, W]`` -> the decoder's input ``[B, T, D, h, w]``, tokenized as the
         default encoder does (plain rounding on a chunk's first frame, hysteresis after)."""
@@ -226,62 +208,11 @@ class PerceptualTrainer:
         return {"loss": loss.item(), "lpips": lp.item(), "psnr": 10 * math.log10(1 / max(mse.item(), 1e-10)),
                 "g_adv": g_adv.item(), "d_loss": d_loss.item(), "temporal": temporal.item()}
 
-    def run(self, time_limit: float | None = None) -> None:
-        t0, stats = time.time(), []
-        batches = self._batches()
-        self.decoder.train()
-        while self.step < self.cfg.steps:
-            stats.append(self.train_step(next(batches)))
-            if self.step % self.cfg.log_every == 0:
-                rec = {k: round(float(np.mean([s[k] for s in stats])), 5) for k in stats[0]}
-                rec.update(step=self.step, time=round(time.time() - t0, 1))
-                self.history.append(rec)
-                self.log(json.dumps(rec))
-                stats = []
-            if self.step % self.cfg.ckpt_every == 0:
-                self.save()
-            if time_limit and time.time() - t0 > time_limit:
-                break
-        self.save()
-        self.log(f"saved step {self.step} to {self.out / 'last.pt'}")
-
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m vtcodec.train.perceptual")
-    ap.add_argument("--config", help="TOML file of settings (PerceptualConfig)")
-    ap.add_argument("--data-videos", nargs="*", default=[], help="folders or files of videos")
-    ap.add_argument("--data-sequences", nargs="*", default=[], help="folders of frame folders")
-    ap.add_argument("--data-stills", nargs="*", default=[], help="folders or files of photos")
-    ap.add_argument("--out", required=True, help="run folder (checkpoint, history)")
-    ap.add_argument("--resume", action="store_true")
-    ap.add_argument("--steps", type=int, help="override the settings' step count (also when resuming)")
-    ap.add_argument("--device", default="cpu", help="cpu or cuda (bfloat16 autocast on either)")
-    ap.add_argument("--time-limit", type=float, help="save and stop after this many seconds")
-    args = ap.parse_args(argv)
-    try:
-        data = {}
-        if args.config:
-            import tomllib
+    from .mixrun import main as run_main
 
-            with open(args.config, "rb") as f:
-                data = tomllib.load(f)
-        cfg = PerceptualConfig.from_dict(data)
-
-        def log(message: str) -> None:
-            print(message, flush=True)
-
-        from .media import load_material
-
-        groups = load_material(args.data_videos, args.data_sequences, args.data_stills, log)
-        if not groups:
-            raise VtcError("no training material (give --data-videos, --data-sequences or --data-stills)")
-        trainer = PerceptualTrainer(cfg, groups, args.out, resume=args.resume, log=log, device=args.device,
-                                    steps=args.steps)
-        trainer.run(args.time_limit)
-    except (VtcError, ModelError, ValueError, OSError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    return 0
+    return run_main("python -m vtcodec.train.perceptual", PerceptualConfig.from_dict, PerceptualTrainer, argv)
 
 
 if __name__ == "__main__":

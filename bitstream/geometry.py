@@ -48,7 +48,7 @@ def frames_payload(payload: bytes, header: Header, what: str = "frames chunk") -
         return SCALE_ONE, 0, payload
     head = 2 if header.major >= 3 else 1
     if len(payload) < head:
-        raise CorruptChunk(f"{what} has an empty payload" if not payload else f"{what} ends in its head")
+        raise CorruptChunk(f"{what} has an empty payload" if not payload else f"{what} ends before its level byte")
     k = payload[0]
     if not SCALE_MIN <= k <= SCALE_MAX:
         raise CorruptChunk(f"{what} has scale index {k}, outside {SCALE_MIN}..{SCALE_MAX}")

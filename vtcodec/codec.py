@@ -253,22 +253,23 @@ class ChunkCoder:
         return self.model.tokenize_chunk(z, p.margin, level=level).cpu()
 
 
-Trial = tuple[torch.Tensor, bytes, float]  # (symbols, payload, ideal bits) of a chunk at one scale
+Trial = tuple[torch.Tensor, bytes, float]  # (symbols, payload, ideal bits) of a chunk at one rung
 
 
 @torch.inference_mode()
-def _chunk_trials(coder: ChunkCoder, frames: np.ndarray, k: int | None, share: float | None) -> dict[int, Trial]:
-    """The first step of coding a chunk: at scale ``k`` (fixed quality: the final coding), or
-    target-rate mode's trials for a chunk aiming at ``share`` bits (``RateControl.trials``)."""
+def _chunk_trials(coder: ChunkCoder, frames: np.ndarray, r: int | None, share: float | None) -> dict[int, Trial]:
+    """The first step of coding a chunk: at rung ``r`` of the model's ladder (fixed quality: the
+    final coding), or target-rate mode's trials for a chunk aiming at ``share`` bits
+    (``RateControl.trials``)."""
     if share is None:
-        return {k: coder.code(frames, k)}
+        return {r: coder.code(frames, r)}
     return RateControl.trials(share, lambda j: coder.code(frames, j, refine=False), coder.ladder)
 
 
 @torch.inference_mode()
-def _chunk_final(coder: ChunkCoder, frames: np.ndarray, k: int) -> Trial:
-    """Target-rate mode with a refining preset: the chosen scale, refined."""
-    return coder.code(frames, k)
+def _chunk_final(coder: ChunkCoder, frames: np.ndarray, r: int) -> Trial:
+    """Target-rate mode with a refining preset: the chosen rung, refined."""
+    return coder.code(frames, r)
 
 
 @dataclass

@@ -127,7 +127,7 @@ class RateControl:
 
     TRIALS = 5
     TOLERANCE = 0.03
-    FRAMING = 8 * (OVERHEAD + 1)  # bits of a frames chunk's framing and scale index (+8 for a level)
+    FRAMING = 8 * (OVERHEAD + 1)  # bits of a frames chunk's framing and scale index (3.0's level byte aside)
 
     def __init__(self, bits_per_frame: float) -> None:
         if not bits_per_frame > 0 or not np.isfinite(bits_per_frame):
@@ -145,7 +145,8 @@ class RateControl:
     @classmethod
     def trials(cls, share: float, code: Code, ladder: Ladder = SCALES) -> dict[int, tuple]:
         """{k: what ``code(k)`` returned} for the rungs k of ``ladder`` (default: the scale
-        indices) tried on a chunk aiming at ``share`` payload bits (see the class; ``share(n_frames)``)."""
+        indices) tried on a chunk aiming at ``share`` payload bits (see the class; ``share(n_frames)``).
+        Steps are guessed from ``ladder.per_doubling`` and corrected by bracketing."""
         trials: dict[int, tuple] = {}
         k = ladder.start
         for _ in range(cls.TRIALS):

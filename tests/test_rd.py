@@ -142,6 +142,19 @@ def test_tiny_frames_are_measured_with_what_fits(tmp_path):
     assert row["ssim-y"] is None and row["msssim-rgb"] is None and row["lpips"] is None
 
 
+def test_a_model_given_as_a_folder_is_measured(tmp_path):
+    from vtcodec.models import ModelConfig, VTModel
+
+    from vtcodec.zoo import save_model
+
+    folder = tmp_path / "mine"  # a model no search path knows: its streams must decode all the same
+    save_model(VTModel(ModelConfig(name="rd-folder-test", enc_widths=(8, 16), dec_widths=(8, 16), enc_blocks=1,
+                                   dec_blocks=1, prior_width=8, prior_layers=1)), folder)
+    clip = write_clip(tmp_path / "a.y4m", synth_frames(32, 24, 2))
+    row = rd.measure(rd.Job(str(clip), "vtcodec", 6, model=str(folder)))
+    assert row["bpp"] > 0 and row["psnr-rgb"] > 5
+
+
 def test_curve_names_show_only_the_settings_that_differ():
     rows = [{"clip": "a", "codec": "vtcodec", "settings": s, "bpp": 0.1}
             for s in ("model=m;precision=bf16", "model=m;precision=bf16;preset=slow")]

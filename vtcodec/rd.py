@@ -116,7 +116,10 @@ def measure(job: Job) -> dict:
     t, h, w, _ = src.shape
     if job.codec == "vtcodec":
         from .codec import compress, decompress
+        from .zoo import register_model
 
+        if Path(job.model).is_dir():  # a model folder (--model FOLDER): its streams must decode too
+            register_model(job.model)
         t0 = time.perf_counter()
         data = compress(src, quality=job.quality, model=job.model, fps=info.fps, precision=job.precision,
                         preset=job.vtc_preset)

@@ -142,11 +142,13 @@ def test_tiny_frames_are_measured_with_what_fits(tmp_path):
     assert row["ssim-y"] is None and row["msssim-rgb"] is None and row["lpips"] is None
 
 
-def test_a_model_given_as_a_folder_is_measured(tmp_path):
+def test_a_model_given_as_a_folder_is_measured(tmp_path, monkeypatch):
     from vtcodec.models import ModelConfig, VTModel
 
+    from vtcodec import zoo
     from vtcodec.zoo import save_model
 
+    monkeypatch.setattr(zoo, "_REGISTERED", [])  # what measuring registers stays in this test
     folder = tmp_path / "mine"  # a model no search path knows: its streams must decode all the same
     save_model(VTModel(ModelConfig(name="rd-folder-test", enc_widths=(8, 16), dec_widths=(8, 16), enc_blocks=1,
                                    dec_blocks=1, prior_width=8, prior_layers=1)), folder)

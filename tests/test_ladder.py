@@ -31,7 +31,7 @@ def tiny_vt2(tmp_path_factory):
 
     torch.manual_seed(0)
     model = VTModel(TINY_CFG)
-    with torch.no_grad():  # spread the levels' gains apart, as training leaves them
+    with torch.no_grad():  # gains e^-2.5 .. 1, wider apart than the default's first levels
         model.quantizer.log_gain.copy_(torch.linspace(-2.5, 0.0, 4).view(-1, 1).repeat(1, 3))
         model.encoder.head.weight.mul_(100)  # latents that use the alphabet
     folder = tmp_path_factory.mktemp("models") / "vt2-test"

@@ -23,8 +23,7 @@ from vtcodec.video import read_video
 def frame_bits(enc: codec.Encoder, frames: np.ndarray, r: int) -> np.ndarray:
     """-log2 p of each frame's symbols under the prior, for one chunk coded at rung r."""
     symbols = enc.tokenize(frames, r)
-    level = enc.ladder.rung(r)[1] if enc.model.levels else None
-    return enc.coder.frame_bits(symbols, level)
+    return enc.coder.frame_bits(symbols, enc.ladder.rung(r)[1])
 
 
 def main() -> None:

@@ -225,8 +225,7 @@ class ChunkCoder:
     def code(self, frames: np.ndarray, r: int, refine: bool = True) -> tuple[torch.Tensor, bytes, float]:
         """Frames ``[T, H, W, 3]`` of one chunk at rung ``r`` of the model's ladder (for a model
         without levels: the scale index) -> (symbols, payload without its head bytes, ideal bits)."""
-        k, level = self.ladder.rung(r)
-        level = level if self.model.levels else None
+        k, level = self.ladder.rung(r)  # level 0 for a model without levels, which ignores it
         symbols = self.tokenize(frames, k, refine, level)
         return (symbols, *self.coder.to_bytes(symbols, level))
 
@@ -442,7 +441,7 @@ class Encoder:
 
     def tokenize(self, frames: np.ndarray, r: int, refine: bool = True) -> torch.Tensor:
         k, level = self.ladder.rung(r)
-        return self.chunk_coder.tokenize(frames, k, refine, level if self.model.levels else None)
+        return self.chunk_coder.tokenize(frames, k, refine, level)
 
     def _submit(self) -> None:
         frames, self._pending = np.stack(self._pending), []
@@ -551,7 +550,6 @@ class StreamDecoder:
         k, level, payload = frames_payload(chunk.payload, header, what)
         if self.model.levels and level >= self.model.levels:
             raise CorruptChunk(f"{what} has quality level {level}, outside the model's 0..{self.model.levels - 1}")
-        level = level if self.model.levels else None
         check_work(header, k, self.model.n_symbols, chunk.n_frames, len(chunk.payload), what)
         rows, cols = token_grid(header.width, header.height, k)
         cw, ch = coded_size(header.width, header.height, k)

@@ -43,7 +43,6 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .. import __version__
 from ..models import ModelConfig, VTModel
 from .mixrun import MixTrainer
 
@@ -91,14 +90,7 @@ class LadderConfig:
     def from_dict(cls, data: dict) -> LadderConfig:
         from .loop import known_settings
 
-        d = known_settings(cls, data)
-        if "model" in d:
-            d["model"] = ModelConfig.from_dict(d["model"])
-        if "scales" in d:
-            d["scales"] = tuple(float(s) for s in d["scales"])
-        if "shares" in d:
-            d["shares"] = tuple((str(k), float(v)) for k, v in d["shares"])
-        cfg = cls(**d)
+        cfg = cls(**known_settings(cls, data))
         if not cfg.model.gains:
             raise ValueError("a ladder model needs gains (quality levels)")
         return cfg
@@ -169,16 +161,11 @@ class LadderTrainer(MixTrainer):
         if ck is not None:
             self.model.load_state_dict(ck["model"])
             self.opt.load_state_dict(ck["opt"])
-            self.step, self.history = ck["step"], ck.get("history", [])
-            torch.set_rng_state(ck["torch_rng"])
-            log(f"resumed at step {self.step}")
+            self.restore(ck)
 
     def save(self) -> None:
-        tmp = self.out / "last.tmp"
-        torch.save({"kind": "ladder", "model": self.model.state_dict(), "opt": self.opt.state_dict(),
-                    "step": self.step, "config": self.cfg.to_dict(), "version": __version__,
-                    "history": self.history, "torch_rng": torch.get_rng_state()}, tmp)
-        os.replace(tmp, self.out / "last.pt")
+        self.write_checkpoint({"kind": "ladder", "model": self.model.state_dict(), "opt": self.opt.state_dict(),
+                               "config": self.cfg.to_dict()})
 
     def losses(self, x: torch.Tensor, level: torch.Tensor) -> dict[str, torch.Tensor]:
         """Clips ``[B, T, 3, H, W]`` and a level per clip -> per-clip ``mse``, ``msssim``, ``bpp``."""

@@ -32,12 +32,20 @@ from .data import ClipSampler, find_videos, load_clip
 
 
 def known_settings(cls: type, data: dict) -> dict:
-    """A copy of ``data``, after refusing keys that are not fields of the dataclass ``cls``
-    (``ValueError`` naming them)."""
+    """A copy of ``data`` with the trainers' structured settings in their types (``model`` a
+    ``ModelConfig``, ``scales`` a tuple of floats, ``shares`` (kind, share) pairs), after refusing
+    keys that are not fields of the dataclass ``cls`` (``ValueError`` naming them)."""
     bad = set(data) - {f.name for f in fields(cls)}
     if bad:
         raise ValueError(f"unknown training settings: {sorted(bad)}")
-    return dict(data)
+    d = dict(data)
+    if "model" in d:
+        d["model"] = ModelConfig.from_dict(d["model"])
+    if "scales" in d:
+        d["scales"] = tuple(float(s) for s in d["scales"])
+    if "shares" in d:
+        d["shares"] = tuple((str(k), float(v)) for k, v in d["shares"])
+    return d
 
 
 @dataclass(frozen=True)
@@ -66,10 +74,7 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, data: dict) -> TrainConfig:
-        kwargs = known_settings(cls, data)
-        if "model" in kwargs:
-            kwargs["model"] = ModelConfig.from_dict(kwargs["model"])
-        return cls(**kwargs)
+        return cls(**known_settings(cls, data))
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> TrainConfig:

@@ -3,13 +3,14 @@ step loop (log lines, checkpoints, a time limit) and the command line.
 
 A trainer subclassing ``MixTrainer`` has ``cfg`` (with ``steps``, ``batch``, ``log_every``,
 ``ckpt_every``), ``sampler``, ``step``, ``history``, ``log``, ``out``, and defines
-``train_step(batch) -> dict of numbers`` and ``save()``.
+``train_step(batch) -> dict of numbers`` and ``save()`` (through ``write_checkpoint``).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import queue
 import sys
 import threading
@@ -23,6 +24,22 @@ from ..errors import ModelError, VtcError
 
 
 class MixTrainer:
+    def write_checkpoint(self, state: dict) -> None:
+        """``OUT/last.pt``: the trainer's own ``state`` plus the step, the history, the torch RNG and
+        the code version, written to a temporary file renamed into place."""
+        from .. import __version__
+
+        tmp = self.out / "last.tmp"
+        torch.save({**state, "step": self.step, "version": __version__, "history": self.history,
+                    "torch_rng": torch.get_rng_state()}, tmp)
+        os.replace(tmp, self.out / "last.pt")
+
+    def restore(self, ck: dict) -> None:
+        """The step, history and torch RNG of a checkpoint ``write_checkpoint`` wrote."""
+        self.step, self.history = ck["step"], ck.get("history", [])
+        torch.set_rng_state(ck["torch_rng"])
+        self.log(f"resumed at step {self.step}")
+
     def batches(self) -> Iterator[torch.Tensor]:
         """The sampler's batches from the current step on, prepared in a thread (a batch is a
         function of the seed and the step, so a resumed run sees the batches it would have seen)."""

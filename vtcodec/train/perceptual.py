@@ -38,7 +38,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .. import __version__
 from ..models.tokenizer import SynthesisNet
 from .mixrun import MixTrainer
 
@@ -70,12 +69,7 @@ class PerceptualConfig:
     def from_dict(cls, data: dict) -> PerceptualConfig:
         from .loop import known_settings
 
-        d = known_settings(cls, data)
-        if "scales" in d:
-            d["scales"] = tuple(float(s) for s in d["scales"])
-        if "shares" in d:
-            d["shares"] = tuple((str(k), float(v)) for k, v in d["shares"])
-        return cls(**d)
+        return cls(**known_settings(cls, data))
 
 
 class PatchDiscriminator(nn.Module):
@@ -138,18 +132,13 @@ class PerceptualTrainer(MixTrainer):
             self.disc.load_state_dict(ck["disc"])
             self.opt.load_state_dict(ck["opt"])
             self.d_opt.load_state_dict(ck["d_opt"])
-            self.step, self.history = ck["step"], ck.get("history", [])
-            torch.set_rng_state(ck["torch_rng"])
-            log(f"resumed at step {self.step}")
+            self.restore(ck)
 
     def save(self) -> None:
-        tmp = self.out / "last.tmp"
-        torch.save({"kind": "decoder", "decoder": self.decoder.state_dict(), "disc": self.disc.state_dict(),
-                    "opt": self.opt.state_dict(), "d_opt": self.d_opt.state_dict(), "step": self.step,
-                    "config": asdict(self.cfg), "token_model": {"name": self.tokens.cfg.name,
-                                                                 "sha256": self.tokens.sha256},
-                    "version": __version__, "history": self.history, "torch_rng": torch.get_rng_state()}, tmp)
-        os.replace(tmp, self.out / "last.pt")
+        self.write_checkpoint({"kind": "decoder", "decoder": self.decoder.state_dict(), "disc": self.disc.state_dict(),
+                               "opt": self.opt.state_dict(), "d_opt": self.d_opt.state_dict(),
+                               "config": asdict(self.cfg), "token_model": {"name": self.tokens.cfg.name,
+                                                                            "sha256": self.tokens.sha256}})
 
     def token_values(self, x: torch.Tensor) -> torch.Tensor:
         """Clips ``[B, T, 3, H, W]`` -> the decoder's input ``[B, T, D, h, w]``, tokenized as the

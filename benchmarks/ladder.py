@@ -53,6 +53,8 @@ def main() -> None:
     model = load(args.model)
     if not model.levels:
         raise SystemExit(f"{args.model}: the model has no quality levels")
+    if model.state:
+        raise SystemExit(f"{args.model}: the model has a temporal state (frame after frame): use benchmarks/temporal.py")
     m = args.base_channels
     for clip in args.clips:
         src, _ = read_video(clip, args.frames)

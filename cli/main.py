@@ -321,14 +321,15 @@ def models() -> None:
         if c.quantizer == "fsq":
             lv = c.fsq_levels
             q = "FSQ " + (f"{lv[0]}^{len(lv)}" if len(set(lv)) == 1 and len(lv) > 2 else "x".join(map(str, lv)))
-            q += f" x{c.gains} lv" if c.gains else ""  # quality levels (gained FSQ)
+            q += f" {c.gains}lv" if c.gains else ""  # quality levels (gained FSQ)
+            q += f" st{c.state}" if c.state else ""  # channels of a temporal state (models/temporal.py)
         else:
             q = f"BSQ {c.bsq_bits}"
         bits = sum(math.log2(x) for x in c.fsq_levels) if c.quantizer == "fsq" else c.bsq_bits
         name = e.name + (" *" if e.name == vtcodec.DEFAULT_MODEL and e.path in bundled else "")
         table.add_row(name, q, f"{bits:.2f}", f"{e.size / 1e6:.1f}", e.sha256[:16], "bundled" if e.path in bundled else str(e.path))
     Console(highlight=False).print(table)
-    say("* the default model")
+    say("* the default model; FSQ ... 6lv: 6 quality levels; st4: a temporal state of 4 channels")
     decoders = vtcodec.list_decoders()
     if decoders:
         table = Table("decoder", "decodes", "MB", "sha256", "where", box=box.SIMPLE_HEAD, pad_edge=False)

@@ -31,6 +31,11 @@ class ModelConfig:
     prior_layers: int = 3  # 3x3 conv layers of the prior before its 1x1 head
     # symbol channels coded together in one step after the checkerboard split; () = all at once
     prior_groups: tuple[tuple[int, ...], ...] = ()
+    # temporal state (format 3.1, models/temporal.py): channels of a state carried from frame to
+    # frame within a chunk, computed exactly from the tokens and seen by encoder, decoder and prior
+    state: int = 0  # 0 = none (the decoder and prior see the previous token frame only)
+    state_width: int = 32  # channels of the state net's hidden layers
+    state_layers: int = 2  # 3x3 conv layers of the state net (the last one outputs the state)
     extra: dict = field(default_factory=dict, compare=False)  # free-form notes (recipe, ...)
 
     def __post_init__(self) -> None:
@@ -66,6 +71,11 @@ class ModelConfig:
         ints("enc_blocks/dec_blocks", [self.enc_blocks, self.dec_blocks], 0, 32)
         ints("prior_width", [self.prior_width], 1, 1024)
         ints("prior_layers", [self.prior_layers], 1, 32)
+        ints("state", [self.state], 0, 64)
+        ints("state_width", [self.state_width], 1, 256)
+        ints("state_layers", [self.state_layers], 1, 8)
+        if self.state and not self.gains:
+            raise ValueError("config field state needs a model with quality levels (gains)")
         if not isinstance(self.context, bool):
             raise TypeError("config field context must be true or false")
         n = len(self.fsq_levels) if self.quantizer == "fsq" else self.bsq_bits // self.bsq_group_bits

@@ -40,7 +40,10 @@ PMF_FLOOR = 1 << (PMF_BITS - 16)  # every symbol keeps at least ~2**-16 of the t
 class IntConvNet:
     """Integer-exact evaluation of a stack of ``Conv2d`` layers with ReLU between them."""
 
-    def __init__(self, convs: list[torch.nn.Conv2d], device: torch.device | str = "cpu") -> None:
+    def __init__(self, convs: list[torch.nn.Conv2d], device: torch.device | str = "cpu",
+                 out_limit: float = ACT_LIMIT) -> None:
+        """``out_limit``: the head's outputs are clamped to ``+-out_limit`` (integers)."""
+        self.out_limit = float(out_limit)
         self.layers = []
         for conv in convs:
             w = conv.weight.detach().to(torch.float64).cpu()
@@ -93,7 +96,7 @@ class IntConvNet:
             if i < last:
                 acc.clamp_(0, ACT_LIMIT)
             else:
-                acc.clamp_(-ACT_LIMIT, ACT_LIMIT)
+                acc.clamp_(-self.out_limit, self.out_limit)
             a = acc
         if layout == "span":
             a = _select(a, None, h, w)

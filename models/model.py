@@ -16,6 +16,7 @@ from .config import ModelConfig
 from .fsq import FSQ
 from .intnet import ACT_BITS, IntConvNet
 from .prior import Prior, schedule
+from .temporal import ExactState, StateNet
 from .tokenizer import AnalysisNet, SynthesisNet, previous
 
 
@@ -34,8 +35,10 @@ class VTModel(nn.Module):
         with torch.device("meta") if meta else contextlib.nullcontext():
             self.encoder = AnalysisNet(cfg, dim)
             self.decoder = SynthesisNet(cfg, dim)
-            self.prior = Prior(dim, self.quantizer.alphabets, cfg.prior_width, cfg.prior_layers, cfg.gains)
-        self._exact = None
+            self.prior = Prior(dim, self.quantizer.alphabets, cfg.prior_width, cfg.prior_layers, cfg.gains,
+                               cfg.state)
+            self.temporal = StateNet(dim, cfg.state, cfg.state_width, cfg.state_layers) if cfg.state else None
+        self._exact = self._exact_state = None
         self.precision = "fp32"  # or "bf16": see ``autocast``
 
     @classmethod
@@ -55,6 +58,11 @@ class VTModel(nn.Module):
         return self.cfg.gains
 
     @property
+    def state(self) -> int:
+        """Channels of the temporal state (``models/temporal.py``; format 3.1), 0 for none."""
+        return self.cfg.state
+
+    @property
     def n_symbols(self) -> int:
         return len(self.quantizer.alphabets)
 
@@ -67,10 +75,59 @@ class VTModel(nn.Module):
         return torch.autocast(next(self.parameters()).device.type, dtype=torch.bfloat16,
                               enabled=self.precision == "bf16")
 
-    def latents(self, x: torch.Tensor) -> torch.Tensor:
-        """``[B, 3, H, W]`` float in [0, 1], H and W multiples of 8 -> latents ``[B, D, H/8, W/8]``."""
+    def latents(self, x: torch.Tensor, ctx: torch.Tensor | None = None) -> torch.Tensor:
+        """``[B, 3, H, W]`` float in [0, 1], H and W multiples of 8 -> latents ``[B, D, H/8, W/8]``.
+        ``ctx``: the temporal state before each frame (models with one)."""
         with self.autocast():
-            return self.encoder(x).float()
+            return self.encoder(x, ctx).float()
+
+    def tokenize_conditional(self, frames, margin: float = 0.0, level=None) -> tuple[torch.Tensor, torch.Tensor]:
+        """A model with a temporal state: the frames of one chunk (an iterable of ``[1, 3, H, W]``
+        grids, the first starting the chunk) -> (latents ``[T, D, h, w]``, symbols
+        ``[T, S, h, w]``), frame after frame, each frame's latents computed with the exact state
+        its decoder will have (``models/temporal.py``); ``margin`` as in ``tokenize_chunk``."""
+        zs, syms, state, prev = [], [], None, None
+        for x in frames:
+            if state is None:
+                state = self.first_state(x.shape[2] // 8, x.shape[3] // 8)
+            z = self.latents(x, state.to(x.device, torch.float32))
+            s = self._next_tokens(z, prev, margin, level)
+            state = self.exact_state().step(state, self.quantizer.prior_values(s), level)
+            zs.append(z)
+            syms.append(s)
+            prev = s
+        return torch.cat(zs), torch.cat(syms)
+
+    def first_state(self, h: int, w: int) -> torch.Tensor:
+        """The exact temporal state before a chunk's first frame on an ``h x w`` token grid: zeros."""
+        return torch.zeros(1, self.state, h, w, dtype=torch.float64, device=self.exact_state().device)
+
+    def exact_states(self, symbols: torch.Tensor, level=None,
+                     state: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Symbols ``[T, S, h, w]`` of consecutive frames of one chunk -> (the exact temporal state
+        before each frame ``[T, C, h, w]``, the state after the last ``[1, C, h, w]``), float64.
+        ``state``: the state before ``symbols[0]`` (None: the run starts the chunk)."""
+        t, _, h, w = symbols.shape
+        exact = self.exact_state()
+        if state is None:
+            state = self.first_state(h, w)
+        out = []
+        for i in range(t):
+            out.append(state)
+            state = exact.step(state, self.quantizer.prior_values(symbols[i:i + 1]), level)
+        return torch.cat(out), state
+
+    def float_states(self, symbols: torch.Tensor, level=None) -> torch.Tensor:
+        """Training: symbols ``[B, T, S, h, w]`` of clips that start a chunk -> the float state net's
+        state before each frame ``[B, T, C, h, w]`` (differentiable in the net's weights)."""
+        b, t = symbols.shape[:2]
+        values = self.quantizer.prior_values(symbols.flatten(0, 1)).view(b, t, -1, *symbols.shape[3:])
+        state = self.temporal.zeros(values[:, 0])
+        out = []
+        for i in range(t):
+            out.append(state)
+            state = self.temporal(state, values[:, i], level)
+        return torch.stack(out, 1)
 
     def tokenize(self, x: torch.Tensor, level=None) -> torch.Tensor:
         """``[B, 3, H, W]`` float in [0, 1], H and W multiples of 8 -> symbols ``[B, S, H/8, W/8]``."""
@@ -85,26 +142,37 @@ class VTModel(nn.Module):
             return self.quantizer.encode(z, level)
         out, prev = [], before
         for i in range(z.shape[0]):
-            s = (self.quantizer.encode(z[i:i + 1], level) if prev is None
-                 else self.quantizer.encode_sticky(z[i:i + 1], prev, margin, level))
-            out.append(s)
-            prev = s
+            prev = self._next_tokens(z[i:i + 1], prev, margin, level)
+            out.append(prev)
         return torch.cat(out)
+
+    def _next_tokens(self, z: torch.Tensor, prev: torch.Tensor | None, margin: float, level) -> torch.Tensor:
+        """One frame's symbols from its latents, held to ``prev``'s where within ``margin``."""
+        if prev is None or margin <= 0:
+            return self.quantizer.encode(z, level)
+        return self.quantizer.encode_sticky(z, prev, margin, level)
 
     def reconstruct(self, symbols: torch.Tensor, starts_chunk: bool = True,
                     before: torch.Tensor | None = None, decoder: nn.Module | None = None,
-                    level=None) -> torch.Tensor:
+                    level=None, state: torch.Tensor | None = None) -> torch.Tensor:
         """Symbols ``[T, S, h, w]`` of consecutive frames of one chunk -> ``[T, 3, 8h, 8w]`` in
         [0, 1]. ``before``: symbols ``[S, h, w]`` of the frame preceding this run (when the run
         does not start the chunk). ``decoder``: another ``SynthesisNet`` for these tokens
         (``vtcodec.decoders``) instead of the model's own. ``level``: the chunk's quality level
-        (gained models)."""
+        (gained models). ``state``: a model with a temporal state needs the exact state before each
+        frame ``[T, C, h, w]`` (``exact_states``) unless the run starts the chunk."""
         q = self.quantizer.decode(symbols, level)
         q_prev, has_prev = previous(q, starts_chunk=starts_chunk)
         if not starts_chunk and before is not None:
             q_prev[0] = self.quantizer.decode(before.unsqueeze(0), level)[0]
+        if self.state and state is None:
+            if not starts_chunk:
+                raise ValueError("a run inside a chunk needs its temporal state")
+            state = self.exact_states(symbols, level)[0]
+        if state is not None:
+            state = state.to(q.device, torch.float32)
         with self.autocast():
-            x = (decoder or self.decoder)(q, q_prev, has_prev)
+            x = (decoder or self.decoder)(q, q_prev, has_prev, state)
         return x.float().clamp(0, 1)
 
     # ----------------------------------------------------------------------- training
@@ -115,6 +183,8 @@ class VTModel(nn.Module):
         prior's cost of every symbol ``[B, T, S, h, w]`` (the prior is trained on detached tokens:
         it never pushes gradients into the tokenizer).
         """
+        if self.state:
+            raise ValueError("a model with a temporal state trains with vtcodec.train.ladder")
         b, t = x.shape[:2]
         z = self.encoder(x.flatten(0, 1))
         q = self.quantizer(z)
@@ -132,10 +202,12 @@ class VTModel(nn.Module):
         costs = self.prior_costs(symbols, level)
         return costs.gather(3, symbols.unsqueeze(3)).squeeze(3)
 
-    def prior_costs(self, symbols: torch.Tensor, level=None) -> torch.Tensor:
+    def prior_costs(self, symbols: torch.Tensor, level=None, states: torch.Tensor | None = None) -> torch.Tensor:
         """The float prior's cost in bits of every alphabet entry ``[B, T, S, A, h, w]`` at every
         position of symbols ``[B, T, S, h, w]``, each priced in the step that codes it (the
-        other symbols as its context), every step evaluated in one batch."""
+        other symbols as its context), every step evaluated in one batch. ``states``: the
+        temporal state before each frame ``[B, T, C, h, w]`` (models with one; default: the
+        float state net's, the clips starting a chunk)."""
         b, t, s, h, w = symbols.shape
         values = self.quantizer.prior_values(symbols.flatten(0, 1)).view(b, t, -1, h, w)
         prev = torch.cat([torch.zeros_like(values[:, :1]), values[:, :-1]], 1).flatten(0, 1)
@@ -152,8 +224,13 @@ class VTModel(nn.Module):
             if level is None:
                 raise ValueError("a gained model's prior needs the quality level")
             lv = torch.as_tensor(level, device=symbols.device).float().view(-1).expand(b).repeat_interleave(t).repeat(n)
+        st = None
+        if self.state:
+            if states is None:
+                states = self.float_states(symbols, level)
+            st = states.flatten(0, 1).float().repeat(n, 1, 1, 1)
         logits = self.prior(prev.repeat(n, 1, 1, 1), has_prev.repeat(n), cur.repeat(n, 1, 1, 1),
-                            known.repeat_interleave(bt, 0).float(), lv)
+                            known.repeat_interleave(bt, 0).float(), lv, st)
         costs = self.prior.costs(logits).view(n, bt, s, -1, h, w)
         costs = (costs * target.view(n, 1, s, 1, h, w)).sum(0)
         return costs.view(b, t, s, -1, h, w)
@@ -169,6 +246,11 @@ class VTModel(nn.Module):
             self._exact = ExactPrior(self)
         return self._exact
 
+    def exact_state(self) -> ExactState:
+        if self._exact_state is None:
+            self._exact_state = ExactState(self.temporal, device=next(self.parameters()).device)
+        return self._exact_state
+
 
 class ExactPrior:
     """Integer-exact prior used for coding (see ``models/intnet.py``)."""
@@ -182,15 +264,18 @@ class ExactPrior:
 
     @torch.no_grad()
     def logits(self, prev: torch.Tensor, has_prev: torch.Tensor, cur: torch.Tensor,
-               known: torch.Tensor, positions: torch.Tensor | None = None, level: int | None = None) -> np.ndarray:
+               known: torch.Tensor, positions: torch.Tensor | None = None, level: int | None = None,
+               state: torch.Tensor | None = None) -> np.ndarray:
         """``prev``/``cur`` symbols ``[B, S, h, w]`` (int), ``has_prev`` ``[B]``, ``known`` symbol
-        mask ``[S, h, w]`` (bool). Returns int64 logits ``[B, S, A, h, w]``, or ``[B, S, A, P]``
-        at ``positions`` (flat indices into ``h * w``) only."""
+        mask ``[S, h, w]`` (bool), ``state`` the exact temporal state ``[B, C, h, w]`` (models with
+        one). Returns int64 logits ``[B, S, A, h, w]``, or ``[B, S, A, P]`` at ``positions``
+        (flat indices into ``h * w``) only."""
         q, dev = self.model.quantizer, self.device
         pv = q.prior_values(prev.to(dev)).to(torch.float64)
         cv = q.prior_values(cur.to(dev)).to(torch.float64)
         km = self.model.expand_mask(known.to(dev)).to(torch.float64).unsqueeze(0).expand_as(cv)
-        x = self.model.prior.inputs(pv, has_prev.to(dev, torch.float64), cv, km, level)
+        st = None if state is None else state.to(dev, torch.float64)
+        x = self.model.prior.inputs(pv, has_prev.to(dev, torch.float64), cv, km, level, st)
         out = self.net(torch.ldexp(x, torch.tensor(ACT_BITS, dtype=torch.float64, device=dev)),
                        None if positions is None else positions.to(dev))
         return out.view(out.shape[0], len(self.alphabets), self.amax, *out.shape[2:]).cpu().numpy().astype(np.int64)

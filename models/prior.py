@@ -9,6 +9,7 @@ are coded in one vectorised range-coder call. The network predicting a step sees
 * the previous frame's token values (all channels; zeros plus a flag for a chunk's first frame),
 * the current frame's already-coded values and a mask saying which they are,
 * for a gained model (vt2), the chunk's quality level, as one more constant plane,
+* for a model with a temporal state (``models/temporal.py``), the state before the frame,
 
 through a small conv net (3x3 receptive fields, so already-coded neighbours and the co-located
 and nearby tokens of the previous frame all inform the prediction).
@@ -54,13 +55,15 @@ class Prior(nn.Module):
     (entries beyond a channel's alphabet are ignored).
     """
 
-    def __init__(self, dim: int, alphabets: tuple[int, ...], width: int, layers: int, levels: int = 0) -> None:
+    def __init__(self, dim: int, alphabets: tuple[int, ...], width: int, layers: int, levels: int = 0,
+                 state: int = 0) -> None:
         super().__init__()
         self.dim = dim
         self.alphabets = tuple(alphabets)
         self.amax = max(alphabets)
         self.levels = levels  # quality levels of a gained quantizer (0: none, no level plane)
-        in_ch = 3 * dim + 1 + (1 if levels else 0)
+        self.state = state  # channels of the temporal state (0: none)
+        in_ch = 3 * dim + 1 + (1 if levels else 0) + state
         convs = [nn.Conv2d(in_ch, width, 3, padding=1)]
         convs += [nn.Conv2d(width, width, 3, padding=1) for _ in range(layers - 1)]
         convs.append(nn.Conv2d(width, len(alphabets) * self.amax, 1))
@@ -71,8 +74,9 @@ class Prior(nn.Module):
         self.register_buffer("valid", valid, persistent=False)
 
     def inputs(self, prev: torch.Tensor, has_prev: torch.Tensor, cur: torch.Tensor,
-               known: torch.Tensor, level=None) -> torch.Tensor:
-        """``level``: the quality level (an int, or ``[B]``) of a gained model's symbols."""
+               known: torch.Tensor, level=None, state: torch.Tensor | None = None) -> torch.Tensor:
+        """``level``: the quality level (an int, or ``[B]``) of a gained model's symbols;
+        ``state``: the temporal state ``[B, C, h, w]`` before the frame (models with one)."""
         flag = has_prev.to(prev.dtype).view(-1, 1, 1, 1)
         planes = [prev * flag, cur * known, known, flag.expand(-1, 1, *prev.shape[2:])]
         if self.levels:
@@ -80,11 +84,15 @@ class Prior(nn.Module):
                 raise ValueError("this prior needs the quality level")
             lv = torch.as_tensor(level, dtype=prev.dtype, device=prev.device).view(-1, 1, 1, 1)
             planes.append(lv.expand(prev.shape[0], 1, *prev.shape[2:]))
+        if self.state:
+            if state is None:
+                raise ValueError("this prior needs the temporal state")
+            planes.append(state.to(prev.dtype))
         return torch.cat(planes, 1)
 
     def forward(self, prev: torch.Tensor, has_prev: torch.Tensor, cur: torch.Tensor,
-                known: torch.Tensor, level=None) -> torch.Tensor:
-        h = self.inputs(prev, has_prev, cur, known, level)
+                known: torch.Tensor, level=None, state: torch.Tensor | None = None) -> torch.Tensor:
+        h = self.inputs(prev, has_prev, cur, known, level, state)
         for conv in self.convs[:-1]:
             h = F.relu(conv(h))
         out = self.convs[-1](h)

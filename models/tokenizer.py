@@ -19,7 +19,8 @@ Design (argued here, measured in models/README.md):
   - the decoder still exploits time: two token frames carry more detail about a static or slowly
     moving region than one.
 
-The first frame of a chunk (the unit of random access) is decoded with an empty context.
+The first frame of a chunk (the unit of random access) is decoded with an empty context. A model
+with a temporal state goes further, still from tokens alone: ``models/temporal.py``.
 """
 
 from __future__ import annotations
@@ -58,11 +59,18 @@ class AnalysisNet(nn.Module):
         self.down = nn.Conv2d(w0, w1, 3, stride=2, padding=1)
         self.blocks = nn.Sequential(*[ResBlock(w1) for _ in range(cfg.enc_blocks)])
         self.head = nn.Conv2d(w1, dim, 1)
+        # a model with a temporal state (models/temporal.py) adds it at 1/8 resolution
+        self.ctx = nn.Conv2d(cfg.state, w1, 3, padding=1) if cfg.state else None
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, ctx: torch.Tensor | None = None) -> torch.Tensor:
+        """``ctx``: the temporal state ``[B, C, H/8, W/8]`` before these frames (models with a
+        state; zeros for a chunk's first frame)."""
         h = F.pixel_unshuffle(x * 2 - 1, 4)
         h = self.block0(self.stem(h))
-        h = self.blocks(self.down(F.silu(h)))
+        h = self.down(F.silu(h))
+        if self.ctx is not None:
+            h = h + self.ctx(ctx.to(h.dtype))
+        h = self.blocks(h)
         return self.head(F.silu(h))
 
 
@@ -74,19 +82,24 @@ class SynthesisNet(nn.Module):
         super().__init__()
         w0, w1 = cfg.dec_widths
         self.context = cfg.context
-        in_ch = 2 * dim + 1 if cfg.context else dim
+        self.state = cfg.state
+        in_ch = (2 * dim + 1 if cfg.context else dim) + cfg.state
         self.stem = nn.Conv2d(in_ch, w1, 3, padding=1)
         self.blocks = nn.Sequential(*[ResBlock(w1) for _ in range(cfg.dec_blocks)])
         self.up = nn.Conv2d(w1, w0 * 4, 1)
         self.block0 = ResBlock(w0)
         self.head = nn.Conv2d(w0, 48, 3, padding=1)
 
-    def forward(self, q: torch.Tensor, q_prev: torch.Tensor, has_prev: torch.Tensor) -> torch.Tensor:
+    def forward(self, q: torch.Tensor, q_prev: torch.Tensor, has_prev: torch.Tensor,
+                state: torch.Tensor | None = None) -> torch.Tensor:
         """``q``, ``q_prev``: ``[B, D, h, w]``; ``has_prev``: ``[B]`` (0 for a chunk's first frame,
-        whose ``q_prev`` is ignored)."""
+        whose ``q_prev`` is ignored); ``state``: the temporal state ``[B, C, h, w]`` before each
+        frame (models with a state)."""
         if self.context:
             flag = has_prev.to(q.dtype).view(-1, 1, 1, 1)
             q = torch.cat([q, q_prev * flag, flag.expand(-1, 1, *q.shape[2:])], dim=1)
+        if self.state:
+            q = torch.cat([q, state.to(q.dtype)], dim=1)
         h = self.blocks(self.stem(q))
         h = F.pixel_shuffle(self.up(F.silu(h)), 2)
         h = self.head(F.silu(self.block0(h)))

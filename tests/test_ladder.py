@@ -202,3 +202,21 @@ def test_ladder_training_runs_resumes_and_exports_a_model_that_codes(tmp_path):
     assert torch.equal(wider.encoder.head.weight[:3], small.encoder.head.weight)
     assert torch.equal(wider.decoder.stem.weight[:, 5:8], small.decoder.stem.weight[:, 3:6])  # previous frame's
     assert torch.equal(wider.decoder.stem.weight[:, 10], small.decoder.stem.weight[:, 6])  # the context flag
+
+
+def test_material_reads_folders_of_frames_and_packed_sequences(tmp_path):
+    """A folder of frame folders (../shared/data/frames) holds no videos: that is no error (0.9
+    refused it), and a packed sequence video beside them is read too."""
+    from PIL import Image
+
+    from vtcodec.train.media import load_material
+
+    seq = tmp_path / "frames" / "clip"
+    seq.mkdir(parents=True)
+    for i, frame in enumerate(synth_frames(40, 24, 3)):
+        Image.fromarray(frame).save(seq / f"{i:05d}.png")
+    groups = load_material([], [str(tmp_path / "frames")], [], log=lambda m: None)
+    assert [c.shape for c in groups["sequences"]] == [(3, 24, 40, 3)]
+    write_clip(tmp_path / "frames" / "packed.y4m", synth_frames(32, 16, 4))
+    groups = load_material([], [str(tmp_path / "frames")], [], log=lambda m: None)
+    assert sorted(c.shape for c in groups["sequences"]) == [(3, 24, 40, 3), (4, 16, 32, 3)]

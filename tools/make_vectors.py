@@ -54,7 +54,7 @@ from vtcodec.errors import VtcError
 from vtcodec.synth import moving_pattern
 
 OUT = Path(__file__).resolve().parent.parent / "conformance" / "vectors"
-TINY, DEFAULT, LADDER = "vt1-bsq-tiny", "vt1-fsq", "vt2-fsq-tiny"
+TINY, DEFAULT, LADDER, STATE = "vt1-bsq-tiny", "vt1-fsq", "vt2-fsq-tiny", "vt2t-fsq-tiny"
 TOLERANCE = {"max_abs_diff": 4, "min_psnr_db": 40.0}
 
 
@@ -195,6 +195,10 @@ def main() -> None:
     v["23-format-3.0-vt2-quality-10-odd-size"] = lambda: stream(moving_pattern(35, 21, 2, seed=22), model=LADDER,
                                                                  quality=10)
     v["24-format-3.0-vt2-quality-1"] = lambda: stream(moving_pattern(48, 32, 2, seed=23), model=LADDER, quality=1)
+    # format 3.1: a model with levels and a temporal state, which the prior sees (reset per chunk)
+    v["25-format-3.1-temporal-state-gop-4"] = lambda: stream(moving_pattern(48, 32, 9, seed=24), model=STATE, gop=4)
+    v["26-format-3.1-temporal-state-long-chunk-odd-size"] = lambda: stream(moving_pattern(27, 19, 24, seed=25),
+                                                                          model=STATE, gop=32, quality=9)
 
     u = vectors["uncommon"]
     u["01-minor-version-9-extra-header-field"] = seal_stream(header_with(base, body_extra=b"\x05hello", minor=9), frames)
@@ -274,6 +278,11 @@ def main() -> None:
     old[4:6] = bytes([2, 1])  # a 2.1 header naming a model with levels: its payloads would be misread
     old[-4:] = struct.pack("<I", zlib.crc32(bytes(old[:-4])))
     fz["34-format-2.1-header-naming-a-model-with-levels"] = seal_stream(bytes(old), frames3)
+    head31, frames31 = frames_chunks(v["25-format-3.1-temporal-state-gop-4"])
+    old = bytearray(head31)
+    old[4:6] = bytes([3, 0])  # a 3.0 header naming a model with a temporal state
+    old[-4:] = struct.pack("<I", zlib.crc32(bytes(old[:-4])))
+    fz["35-format-3.0-header-naming-a-model-with-a-state"] = seal_stream(bytes(old), frames31)
 
     manifest = {"tolerance": TOLERANCE, "vectors": []}
     # format 1.0 streams, kept as written (this encoder writes 2.0 only)

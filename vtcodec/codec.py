@@ -205,6 +205,13 @@ def _env_int(name: str, default: int) -> int:
 
 
 # ----------------------------------------------------------------------------------- encoding
+def version_of(model) -> dict[str, int]:
+    """The format version a stream of ``model`` is written as (SPEC.md, "Version policy"): 3.1 for
+    a model with a temporal state, 3.0 for one with quality levels only, 2.1 for the others."""
+    major, minor = (3, 1) if model.state else (3, 0) if model.levels else (2, 1)
+    return {"major": major, "minor": minor}
+
+
 class ChunkCoder:
     """The model's part of encoding: one chunk's frames -> tokens -> payload. It depends on the
     chunk alone, so it is what each worker process holds when chunks are coded in parallel."""
@@ -240,9 +247,15 @@ class ChunkCoder:
         cw, ch = coded_size(self.width, self.height, k)
         h, w = self.height, self.width
         batch = batch_frames((cw, ch), (w, h))
-        z = torch.cat([self.model.latents(to_grid(frames[i:i + batch], self.device, (ch, cw)))
-                       for i in range(0, len(frames), batch)])
         p = self.preset
+        if self.model.state:  # conditional: frame after frame, each with the state its decoder will have
+            z, symbols = self.model.tokenize_conditional(
+                (to_grid(frames[i:i + 1], self.device, (ch, cw)) for i in range(len(frames))), p.margin, level)
+            if not (refine and p.refine_steps):
+                return symbols.cpu()
+        else:
+            z = torch.cat([self.model.latents(to_grid(frames[i:i + batch], self.device, (ch, cw)))
+                           for i in range(0, len(frames), batch)])
         if refine and p.refine_steps:
             window = min(max((1 << 21) // max(ch * cw, h * w), 1), batch)  # bounds backward's memory
             source = to_grid(frames, self.device)[:, :, :h, :w]
@@ -342,7 +355,7 @@ class Encoder:
         self.ladder = self.chunk_coder.ladder
         self.header = replace(header, quantizer=self.model.cfg.quantizer, model=self.model.cfg.name,
                               weights_sha256=bytes.fromhex(self.model.sha256),
-                              major=3 if self.model.levels else 2, minor=0 if self.model.levels else 1)
+                              **version_of(self.model))
         self.header.validate()
         if bitrate is not None or bpp is not None:
             per_frame = (bitrate * 1000 / float(fps)) if bitrate is not None else bpp * int(width) * int(height)
@@ -524,6 +537,11 @@ class StreamDecoder:
         if (header.major >= 3) != bool(self.model.levels):
             raise FormatError(f"model {header.model!r} {'has' if self.model.levels else 'has no'} quality levels, "
                               f"but the stream is format {header.major}.{header.minor} (corrupt header)")
+        version = (header.major, header.minor)
+        # 3.1 declares the state; a later 3.x may add more, so only 3.1 itself is checked for it
+        if (version < (3, 1)) if self.model.state else (version == (3, 1)):
+            raise FormatError(f"model {header.model!r} {'has a' if self.model.state else 'has no'} temporal state, "
+                              f"but the stream is format {header.major}.{header.minor} (corrupt header)")
         self.synthesis = load_decoder(decoder, self.model, device)
         self.coder = TokenCoder(self.model)
         self.max_payload = payload_limit(header, self.model.n_symbols)
@@ -556,20 +574,25 @@ class StreamDecoder:
         batch = batch_frames((cw, ch), (header.width, header.height))
         kept: list[torch.Tensor] = []
         pending: list[torch.Tensor] = []  # decoded frames waiting for their network call
+        states: list[torch.Tensor] = []  # the temporal state before each pending frame (models with one)
         last = before = None  # symbols of the latest frame; of the frame before ``pending``
         with torch.inference_mode():
-            for i, symbols in enumerate(self.coder.from_bytes(payload, chunk.n_frames, rows, cols, hi, what, level)):
+            for i, (symbols, state) in enumerate(self.coder.from_bytes(payload, chunk.n_frames, rows, cols, hi,
+                                                                       what, level)):
                 if tokens_out is not None:
                     kept.append(symbols)
                 if i >= lo:
                     if not pending:
                         before = last
                     pending.append(symbols)
+                    states.append(state)
                 if pending and (len(pending) == batch or i == hi - 1):
                     start = i + 1 - len(pending)
                     x = self.model.reconstruct(torch.stack(pending).to(self.device), starts_chunk=start == 0,
                                                before=before.to(self.device) if start else None,
-                                               decoder=self.synthesis, level=level)
+                                               decoder=self.synthesis, level=level,
+                                               state=torch.cat(states) if self.model.state else None)
+                    states = []
                     yield from_grid(x, (ch, cw), (header.height, header.width))
                     pending = []
                 last = symbols

@@ -40,17 +40,18 @@ MSSSIM_WINDOW = 7  # the loss's MS-SSIM window (7 taps fit the small coding grid
 MS_WEIGHT = 0.02
 
 
-def symbol_costs(model, symbols: torch.Tensor, level=None) -> torch.Tensor:
+def symbol_costs(model, symbols: torch.Tensor, level=None, states: torch.Tensor | None = None) -> torch.Tensor:
     """Symbols ``[T, S, h, w]`` of one chunk (its first frame starts the chunk) -> the float
     prior's cost in bits of every alphabet entry at every position, ``[T, S, A, h, w]``: each
-    symbol priced in the coding step that codes it, the other symbols as its context."""
+    symbol priced in the coding step that codes it, the other symbols as its context.
+    ``states``: the temporal state before each frame (models with one)."""
     t, s, h, w = symbols.shape
     values = model.quantizer.prior_values(symbols)
     prev, has_prev = previous(values)
     costs = torch.zeros(t, s, model.prior.amax, h, w, device=symbols.device)
     for known, target in schedule(model.cfg.prior_groups, s, h, w, device=symbols.device):
         km = model.expand_mask(known).float().unsqueeze(0).expand(t, -1, -1, -1)
-        costs += model.prior.costs(model.prior(prev, has_prev, values, km, level)) * target.view(1, s, 1, h, w)
+        costs += model.prior.costs(model.prior(prev, has_prev, values, km, level, states)) * target.view(1, s, 1, h, w)
     return costs
 
 
@@ -94,9 +95,14 @@ def refine_latents(model, z: torch.Tensor, frames: torch.Tensor, steps: int, lr:
         lam = None  # set after the first step, from its distortion and rate
         for _ in range(steps):
             opt.zero_grad(set_to_none=True)
-            if use_rate:
+            states = None
+            if model.state or use_rate:
                 with torch.no_grad():
-                    costs = symbol_costs(model, model.quantizer.encode(var, level), level)
+                    symbols = model.quantizer.encode(var, level)
+                    if model.state:  # the exact state of the current tokens, held fixed for the step
+                        states = model.exact_states(symbols, level)[0].to(var.device, torch.float32)
+                    if use_rate:
+                        costs = symbol_costs(model, symbols, level, states)
             distortion = 0.0
             for lo in range(0, t, window):
                 hi = min(lo + window, t)
@@ -104,7 +110,7 @@ def refine_latents(model, z: torch.Tensor, frames: torch.Tensor, steps: int, lr:
                 q_prev = torch.cat([torch.zeros_like(q[:1]), q[:-1]]) if lo == 0 else q[:-1]
                 q = q if lo == 0 else q[1:]
                 with model.autocast():
-                    rec = model.decoder(q, q_prev, has_prev[lo:hi])
+                    rec = model.decoder(q, q_prev, has_prev[lo:hi], None if states is None else states[lo:hi])
                 rec = render(rec.float().clamp(0, 1))  # as a decoder outputs it
                 ref = target[lo:hi]
                 loss = ((rec - ref) ** 2).mean()

@@ -70,12 +70,14 @@ class TokenCoder:
         t, s, h, w = symbols.shape
         prev = torch.cat([torch.zeros_like(symbols[:1]), symbols[:-1]])
         has_prev = (torch.arange(t) > 0).float()
+        states = self.model.exact_states(symbols, level)[0] if self.model.state else None
         flat = symbols.reshape(t, s, h * w).numpy()
         tables, syms = [], []
         for known, chans, positions in self.steps(h, w):
             tables.append(np.concatenate([self._tables(self.exact.logits(
                 prev[i:i + PRIOR_BATCH], has_prev[i:i + PRIOR_BATCH], symbols[i:i + PRIOR_BATCH], known,
-                positions, level), chans) for i in range(0, t, PRIOR_BATCH)]))  # [T, N, A]
+                positions, level, None if states is None else states[i:i + PRIOR_BATCH]), chans)
+                for i in range(0, t, PRIOR_BATCH)]))  # [T, N, A]
             syms.append(np.concatenate([flat[:, c][:, pos] for c, pos, _ in chans], axis=1))
         return np.concatenate(tables, axis=1), np.concatenate(syms, axis=1)
 
@@ -91,22 +93,24 @@ class TokenCoder:
         return np.array([entropy.ideal_bits(s, f) for f, s in zip(tables, syms, strict=True)])
 
     def from_bytes(self, payload: bytes, t: int, h: int, w: int, stop: int | None = None,
-                   what: str = "chunk", level: int | None = None) -> Iterator[torch.Tensor]:
+                   what: str = "chunk", level: int | None = None) -> Iterator[tuple[torch.Tensor, torch.Tensor | None]]:
         """The symbols ``[S, h, w]`` (int64) of each frame of a chunk of ``t`` frames, frame by
-        frame as they are decoded; with ``stop``, only the first ``stop`` frames. A payload that
+        frame as they are decoded, each with the exact temporal state ``[1, C, h, w]`` before the
+        frame (None for a model without one); with ``stop``, only the first ``stop`` frames. A payload that
         runs out, holds a symbol outside its alphabet or (when every frame is read) holds more
         than the chunk's symbols raises ``CorruptChunk``."""
         s = len(self.alphabets)
         reader = entropy.SymbolReader(payload, f"{what}: payload")
         steps = self.steps(h, w)
         prev = torch.zeros(1, s, h, w, dtype=torch.int64)
+        state = self.model.first_state(h, w) if self.model.state else None
         n_frames = t if stop is None else min(stop, t)
         for i in range(n_frames):
             has_prev = torch.tensor([1.0 if i else 0.0])
             cur = torch.zeros(1, s, h, w, dtype=torch.int64)
             for known, chans, positions in steps:
-                values = reader.read(self._tables(self.exact.logits(prev, has_prev, cur, known, positions, level),
-                                                  chans)[0])
+                values = reader.read(self._tables(self.exact.logits(prev, has_prev, cur, known, positions, level,
+                                                                    state), chans)[0])
                 n = 0
                 for c, pos, _ in chans:
                     part = values[n:n + len(pos)]
@@ -114,7 +118,9 @@ class TokenCoder:
                         raise CorruptChunk(f"{what}: decoded symbol out of range (corrupt stream)")
                     cur[0, c].view(-1)[torch.from_numpy(pos)] = torch.from_numpy(part)
                     n += len(pos)
-            yield cur[0]
+            yield cur[0], state
+            if state is not None and i + 1 < n_frames:
+                state = self.model.exact_states(cur, level, state)[1]
             prev = cur
         if n_frames == t:
             reader.finish()

@@ -98,18 +98,31 @@ class LadderConfig:
 
 def warm_start(model: VTModel, source: VTModel) -> list[str]:
     """Copy ``source``'s transforms into ``model`` where shapes allow; the latent channels both
-    have (the first ``min(D)``) keep their weights, new ones start small. Returns what was copied."""
+    have (the first ``min(D)``) keep their weights, new ones start small. The prior is copied too
+    when both models have the same quantizer. A temporal state that ``source`` lacks
+    (``models/temporal.py``) enters through weights set to zero, so ``model`` starts out computing
+    exactly what ``source`` does. Returns what was copied."""
     dst, src = model.state_dict(), source.state_dict()
     d_new, d_old = model.quantizer.dim, source.quantizer.dim
     m = min(d_new, d_old)
+    same_tokens = (model.cfg.quantizer, model.cfg.fsq_levels, model.cfg.gains) == \
+        (source.cfg.quantizer, source.cfg.fsq_levels, source.cfg.gains)
+    added_state = model.state and not source.state
     copied = []
     with torch.no_grad():
+        if added_state:
+            for key in ("encoder.ctx.weight", "encoder.ctx.bias"):
+                dst[key].zero_()
         for key, value in src.items():
-            if key not in dst or key.startswith("prior."):
+            if key not in dst or (key.startswith("prior.") and not same_tokens):
                 continue
             target = dst[key]
             if target.shape == value.shape:
                 target.copy_(value)
+            elif (added_state and d_new == d_old and key in ("decoder.stem.weight", "prior.convs.0.weight")
+                  and target.shape[1] == value.shape[1] + model.state):
+                target[:, :value.shape[1]] = value  # the state's inputs come last
+                target[:, value.shape[1]:] = 0
             elif key.startswith("encoder.head."):
                 target[:m] = value[:m]
             elif key == "decoder.stem.weight":  # inputs: q (D), q_prev (D), flag
@@ -176,18 +189,32 @@ class LadderTrainer(MixTrainer):
         b, t, _, hh, ww = x.shape
         lv = level.repeat_interleave(t)
         amp = torch.autocast(self.device.type, dtype=torch.bfloat16)
-        with amp:
-            z = model.encoder(x.flatten(0, 1)).float()
+        states = None
+        if model.state:  # frame after frame: each frame's encoder sees the state its decoder will
+            state, zs, kept = None, [], []
+            for i in range(t):
+                with amp:
+                    if state is None:
+                        state = torch.zeros(b, model.state, hh // 8, ww // 8, device=x.device)
+                    zi = model.encoder(x[:, i], state).float()
+                kept.append(state)
+                zs.append(zi)
+                state = model.temporal(state, model.quantizer.prior_values(model.quantizer.encode(zi.detach(), level)),
+                                       level)
+            z, states = torch.stack(zs, 1).flatten(0, 1), torch.stack(kept, 1)
+        else:
+            with amp:
+                z = model.encoder(x.flatten(0, 1)).float()
         q = model.quantizer(z, lv)
         symbols = model.quantizer.encode(z.detach(), lv)
-        costs = model.prior_costs(symbols.view(b, t, *symbols.shape[1:]), level).flatten(0, 1)
+        costs = model.prior_costs(symbols.view(b, t, *symbols.shape[1:]), level, states).flatten(0, 1)
         bits = soft_bit_map(model.quantizer, z, costs, lv)
         prior_bits = soft_bit_map(model.quantizer, z.detach(), costs, lv)  # teaches the prior alone
         qs = q.view(b, t, *q.shape[1:])
         q_prev = torch.cat([torch.zeros_like(qs[:, :1]), qs[:, :-1]], dim=1).flatten(0, 1)
         has_prev = (torch.arange(t, device=x.device) > 0).float().repeat(b)
         with amp:
-            recon = model.decoder(q, q_prev, has_prev).float()
+            recon = model.decoder(q, q_prev, has_prev, None if states is None else states.flatten(0, 1)).float()
         target = x.flatten(0, 1)
         mse = ((recon - target) ** 2).mean(dim=(1, 2, 3)).view(b, t).mean(1)
         ms = (msssim_tensor(recon.clamp(0, 1), target, 1.0, 7).view(b * t, -1).mean(1).view(b, t).mean(1) if cfg.ms > 0

@@ -64,7 +64,7 @@ def find_stills(dirs: list[str | os.PathLike]) -> list[Path]:
 def load_material(videos: list[str], sequences: list[str], stills: list[str], log=print) -> dict[str, list[np.ndarray]]:
     """The three kinds of material (module docstring) in memory, by kind; unreadable videos and
     photos are skipped with a log line."""
-    from .data import find_videos, load_clip
+    from .data import VIDEO_EXTS, find_files, find_videos, load_clip
 
     groups: dict[str, list[np.ndarray]] = {"videos": [], "sequences": [], "stills": []}
     for p in find_videos(videos) if videos else []:
@@ -74,7 +74,8 @@ def load_material(videos: list[str], sequences: list[str], stills: list[str], lo
             log(f"skipping {p}: {exc}")
     for seq in find_sequences(sequences) if sequences else []:
         groups["sequences"].append(np.stack([load_image(f) for f in seq]))
-    for p in find_videos(sequences) if sequences else []:  # packed sequences (tools/pack_data.py): unscaled
+    # packed sequences (tools/pack_data.py), unscaled; folders of frames may hold none
+    for p in find_files(sequences, VIDEO_EXTS) if sequences else []:
         try:
             groups["sequences"].append(load_clip(p, 0, 200))
         except Exception as exc:  # noqa: BLE001

@@ -191,11 +191,9 @@ class LadderTrainer(MixTrainer):
         amp = torch.autocast(self.device.type, dtype=torch.bfloat16)
         states = None
         if model.state:  # frame after frame: each frame's encoder sees the state its decoder will
-            state, zs, kept = None, [], []
+            state, zs, kept = torch.zeros(b, model.state, hh // 8, ww // 8, device=x.device), [], []
             for i in range(t):
                 with amp:
-                    if state is None:
-                        state = torch.zeros(b, model.state, hh // 8, ww // 8, device=x.device)
                     zi = model.encoder(x[:, i], state).float()
                 kept.append(state)
                 zs.append(zi)

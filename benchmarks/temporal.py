@@ -41,12 +41,12 @@ def frame_costs(model: str, src: np.ndarray, quality: int) -> tuple[np.ndarray, 
     if Path(model).is_dir():  # so that streams naming it decode
         register_model(model)
     t, h, w, _ = src.shape
-    enc = codec.Encoder(w, h, quality=quality, model=model, gop=t)
-    r = enc.ladder.quality(quality)
-    symbols = enc.tokenize(src, r)
-    bits = enc.coder.frame_bits(symbols, enc.ladder.rung(r)[1])
-    out = codec.decompress(codec.compress(src, quality=quality, model=model, gop=t))
-    enc.close()
+    tokens: list = []  # the chunk's symbols as coded: priced below, so the clip is encoded once
+    with codec.Encoder(w, h, quality=quality, model=model, gop=t, tokens_out=tokens) as enc:
+        data = b"".join(enc.encode(f) for f in src) + enc.flush()
+        bits = enc.coder.frame_bits(tokens[0], enc.ladder.rung(enc.ladder.quality(quality))[1])
+    head = enc.header_bytes()  # with the frame count, as codec.compress writes it
+    out = codec.decompress(head + data[len(head):])
     return bits, np.array([psnr(a, b) for a, b in zip(src, out, strict=True)])
 
 

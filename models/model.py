@@ -122,7 +122,7 @@ class VTModel(nn.Module):
         state before each frame ``[B, T, C, h, w]`` (differentiable in the net's weights)."""
         b, t = symbols.shape[:2]
         values = self.quantizer.prior_values(symbols.flatten(0, 1)).view(b, t, -1, *symbols.shape[3:])
-        state = self.temporal.zeros(values[:, 0])
+        state = self.temporal.zeros(b, *symbols.shape[3:], device=symbols.device)
         out = []
         for i in range(t):
             out.append(state)

@@ -66,9 +66,9 @@ class StateNet(nn.Module):
         out = self.convs[-1](h).clamp(-STATE_LIMIT, STATE_LIMIT)
         return out + (torch.floor(out / STEP) * STEP - out).detach()
 
-    def zeros(self, like: torch.Tensor) -> torch.Tensor:
-        """The state before a chunk's first frame, for token grids like ``[B, *, h, w]``."""
-        return like.new_zeros(like.shape[0], self.channels, *like.shape[2:], dtype=torch.float32)
+    def zeros(self, b: int, h: int, w: int, device: torch.device | str = "cpu") -> torch.Tensor:
+        """The state ``[b, C, h, w]`` before a chunk's first frame, on ``h x w`` token grids."""
+        return torch.zeros(b, self.channels, h, w, device=device)
 
 
 class ExactState:

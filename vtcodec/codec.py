@@ -592,9 +592,8 @@ class StreamDecoder:
                                                before=before.to(self.device) if start else None,
                                                decoder=self.synthesis, level=level,
                                                state=torch.cat(states) if self.model.state else None)
-                    states = []
                     yield from_grid(x, (ch, cw), (header.height, header.width))
-                    pending = []
+                    pending, states = [], []
                 last = symbols
         if tokens_out is not None:
             tokens_out.append(torch.stack(kept))

@@ -191,7 +191,7 @@ class LadderTrainer(MixTrainer):
         amp = torch.autocast(self.device.type, dtype=torch.bfloat16)
         states = None
         if model.state:  # frame after frame: each frame's encoder sees the state its decoder will
-            state, zs, kept = torch.zeros(b, model.state, hh // 8, ww // 8, device=x.device), [], []
+            state, zs, kept = model.temporal.zeros(b, hh // 8, ww // 8, x.device), [], []
             for i in range(t):
                 with amp:
                     zi = model.encoder(x[:, i], state).float()

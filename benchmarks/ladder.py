@@ -61,11 +61,11 @@ def main() -> None:
         x = torch.from_numpy(src).permute(0, 3, 1, 2).float() / 255
         x = x[:, :, :x.shape[2] // 8 * 8, :x.shape[3] // 8 * 8]
         t, _, hh, ww = x.shape
-        z = model.encoder(x)
         has_prev = (torch.arange(t) > 0).float()
         print(f"{Path(clip).name} ({t} frames {ww}x{hh})")
         print(f"level    bpp   PSNR-RGB   without channels >= {m}")
         for level in range(model.levels):
+            z = model.encoder(x, level=level)
             s = model.quantizer.encode(z, level)
             bits = float(model.prior_bits(s.unsqueeze(0), level).sum())
             q = model.quantizer.decode(s, level)

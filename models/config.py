@@ -27,6 +27,9 @@ class ModelConfig:
     enc_blocks: int = 2  # residual blocks at 1/8 resolution in the encoder
     dec_blocks: int = 2  # residual blocks at 1/8 resolution in the decoder
     context: bool = True  # decoder also sees the previous frame's tokens (causal)
+    # a gained model's encoder told the quality level (a scale and shift of its features and a
+    # scale of its latents per level, models/tokenizer.py); the encoder only: streams are unchanged
+    enc_levels: bool = False
     prior_width: int = 48  # channels of the prior's conv net
     prior_layers: int = 3  # 3x3 conv layers of the prior before its 1x1 head
     # symbol channels coded together in one step after the checkerboard split; () = all at once
@@ -76,8 +79,10 @@ class ModelConfig:
         ints("state_layers", [self.state_layers], 1, 8)
         if self.state and not self.gains:
             raise ValueError("config field state needs a model with quality levels (gains)")
-        if not isinstance(self.context, bool):
-            raise TypeError("config field context must be true or false")
+        if not isinstance(self.context, bool) or not isinstance(self.enc_levels, bool):
+            raise TypeError("config fields context and enc_levels must be true or false")
+        if self.enc_levels and not self.gains:
+            raise ValueError("config field enc_levels needs a model with quality levels (gains)")
         n = len(self.fsq_levels) if self.quantizer == "fsq" else self.bsq_bits // self.bsq_group_bits
         if not isinstance(self.prior_groups, tuple):
             raise TypeError("config field prior_groups must be a list of channel lists")

@@ -75,11 +75,12 @@ class VTModel(nn.Module):
         return torch.autocast(next(self.parameters()).device.type, dtype=torch.bfloat16,
                               enabled=self.precision == "bf16")
 
-    def latents(self, x: torch.Tensor, ctx: torch.Tensor | None = None) -> torch.Tensor:
+    def latents(self, x: torch.Tensor, ctx: torch.Tensor | None = None, level=None) -> torch.Tensor:
         """``[B, 3, H, W]`` float in [0, 1], H and W multiples of 8 -> latents ``[B, D, H/8, W/8]``.
-        ``ctx``: the temporal state before each frame (models with one)."""
+        ``ctx``: the temporal state before each frame (models with one); ``level``: the quality
+        level (an encoder told it, ``ModelConfig.enc_levels``)."""
         with self.autocast():
-            return self.encoder(x, ctx).float()
+            return self.encoder(x, ctx, level).float()
 
     def tokenize_conditional(self, frames, margin: float = 0.0, level=None) -> tuple[torch.Tensor, torch.Tensor]:
         """A model with a temporal state: the frames of one chunk (an iterable of ``[1, 3, H, W]``
@@ -90,7 +91,7 @@ class VTModel(nn.Module):
         for x in frames:
             if state is None:
                 state = self.first_state(x.shape[2] // 8, x.shape[3] // 8)
-            z = self.latents(x, state.to(x.device, torch.float32))
+            z = self.latents(x, state.to(x.device, torch.float32), level)
             s = self._next_tokens(z, prev, margin, level)
             state = self.exact_state().step(state, self.quantizer.prior_values(s), level)
             zs.append(z)
@@ -131,7 +132,7 @@ class VTModel(nn.Module):
 
     def tokenize(self, x: torch.Tensor, level=None) -> torch.Tensor:
         """``[B, 3, H, W]`` float in [0, 1], H and W multiples of 8 -> symbols ``[B, S, H/8, W/8]``."""
-        return self.quantizer.encode(self.latents(x), level)
+        return self.quantizer.encode(self.latents(x, level=level), level)
 
     def tokenize_chunk(self, z: torch.Tensor, margin: float = 0.0,
                        before: torch.Tensor | None = None, level=None) -> torch.Tensor:
@@ -205,35 +206,43 @@ class VTModel(nn.Module):
     def prior_costs(self, symbols: torch.Tensor, level=None, states: torch.Tensor | None = None) -> torch.Tensor:
         """The float prior's cost in bits of every alphabet entry ``[B, T, S, A, h, w]`` at every
         position of symbols ``[B, T, S, h, w]``, each priced in the step that codes it (the
-        other symbols as its context), every step evaluated in one batch. ``states``: the
-        temporal state before each frame ``[B, T, C, h, w]`` (models with one; default: the
-        float state net's, the clips starting a chunk)."""
+        other symbols as its context). ``states``: the temporal state before each frame
+        ``[B, T, C, h, w]`` (models with one; default: the float state net's, the clips starting a
+        chunk).
+
+        Each step's net runs on the whole grid, but its head computes only the channels the step
+        codes, and a position's logits are kept from its own step alone, so the softmax runs once
+        per symbol rather than once per step (a sixth of the work for a model of three channel
+        groups: the bulk of a training step, ``benchmarks/train_speed.py``)."""
         b, t, s, h, w = symbols.shape
         values = self.quantizer.prior_values(symbols.flatten(0, 1)).view(b, t, -1, h, w)
         prev = torch.cat([torch.zeros_like(values[:, :1]), values[:, :-1]], 1).flatten(0, 1)
         has_prev = (torch.arange(t, device=symbols.device) > 0).float().repeat(b)
         cur = values.flatten(0, 1)
-        flat = symbols.flatten(0, 1)
-        steps = schedule(self.cfg.prior_groups, s, h, w, device=symbols.device)
-        n = len(steps)
-        known = torch.stack([self.expand_mask(k) for k, _ in steps])  # [n, D, h, w]
-        target = torch.stack([tg for _, tg in steps]).float()  # [n, S, h, w]
-        bt = flat.shape[0]
+        bt = cur.shape[0]
         lv = None
         if self.levels:
             if level is None:
                 raise ValueError("a gained model's prior needs the quality level")
-            lv = torch.as_tensor(level, device=symbols.device).float().view(-1).expand(b).repeat_interleave(t).repeat(n)
+            lv = torch.as_tensor(level, device=symbols.device).float().view(-1).expand(b).repeat_interleave(t)
         st = None
         if self.state:
             if states is None:
                 states = self.float_states(symbols, level)
-            st = states.flatten(0, 1).float().repeat(n, 1, 1, 1)
-        logits = self.prior(prev.repeat(n, 1, 1, 1), has_prev.repeat(n), cur.repeat(n, 1, 1, 1),
-                            known.repeat_interleave(bt, 0).float(), lv, st)
-        costs = self.prior.costs(logits).view(n, bt, s, -1, h, w)
-        costs = (costs * target.view(n, 1, s, 1, h, w)).sum(0)
-        return costs.view(b, t, s, -1, h, w)
+            st = states.flatten(0, 1).float()
+        parts: dict[tuple[int, ...], torch.Tensor] = {}  # a channel group's logits, from both passes
+        for known, target in schedule(self.cfg.prior_groups, s, h, w, device=symbols.device):
+            chans = target.flatten(1).any(1).nonzero().flatten()
+            km = self.expand_mask(known).float().unsqueeze(0).expand(bt, -1, -1, -1)
+            part = self.prior(prev, has_prev, cur, km, lv, st, channels=chans)  # [bt, K, A, h, w]
+            part = part * target[chans].view(1, -1, 1, h, w).to(part.dtype)  # this step's positions
+            key = tuple(chans.tolist())
+            parts[key] = parts[key] + part if key in parts else part
+        order = [c for key in parts for c in key]
+        logits = torch.cat(list(parts.values()), 1).float()
+        if order != list(range(s)):
+            logits = logits[:, torch.tensor(order, device=logits.device).argsort()]
+        return self.prior.costs(logits).view(b, t, s, -1, h, w)
 
     def expand_mask(self, mask: torch.Tensor) -> torch.Tensor:
         """Symbol-channel mask ``[S, h, w]`` -> latent-channel mask ``[D, h, w]``."""

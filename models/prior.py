@@ -91,19 +91,27 @@ class Prior(nn.Module):
         return torch.cat(planes, 1)
 
     def forward(self, prev: torch.Tensor, has_prev: torch.Tensor, cur: torch.Tensor,
-                known: torch.Tensor, level=None, state: torch.Tensor | None = None) -> torch.Tensor:
+                known: torch.Tensor, level=None, state: torch.Tensor | None = None,
+                channels: torch.Tensor | None = None) -> torch.Tensor:
+        """``channels``: the symbol channels wanted (``[K]`` indices; default all): the head
+        computes only their logits, ``[B, K, A, h, w]``."""
         h = self.inputs(prev, has_prev, cur, known, level, state)
         for conv in self.convs[:-1]:
             h = F.relu(conv(h))
-        out = self.convs[-1](h)
+        head = self.convs[-1]
+        if channels is None:
+            out = head(h)
+        else:
+            rows = (channels.view(-1, 1) * self.amax + torch.arange(self.amax, device=channels.device)).flatten()
+            out = F.conv2d(h, head.weight[rows], head.bias[rows])
         b, _, hh, ww = out.shape
-        return out.view(b, len(self.alphabets), self.amax, hh, ww)
+        return out.view(b, -1, self.amax, hh, ww)
 
     def costs(self, logits: torch.Tensor) -> torch.Tensor:
         """Cost in bits of every alphabet entry under ``logits`` ``[B, S, A, h, w]`` (same shape;
         entries beyond a channel's alphabet cost about 10^4 bits)."""
         logits = logits.masked_fill(~self.valid.view(1, *self.valid.shape, 1, 1), -1e4)
-        return -F.log_softmax(logits * math.log(2), dim=2) / math.log(2)
+        return F.log_softmax(logits * math.log(2), dim=2).mul(-1 / math.log(2))
 
     def bits(self, logits: torch.Tensor, symbols: torch.Tensor) -> torch.Tensor:
         """Cost in bits of ``symbols`` ``[B, S, h, w]`` under ``logits`` ``[B, S, A, h, w]``."""

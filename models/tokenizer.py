@@ -61,17 +61,33 @@ class AnalysisNet(nn.Module):
         self.head = nn.Conv2d(w1, dim, 1)
         # a model with a temporal state (models/temporal.py) adds it at 1/8 resolution
         self.ctx = nn.Conv2d(cfg.state, w1, 3, padding=1) if cfg.state else None
+        # ``enc_levels``: per quality level, a scale and shift of the 1/8 features and a log-scale of
+        # each latent (q-scaled features, as DCVC's variable-rate encoders), all zero at the start so
+        # that a warm start computes what its source does. One encoder shared by every level cannot
+        # make its latents sparse for the coarse levels without costing the fine ones (vt2 run 4).
+        self.film = nn.Parameter(torch.zeros(cfg.gains, 2, w1)) if cfg.enc_levels else None
+        self.out_scale = nn.Parameter(torch.zeros(cfg.gains, dim)) if cfg.enc_levels else None
 
-    def forward(self, x: torch.Tensor, ctx: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, ctx: torch.Tensor | None = None, level=None) -> torch.Tensor:
         """``ctx``: the temporal state ``[B, C, H/8, W/8]`` before these frames (models with a
-        state; zeros for a chunk's first frame)."""
+        state; zeros for a chunk's first frame). ``level``: the quality level, an int or ``[B]``
+        (models with ``enc_levels``; ignored by others)."""
         h = F.pixel_unshuffle(x * 2 - 1, 4)
         h = self.block0(self.stem(h))
         h = self.down(F.silu(h))
         if self.ctx is not None:
             h = h + self.ctx(ctx.to(h.dtype))
+        if self.film is not None:
+            if level is None:
+                raise ValueError("this encoder needs the quality level")
+            idx = torch.as_tensor(level, device=h.device).long().view(-1).expand(h.shape[0])
+            film = self.film[idx].to(h.dtype)
+            h = h * (1 + film[:, 0, :, None, None]) + film[:, 1, :, None, None]
         h = self.blocks(h)
-        return self.head(F.silu(h))
+        z = self.head(F.silu(h))
+        if self.out_scale is not None:
+            z = z * torch.exp(self.out_scale[idx]).to(z.dtype)[:, :, None, None]
+        return z
 
 
 class SynthesisNet(nn.Module):

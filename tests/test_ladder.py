@@ -119,6 +119,54 @@ def test_prior_needs_and_uses_the_level():
     assert not np.array_equal(la, lb)
 
 
+def test_prior_costs_price_each_symbol_in_the_step_that_codes_it():
+    """``prior_costs`` keeps only each step's own channels and positions; the same numbers as the
+    prior run on the whole grid at every step of the schedule and masked."""
+    from vtcodec.models.prior import schedule
+
+    torch.manual_seed(0)
+    model = VTModel(TINY_CFG)
+    s = torch.randint(0, 7, (2, 3, 3, 5, 6))
+    level = torch.tensor([1, 3])
+    with torch.no_grad():
+        got = model.prior_costs(s, level)
+        values = model.quantizer.prior_values(s.flatten(0, 1))
+        prev = values.view(2, 3, 3, 5, 6).roll(1, 1)  # each clip's previous frame, none for its first
+        prev[:, 0] = 0
+        has_prev = (torch.arange(3) > 0).float().repeat(2)
+        want = torch.zeros_like(got.flatten(0, 1))
+        for known, target in schedule(TINY_CFG.prior_groups, 3, 5, 6):
+            km = model.expand_mask(known).float().expand(6, -1, -1, -1)
+            logits = model.prior(prev.flatten(0, 1), has_prev, values, km, level.repeat_interleave(3))
+            want += model.prior.costs(logits) * target.view(1, 3, 1, 5, 6)
+    assert got.shape == (2, 3, 3, 7, 5, 6)
+    assert torch.allclose(got.flatten(0, 1), want, atol=1e-5)
+
+
+def test_an_encoder_told_the_level_starts_as_its_source_and_learns_per_level():
+    from vtcodec.train.ladder import warm_start
+
+    torch.manual_seed(0)
+    with pytest.raises(ValueError, match="enc_levels"):
+        ModelConfig(enc_levels=True)
+    src = VTModel(TINY_CFG)
+    model = VTModel(ModelConfig(**{**TINY_CFG.__dict__, "name": "lv", "enc_levels": True}))
+    warm_start(model, src)
+    x = torch.rand(2, 3, 32, 32)
+    with torch.no_grad():
+        assert torch.equal(model.encoder(x, level=2), src.encoder(x))  # the level's weights start at zero
+        with pytest.raises(ValueError, match="level"):
+            model.encoder(x)
+        model.encoder.head.weight.mul_(100)  # latents that use the alphabet
+        plain, z0 = model.encoder(x, level=3), model.encoder(x, level=0)
+        model.encoder.out_scale[3] = -3.0  # the top level's latents shrink: fewer symbols in use
+        z3 = model.encoder(x, level=3)
+        assert torch.equal(model.encoder(x, level=0), z0)  # the other levels keep theirs
+        assert torch.equal(model.encoder(x, level=torch.tensor([0, 3]))[1], z3[1])
+    assert len(torch.unique(model.quantizer.encode(z3, 3))) < len(torch.unique(model.quantizer.encode(plain, 3)))
+    assert torch.equal(model.tokenize(x, 3), model.quantizer.encode(z3, 3))  # the codec's path passes it
+
+
 def test_a_gained_model_writes_format_3_with_a_level_per_chunk(tmp_path, tiny_vt2):
     src = write_clip(tmp_path / "a.y4m", synth_frames(40, 24, 5))
     used = {}

@@ -26,6 +26,22 @@ def test_msssim_is_one_for_equal_and_falls_with_noise():
     assert metrics.msssim_window(144, 176) == 7 and metrics.msssim_window(360, 640) == 11
 
 
+def test_the_differentiable_msssim_is_the_metric():
+    """Training and refinement use the banded-product blur (with gradients); metrics the scipy
+    one: the same values, at sizes one tile of the product covers and sizes that take several."""
+    import torch
+
+    rng = np.random.default_rng(1)
+    for h, w in ((40, 56), (150, 300)):
+        a = torch.from_numpy(rng.random((2, 3, h, w))).float()
+        b = (a + 0.1 * torch.from_numpy(rng.random((2, 3, h, w))).float()).clamp(0, 1)
+        want = metrics.msssim_tensor(a, b, 1.0, 7)
+        got = metrics.msssim_tensor(a.requires_grad_(True), b, 1.0, 7)
+        assert torch.allclose(got, want, atol=1e-5)
+        got.sum().backward()
+        assert a.grad is not None and bool(torch.isfinite(a.grad).all()) and float(a.grad.abs().sum()) > 0
+
+
 def test_x264_anchor_strips_its_options_sei_and_decodes():
     frames = synth_frames(64, 48, 4)
     r = anchors.x264(frames, Fraction(25), crf=30)

@@ -254,7 +254,7 @@ class ChunkCoder:
             if not (refine and p.refine_steps):
                 return symbols.cpu()
         else:
-            z = torch.cat([self.model.latents(to_grid(frames[i:i + batch], self.device, (ch, cw)))
+            z = torch.cat([self.model.latents(to_grid(frames[i:i + batch], self.device, (ch, cw)), level=level)
                            for i in range(0, len(frames), batch)])
         if refine and p.refine_steps:
             window = min(max((1 << 21) // max(ch * cw, h * w), 1), batch)  # bounds backward's memory

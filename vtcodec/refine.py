@@ -30,8 +30,6 @@ import torch
 
 from .metrics import msssim_tensor
 from .models.fsq import FSQ
-from .models.prior import schedule
-from .models.tokenizer import previous
 
 MSSSIM_WINDOW = 7  # the loss's MS-SSIM window (7 taps fit the small coding grids of low qualities)
 # A little MS-SSIM in the objective buys most of its gain without costing PSNR: on reds (4 frames,
@@ -45,14 +43,7 @@ def symbol_costs(model, symbols: torch.Tensor, level=None, states: torch.Tensor 
     prior's cost in bits of every alphabet entry at every position, ``[T, S, A, h, w]``: each
     symbol priced in the coding step that codes it, the other symbols as its context.
     ``states``: the temporal state before each frame (models with one)."""
-    t, s, h, w = symbols.shape
-    values = model.quantizer.prior_values(symbols)
-    prev, has_prev = previous(values)
-    costs = torch.zeros(t, s, model.prior.amax, h, w, device=symbols.device)
-    for known, target in schedule(model.cfg.prior_groups, s, h, w, device=symbols.device):
-        km = model.expand_mask(known).float().unsqueeze(0).expand(t, -1, -1, -1)
-        costs += model.prior.costs(model.prior(prev, has_prev, values, km, level, states)) * target.view(1, s, 1, h, w)
-    return costs
+    return model.prior_costs(symbols.unsqueeze(0), level, None if states is None else states.unsqueeze(0))[0]
 
 
 def soft_bits(quantizer: FSQ, z: torch.Tensor, costs: torch.Tensor, level=None) -> torch.Tensor:

@@ -51,7 +51,7 @@ def vt2_config(name: str = "vt2-fsq") -> ModelConfig:
     """The vt2 token model (module docstring)."""
     return ModelConfig(name=name, quantizer="fsq", fsq_levels=(31,) * 12, gains=10,
                        enc_widths=(64, 160), dec_widths=(64, 160), enc_blocks=3, dec_blocks=3,
-                       prior_width=64, prior_layers=3,
+                       prior_width=64, prior_layers=3, enc_levels=True,
                        prior_groups=((0, 1, 2, 3), (4, 5, 6, 7), (8, 9, 10, 11)))
 
 
@@ -194,7 +194,7 @@ class LadderTrainer(MixTrainer):
             state, zs, kept = model.temporal.zeros(b, hh // 8, ww // 8, x.device), [], []
             for i in range(t):
                 with amp:
-                    zi = model.encoder(x[:, i], state).float()
+                    zi = model.encoder(x[:, i], state, level).float()
                 kept.append(state)
                 zs.append(zi)
                 state = model.temporal(state, model.quantizer.prior_values(model.quantizer.encode(zi.detach(), level)),
@@ -202,10 +202,11 @@ class LadderTrainer(MixTrainer):
             z, states = torch.stack(zs, 1).flatten(0, 1), torch.stack(kept, 1)
         else:
             with amp:
-                z = model.encoder(x.flatten(0, 1)).float()
+                z = model.encoder(x.flatten(0, 1), level=lv).float()
         q = model.quantizer(z, lv)
         symbols = model.quantizer.encode(z.detach(), lv)
-        costs = model.prior_costs(symbols.view(b, t, *symbols.shape[1:]), level, states).flatten(0, 1)
+        with amp:  # the prior's convolutions too (as vt1's trainer ran them); its softmax in float32
+            costs = model.prior_costs(symbols.view(b, t, *symbols.shape[1:]), level, states).flatten(0, 1)
         bits = soft_bit_map(model.quantizer, z, costs, lv)
         prior_bits = soft_bit_map(model.quantizer, z.detach(), costs, lv)  # teaches the prior alone
         qs = q.view(b, t, *q.shape[1:])

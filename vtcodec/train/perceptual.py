@@ -148,10 +148,10 @@ class PerceptualTrainer(MixTrainer):
         default encoder does (plain rounding on a chunk's first frame, hysteresis after)."""
         b, t = x.shape[:2]
         quant = self.tokens.quantizer
-        z = self.tokens.latents(x.flatten(0, 1))
-        z = z.view(b, t, *z.shape[1:])
         # a model with quality levels (vt2): each clip at a level drawn from all of them
         level = torch.randint(0, self.tokens.levels, (b,), device=x.device) if self.tokens.levels else None
+        z = self.tokens.latents(x.flatten(0, 1), level=None if level is None else level.repeat_interleave(t))
+        z = z.view(b, t, *z.shape[1:])
         sym = [quant.encode(z[:, 0], level)]
         for i in range(1, t):
             sym.append(quant.encode_sticky(z[:, i], sym[-1], self.cfg.margin, level) if self.cfg.margin > 0

@@ -67,28 +67,33 @@ class IntConvNet:
         spatial = [i for i, layer in enumerate(self.layers) if layer[3] > 1]
         self.pointwise_from = spatial[-1] + 1 if spatial else 0
 
-    def __call__(self, x_int: torch.Tensor, positions: torch.Tensor | None = None) -> torch.Tensor:
+    def __call__(self, x_int: torch.Tensor, positions: torch.Tensor | None = None,
+                 rows: torch.Tensor | None = None) -> torch.Tensor:
         """``x_int``: ``[B, C, h, w]`` float64 holding integers (input value * 2**ACT_BITS).
         Returns the head's integer outputs ``[B, O, h, w]`` (float64 holding integers), or with
         ``positions`` (flat indices into ``h * w``) only those outputs, ``[B, O, P]``: the 1x1
         layers after the last spatial one then run at those positions alone (a coding step needs
         the outputs of one checkerboard half). Each output is the same sum of the same integer
-        products either way, so the values are identical.
+        products either way, so the values are identical. ``rows``: the head's outputs wanted
+        (indices; default all), in that order: the head computes those alone.
 
         Hidden layers compute ``clamp(floor(acc / 2**s), 0, ACT_LIMIT)``, which equals
         ``min(floor(relu(acc) / 2**s), ACT_LIMIT)``, in place (three passes, no temporaries)."""
-        return torch.stack([self._one(x, positions) for x in x_int])
+        return torch.stack([self._one(x, positions, rows) for x in x_int])
 
-    def _one(self, x: torch.Tensor, positions: torch.Tensor | None) -> torch.Tensor:
+    def _one(self, x: torch.Tensor, positions: torch.Tensor | None, rows: torch.Tensor | None) -> torch.Tensor:
         _, h, w = x.shape
         last = len(self.layers) - 1
         a, layout = x.reshape(x.shape[0], h * w), "flat"  # "flat": [C, h * w]; "span": see _conv
         for i, (w_int, b_int, inv_scale, k) in enumerate(self.layers):
+            taps = self.taps[i]
+            if i == last and rows is not None:
+                w_int, b_int, taps = w_int[rows], b_int[:, rows], taps[:, rows]
             if i == self.pointwise_from and positions is not None:
                 a = _select(a, positions, h, w) if layout == "span" else a[:, positions]
                 layout = "points"
             if k > 1:
-                acc = _conv(a, layout, self.taps[i], k, h, w)
+                acc = _conv(a, layout, taps, k, h, w)
                 layout = "span"
             else:
                 acc = torch.matmul(w_int, a)

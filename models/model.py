@@ -274,17 +274,22 @@ class ExactPrior:
     @torch.no_grad()
     def logits(self, prev: torch.Tensor, has_prev: torch.Tensor, cur: torch.Tensor,
                known: torch.Tensor, positions: torch.Tensor | None = None, level: int | None = None,
-               state: torch.Tensor | None = None) -> np.ndarray:
+               state: torch.Tensor | None = None, channels: list[int] | None = None) -> np.ndarray:
         """``prev``/``cur`` symbols ``[B, S, h, w]`` (int), ``has_prev`` ``[B]``, ``known`` symbol
         mask ``[S, h, w]`` (bool), ``state`` the exact temporal state ``[B, C, h, w]`` (models with
         one). Returns int64 logits ``[B, S, A, h, w]``, or ``[B, S, A, P]`` at ``positions``
-        (flat indices into ``h * w``) only."""
+        (flat indices into ``h * w``) only; with ``channels``, those symbol channels' alone, in
+        that order (``S = len(channels)``: the head computes no others)."""
         q, dev = self.model.quantizer, self.device
         pv = q.prior_values(prev.to(dev)).to(torch.float64)
         cv = q.prior_values(cur.to(dev)).to(torch.float64)
         km = self.model.expand_mask(known.to(dev)).to(torch.float64).unsqueeze(0).expand_as(cv)
         st = None if state is None else state.to(dev, torch.float64)
         x = self.model.prior.inputs(pv, has_prev.to(dev, torch.float64), cv, km, level, st)
+        rows = None
+        if channels is not None:
+            rows = (torch.tensor(channels, device=dev).view(-1, 1) * self.amax
+                    + torch.arange(self.amax, device=dev)).flatten()
         out = self.net(torch.ldexp(x, torch.tensor(ACT_BITS, dtype=torch.float64, device=dev)),
-                       None if positions is None else positions.to(dev))
-        return out.view(out.shape[0], len(self.alphabets), self.amax, *out.shape[2:]).cpu().numpy().astype(np.int64)
+                       None if positions is None else positions.to(dev), rows)
+        return out.view(out.shape[0], -1, self.amax, *out.shape[2:]).cpu().numpy().astype(np.int64)

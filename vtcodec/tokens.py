@@ -52,12 +52,12 @@ class TokenCoder:
         return self._steps[(h, w)]
 
     def _tables(self, logits: np.ndarray, chans: list) -> np.ndarray:
-        """Logits ``[B, S, A, P]`` of one step at its positions -> frequency tables
-        ``[B, N, amax]``, rows in stream order."""
+        """Logits ``[B, K, A, P]`` of one step's ``K`` channels (``chans``, in order) at its
+        positions -> frequency tables ``[B, N, amax]``, rows in stream order."""
         b, _, a, _ = logits.shape
         parts = []
-        for c, _, local in chans:
-            z = logits[:, c][:, :, local].transpose(0, 2, 1).reshape(-1, a)  # [B * N_c, A]
+        for j, (c, _, local) in enumerate(chans):
+            z = logits[:, j][:, :, local].transpose(0, 2, 1).reshape(-1, a)  # [B * N_c, A]
             pmf = np.zeros((z.shape[0], self.amax), dtype=np.int64)
             pmf[:, :self.alphabets[c]] = pmf_from_logits(z, self.alphabets[c])
             parts.append(pmf.reshape(b, len(local), self.amax))
@@ -76,7 +76,8 @@ class TokenCoder:
         for known, chans, positions in self.steps(h, w):
             tables.append(np.concatenate([self._tables(self.exact.logits(
                 prev[i:i + PRIOR_BATCH], has_prev[i:i + PRIOR_BATCH], symbols[i:i + PRIOR_BATCH], known,
-                positions, level, None if states is None else states[i:i + PRIOR_BATCH]), chans)
+                positions, level, None if states is None else states[i:i + PRIOR_BATCH],
+                [c for c, _, _ in chans]), chans)
                 for i in range(0, t, PRIOR_BATCH)]))  # [T, N, A]
             syms.append(np.concatenate([flat[:, c][:, pos] for c, pos, _ in chans], axis=1))
         return np.concatenate(tables, axis=1), np.concatenate(syms, axis=1)
@@ -110,7 +111,7 @@ class TokenCoder:
             cur = torch.zeros(1, s, h, w, dtype=torch.int64)
             for known, chans, positions in steps:
                 values = reader.read(self._tables(self.exact.logits(prev, has_prev, cur, known, positions, level,
-                                                                    state), chans)[0])
+                                                                    state, [c for c, _, _ in chans]), chans)[0])
                 n = 0
                 for c, pos, _ in chans:
                     part = values[n:n + len(pos)]

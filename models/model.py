@@ -286,10 +286,7 @@ class ExactPrior:
         km = self.model.expand_mask(known.to(dev)).to(torch.float64).unsqueeze(0).expand_as(cv)
         st = None if state is None else state.to(dev, torch.float64)
         x = self.model.prior.inputs(pv, has_prev.to(dev, torch.float64), cv, km, level, st)
-        rows = None
-        if channels is not None:
-            rows = (torch.tensor(channels, device=dev).view(-1, 1) * self.amax
-                    + torch.arange(self.amax, device=dev)).flatten()
+        rows = None if channels is None else self.model.prior.head_rows(torch.tensor(channels, device=dev))
         out = self.net(torch.ldexp(x, torch.tensor(ACT_BITS, dtype=torch.float64, device=dev)),
                        None if positions is None else positions.to(dev), rows)
         return out.view(out.shape[0], -1, self.amax, *out.shape[2:]).cpu().numpy().astype(np.int64)

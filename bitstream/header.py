@@ -22,11 +22,11 @@ from ..errors import FormatError, UnsupportedVersion  # standard library only
 
 MAGIC = b"VTC\x1a"
 MAJOR = 3  # the newest version this code reads and writes: 3.0, frames chunks carry a quantizer level
-MINOR = 1  # 3.1: the prior of a model with a temporal state also sees it
+MINOR = 2  # 3.1: the prior of a model with a temporal state also sees it; 3.2: decoded-frame context
 # what a writer writes: 2.1 for models without gained levels (their streams have not changed since
 # 2.1: display fields appended to the header), 3.0 for models with them (vt2), 3.1 for models with
-# levels and a temporal state
-WRITTEN = ((2, 1), (3, 0), (3, 1))
+# levels and a temporal state, 3.2 for models whose decoder sees the previous decoded frame
+WRITTEN = ((2, 1), (3, 0), (3, 1), (3, 2))
 UNKNOWN_FRAMES = 0xFFFFFFFF
 
 MAX_SIDE = 16384
@@ -73,7 +73,7 @@ class Header:
     model: str  # stable model name
     weights_sha256: bytes  # 32 bytes: sha256 of the model's weights file
     encoder: str = ""  # free text: the writing software and its version
-    major: int = 2  # 3 for a gained model's stream (WRITTEN), minor 1 when its model has a state
+    major: int = 2  # 3 for a gained model's stream (WRITTEN); minor 1: a state, 2: a decoded-frame context
     minor: int = 1
     # 2.1 fields (a 2.0 stream reads as these defaults): how the source was displayed, written back
     # on decode; the coded frames are 8-bit RGB whatever the source's depth
@@ -124,8 +124,8 @@ class Header:
                           QUANTIZERS.index(self.quantizer), self.quality, self.gop)
         body += bytes([len(name)]) + name + self.weights_sha256 + bytes([len(enc)]) + enc
         body += DISPLAY.pack(self.rotation, self.primaries, self.transfer, self.bit_depth)
-        # a header read from 1.x-2.0 is written as 2.1; one read from a later 3.x as 3.1
-        major, minor = WRITTEN[1 + min(self.minor, 1)] if self.major >= 3 else WRITTEN[0]
+        # a header read from 1.x-2.0 is written as 2.1; one read from a later 3.x as 3.2
+        major, minor = WRITTEN[1 + min(self.minor, 2)] if self.major >= 3 else WRITTEN[0]
         head = PREFIX.pack(MAGIC, major, minor, len(body)) + body
         return head + CRC.pack(zlib.crc32(head))
 

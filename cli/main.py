@@ -316,6 +316,7 @@ def models() -> None:
 
     bundled = {e.path for e in vtcodec.bundled_models()}
     table = Table("name", "quantizer", "bits/8x8", "MB", "sha256", "where", box=box.SIMPLE_HEAD, pad_edge=False)
+    table.columns[1].max_width = 16  # a longer description wraps in its cell: the table fits 80 columns
     for e in vtcodec.list_models():
         c = e.config
         if c.quantizer == "fsq":
@@ -323,6 +324,7 @@ def models() -> None:
             q = "FSQ " + (f"{lv[0]}^{len(lv)}" if len(set(lv)) == 1 and len(lv) > 2 else "x".join(map(str, lv)))
             q += f" {c.gains}lv" if c.gains else ""  # quality levels (gained FSQ)
             q += f" st{c.state}" if c.state else ""  # channels of a temporal state (models/temporal.py)
+            q += f" rc{c.recon}" if c.recon else ""  # channels of a decoded-frame context (ReconContext)
         else:
             q = f"BSQ {c.bsq_bits}"
         bits = sum(math.log2(x) for x in c.fsq_levels) if c.quantizer == "fsq" else c.bsq_bits
@@ -330,6 +332,7 @@ def models() -> None:
         table.add_row(name, q, f"{bits:.2f}", f"{e.size / 1e6:.1f}", e.sha256[:16], "bundled" if e.path in bundled else str(e.path))
     Console(highlight=False).print(table)
     say("* the default model; FSQ ... 6lv: 6 quality levels; st4: a temporal state of 4 channels")
+    say("  rc16: a decoded-frame context of 16 channels (the decoder sees the frame before)")
     decoders = vtcodec.list_decoders()
     if decoders:
         table = Table("decoder", "decodes", "MB", "sha256", "where", box=box.SIMPLE_HEAD, pad_edge=False)

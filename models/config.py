@@ -39,6 +39,9 @@ class ModelConfig:
     state: int = 0  # 0 = none (the decoder and prior see the previous token frame only)
     state_width: int = 32  # channels of the state net's hidden layers
     state_layers: int = 2  # 3x3 conv layers of the state net (the last one outputs the state)
+    # decoded-frame context (format 3.2, models/temporal.py ``ReconContext``): channels at 1/8
+    # resolution of features of the previous decoded frame, seen by the encoder and the decoder
+    recon: int = 0  # 0 = none
     extra: dict = field(default_factory=dict, compare=False)  # free-form notes (recipe, ...)
 
     def __post_init__(self) -> None:
@@ -79,6 +82,9 @@ class ModelConfig:
         ints("state_layers", [self.state_layers], 1, 8)
         if self.state and not self.gains:
             raise ValueError("config field state needs a model with quality levels (gains)")
+        ints("recon", [self.recon], 0, 512)
+        if self.recon and not self.gains:
+            raise ValueError("config field recon needs a model with quality levels (gains)")
         if not isinstance(self.context, bool) or not isinstance(self.enc_levels, bool):
             raise TypeError("config fields context and enc_levels must be true or false")
         if self.enc_levels and not self.gains:

@@ -16,7 +16,7 @@ from .config import ModelConfig
 from .fsq import FSQ
 from .intnet import ACT_BITS, IntConvNet
 from .prior import Prior, schedule
-from .temporal import ExactState, StateNet
+from .temporal import ExactState, ReconContext, StateNet
 from .tokenizer import AnalysisNet, SynthesisNet, previous
 
 
@@ -38,6 +38,7 @@ class VTModel(nn.Module):
             self.prior = Prior(dim, self.quantizer.alphabets, cfg.prior_width, cfg.prior_layers, cfg.gains,
                                cfg.state)
             self.temporal = StateNet(dim, cfg.state, cfg.state_width, cfg.state_layers) if cfg.state else None
+            self.recon_ctx = ReconContext(cfg.recon) if cfg.recon else None
         self._exact = self._exact_state = None
         self.precision = "fp32"  # or "bf16": see ``autocast``
 
@@ -63,6 +64,18 @@ class VTModel(nn.Module):
         return self.cfg.state
 
     @property
+    def recon(self) -> bool:
+        """Whether the encoder and decoder see the previous decoded frame (``ReconContext``, format
+        3.2): then a chunk's frames reconstruct in order, each from the one before."""
+        return bool(self.cfg.recon)
+
+    @property
+    def conditional(self) -> bool:
+        """Whether a frame's tokens depend on the frames before it in its chunk (a temporal state
+        or a decoded-frame context): then the encoder codes a chunk frame after frame."""
+        return bool(self.cfg.state or self.cfg.recon)
+
+    @property
     def n_symbols(self) -> int:
         return len(self.quantizer.alphabets)
 
@@ -75,29 +88,58 @@ class VTModel(nn.Module):
         return torch.autocast(next(self.parameters()).device.type, dtype=torch.bfloat16,
                               enabled=self.precision == "bf16")
 
-    def latents(self, x: torch.Tensor, ctx: torch.Tensor | None = None, level=None) -> torch.Tensor:
+    def latents(self, x: torch.Tensor, ctx: torch.Tensor | None = None, level=None,
+                recon: tuple[torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor:
         """``[B, 3, H, W]`` float in [0, 1], H and W multiples of 8 -> latents ``[B, D, H/8, W/8]``.
         ``ctx``: the temporal state before each frame (models with one); ``level``: the quality
-        level (an encoder told it, ``ModelConfig.enc_levels``)."""
+        level (an encoder told it, ``ModelConfig.enc_levels``); ``recon``: the decoded-frame
+        context's features (``recon_features``; models with one)."""
         with self.autocast():
-            return self.encoder(x, ctx, level).float()
+            return self.encoder(x, ctx, level, recon).float()
+
+    def recon_features(self, prev: torch.Tensor | None, like: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The decoded-frame context's features for a frame shaped as ``like`` ``[1, 3, H, W]``,
+        from the decoded frame before it ``prev`` (None: the frame starts its chunk)."""
+        has_prev = torch.tensor([0.0 if prev is None else 1.0], device=like.device)
+        with self.autocast():
+            f4, f8 = self.recon_ctx(torch.zeros_like(like) if prev is None else prev, has_prev)
+        return f4.float(), f8.float()
 
     def tokenize_conditional(self, frames, margin: float = 0.0, level=None) -> tuple[torch.Tensor, torch.Tensor]:
-        """A model with a temporal state: the frames of one chunk (an iterable of ``[1, 3, H, W]``
-        grids, the first starting the chunk) -> (latents ``[T, D, h, w]``, symbols
-        ``[T, S, h, w]``), frame after frame, each frame's latents computed with the exact state
-        its decoder will have (``models/temporal.py``); ``margin`` as in ``tokenize_chunk``."""
-        zs, syms, state, prev = [], [], None, None
+        """A conditional model (a temporal state or a decoded-frame context): the frames of one
+        chunk (an iterable of ``[1, 3, H, W]`` grids, the first starting the chunk) -> (latents
+        ``[T, D, h, w]``, symbols ``[T, S, h, w]``), frame after frame, each frame's latents
+        computed with the exact state its decoder will have and the context of the frame before
+        as this encoder decodes it (``models/temporal.py``); ``margin`` as in ``tokenize_chunk``."""
+        zs, syms, state, prev, shown = [], [], None, None, None
         for x in frames:
-            if state is None:
-                state = self.first_state(x.shape[2] // 8, x.shape[3] // 8)
-            z = self.latents(x, state.to(x.device, torch.float32), level)
+            st = None
+            if self.state:
+                if state is None:
+                    state = self.first_state(x.shape[2] // 8, x.shape[3] // 8)
+                st = state.to(x.device, torch.float32)
+            feats = self.recon_features(shown, x) if self.recon else None
+            z = self.latents(x, st, level, feats)
             s = self._next_tokens(z, prev, margin, level)
-            state = self.exact_state().step(state, self.quantizer.prior_values(s), level)
+            if self.recon:  # the frame as its decoder will see it, the next frame's context
+                shown = self._decode_one(s, prev, level, st, feats)
+            if self.state:
+                state = self.exact_state().step(state, self.quantizer.prior_values(s), level)
             zs.append(z)
             syms.append(s)
             prev = s
         return torch.cat(zs), torch.cat(syms)
+
+    def _decode_one(self, s: torch.Tensor, prev: torch.Tensor | None, level, state: torch.Tensor | None,
+                    feats: tuple[torch.Tensor, torch.Tensor] | None, decoder: nn.Module | None = None) -> torch.Tensor:
+        """One frame's symbols ``[1, S, h, w]`` (``prev``: the frame before's, None at a chunk's
+        start) -> its decoded frame ``[1, 3, 8h, 8w]`` in [0, 1]."""
+        q = self.quantizer.decode(s, level)
+        q_prev = torch.zeros_like(q) if prev is None else self.quantizer.decode(prev, level)
+        has_prev = torch.tensor([0.0 if prev is None else 1.0], device=q.device)
+        with self.autocast():
+            x = (decoder or self.decoder)(q, q_prev, has_prev, state, feats)
+        return x.float().clamp(0, 1)
 
     def first_state(self, h: int, w: int) -> torch.Tensor:
         """The exact temporal state before a chunk's first frame on an ``h x w`` token grid: zeros."""
@@ -155,13 +197,18 @@ class VTModel(nn.Module):
 
     def reconstruct(self, symbols: torch.Tensor, starts_chunk: bool = True,
                     before: torch.Tensor | None = None, decoder: nn.Module | None = None,
-                    level=None, state: torch.Tensor | None = None) -> torch.Tensor:
+                    level=None, state: torch.Tensor | None = None,
+                    shown: torch.Tensor | None = None) -> torch.Tensor:
         """Symbols ``[T, S, h, w]`` of consecutive frames of one chunk -> ``[T, 3, 8h, 8w]`` in
         [0, 1]. ``before``: symbols ``[S, h, w]`` of the frame preceding this run (when the run
         does not start the chunk). ``decoder``: another ``SynthesisNet`` for these tokens
         (``vtcodec.decoders``) instead of the model's own. ``level``: the chunk's quality level
         (gained models). ``state``: a model with a temporal state needs the exact state before each
-        frame ``[T, C, h, w]`` (``exact_states``) unless the run starts the chunk."""
+        frame ``[T, C, h, w]`` (``exact_states``) unless the run starts the chunk. ``shown``: a model
+        with a decoded-frame context needs the decoded frame ``[1, 3, 8h, 8w]`` before the run
+        unless the run starts the chunk; its frames are reconstructed one after another."""
+        if self.recon:
+            return self._reconstruct_in_order(symbols, starts_chunk, before, decoder, level, state, shown)
         q = self.quantizer.decode(symbols, level)
         q_prev, has_prev = previous(q, starts_chunk=starts_chunk)
         if not starts_chunk and before is not None:
@@ -176,6 +223,26 @@ class VTModel(nn.Module):
             x = (decoder or self.decoder)(q, q_prev, has_prev, state)
         return x.float().clamp(0, 1)
 
+    def _reconstruct_in_order(self, symbols, starts_chunk, before, decoder, level, state, shown) -> torch.Tensor:
+        """``reconstruct`` for a model with a decoded-frame context: frame after frame."""
+        if not starts_chunk and (shown is None or before is None):
+            raise ValueError("a run inside a chunk needs the decoded frame and the symbols before it")
+        if self.state and state is None:
+            if not starts_chunk:
+                raise ValueError("a run inside a chunk needs its temporal state")
+            state = self.exact_states(symbols, level)[0]
+        prev = None if starts_chunk else before.unsqueeze(0).to(symbols.device)
+        out = []
+        for i in range(symbols.shape[0]):
+            s = symbols[i:i + 1]
+            like = torch.empty(1, 3, s.shape[2] * 8, s.shape[3] * 8, device=s.device)
+            feats = self.recon_features(shown if prev is not None else None, like)
+            st = None if state is None else state[i:i + 1].to(s.device, torch.float32)
+            shown = self._decode_one(s, prev, level, st, feats, decoder)
+            out.append(shown)
+            prev = s
+        return torch.cat(out)
+
     # ----------------------------------------------------------------------- training
     def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         """Training pass over clips ``[B, T, 3, H, W]`` (each clip starts a chunk).
@@ -184,8 +251,9 @@ class VTModel(nn.Module):
         prior's cost of every symbol ``[B, T, S, h, w]`` (the prior is trained on detached tokens:
         it never pushes gradients into the tokenizer).
         """
-        if self.state:
-            raise ValueError("a model with a temporal state trains with vtcodec.train.ladder")
+        if self.conditional:
+            raise ValueError("a conditional model (temporal state, decoded-frame context) trains with "
+                             "vtcodec.train.ladder")
         b, t = x.shape[:2]
         z = self.encoder(x.flatten(0, 1))
         q = self.quantizer(z)

@@ -1,4 +1,6 @@
-"""Temporal state: what a chunk's decoded frames tell about the next one (issue 15, format 3.1).
+"""Temporal context: what a chunk's decoded frames tell about the next one (issue 15, formats 3.1
+and 3.2): a token state (below) that the prior sees too, and a decoded-frame context
+(``ReconContext``, further down) that only the encoder and the decoder see.
 
 vt1/vt2 are intra at the encoder: a frame's tokens describe the whole frame, the prior sees the
 previous token frame and the decoder sees the previous token frame beside the current one. A model
@@ -86,3 +88,67 @@ class ExactState:
         x = self.float_net.inputs(state.to(self.device, torch.float64), values.to(self.device), level)
         out = self.net(torch.ldexp(x, torch.tensor(ACT_BITS, dtype=torch.float64, device=x.device)))
         return torch.ldexp(out, torch.tensor(-ACT_BITS, dtype=torch.float64, device=out.device))
+
+
+def pixel_grid(x: torch.Tensor) -> torch.Tensor:
+    """Decoded frames as the context sees them: clamped to [0, 1] and rounded to the 8-bit grid
+    (straight-through in training), so that an fp32 and a bf16 decode, which differ by float
+    rounding, give the next frame the same context almost everywhere."""
+    x = x.clamp(0, 1)
+    return x + (torch.round(x * 255) / 255 - x).detach()
+
+
+class ReconContext(nn.Module):
+    """The decoded-frame context (format 3.2; ``ModelConfig.recon`` channels at 1/8 resolution).
+
+    The token state above runs in exact arithmetic because the prior sees it, and so it can only
+    be a function of the tokens through a small integer net: it sharpened later frames by about a
+    dB but kept their bits at 0.75-0.85 of the first frame's (models/README.md, "t15"). The
+    encoder and the decoder need no exactness (the tokens are the encoder's choice; decoded pixels
+    may differ by float rounding), so they also see the previous *decoded frame* itself, as DCVC's
+    conditional coders do without motion (DCVC-RT): ``f_t = C(x^_{t-1})``, features at 1/4 and
+    1/8 resolution (a 4x4 patchify, a 3x3 conv, a strided 3x3 conv), added to the encoder's and
+    the decoder's features at those resolutions through 1x1 projections that start at zero (a warm
+    start from a model without it computes what its source does). The encoder can then spend its
+    tokens on what the decoder cannot take from the previous frame, and a still background
+    sharpens from frame to frame. The prior does not see it (it stays exact).
+
+    A chunk's first frame has no context (``has_prev`` 0: the features are zero), so random access
+    is unchanged; a decoder reconstructs a chunk's frames in order (it cannot batch them), and an
+    encoder decodes each frame before coding the next. Drift: the context is the decoded frame
+    on the 8-bit grid (``pixel_grid``) and the decoder's last layer runs in float32 (in bfloat16
+    its rounding, about an 8-bit step, added up to 39 dB by frame 31); fp32 and bf16 decodes then
+    stay 45-50 dB apart over a 32-frame chunk (``benchmarks/drift.py``).
+
+    Measured against the intra arm of the same family (models/README.md, "t15", 32-frame chunks):
+    -27.7% / -24.9% BD-rate (PSNR-RGB / MS-SSIM-RGB) on the four clips with motion after stage
+    2, where the state alone gave -15.9% / -18.4%; about a third of the encode speed goes into
+    decoding every frame in the encoder."""
+
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        self.channels = channels
+        self.fine = recon_fine(channels)
+        self.stem = nn.Conv2d(48, self.fine, 3, padding=1)
+        self.down = nn.Conv2d(self.fine, channels, 3, stride=2, padding=1)
+
+    def forward(self, prev: torch.Tensor, has_prev: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``prev``: the previous decoded frames ``[B, 3, H, W]`` (any values for a chunk's first
+        frame), ``has_prev`` ``[B]`` -> features ``([B, C/2, H/4, W/4], [B, C, H/8, W/8])``."""
+        flag = has_prev.to(prev.dtype).view(-1, 1, 1, 1)
+        h4 = F.silu(self.stem(F.pixel_unshuffle(pixel_grid(prev) * 2 - 1, 4)))
+        h8 = F.silu(self.down(h4))
+        return h4 * flag.to(h4.dtype), h8 * flag.to(h8.dtype)
+
+
+def recon_fine(channels: int) -> int:
+    """Channels at 1/4 resolution of a decoded-frame context of ``channels`` at 1/8."""
+    return max(channels // 2, 8)
+
+
+def zero_conv(a: int, b: int) -> nn.Conv2d:
+    """A 1x1 projection that starts at zero (how a context enters a net without changing it)."""
+    conv = nn.Conv2d(a, b, 1)
+    nn.init.zeros_(conv.weight)
+    nn.init.zeros_(conv.bias)
+    return conv

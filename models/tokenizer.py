@@ -20,7 +20,8 @@ Design (argued here, measured in models/README.md):
     moving region than one.
 
 The first frame of a chunk (the unit of random access) is decoded with an empty context. A model
-with a temporal state goes further, still from tokens alone: ``models/temporal.py``.
+with a temporal state goes further, still from tokens alone, and one with a decoded-frame context
+(format 3.2) gives up the batched decode for pixel feedback after all: ``models/temporal.py``.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .config import ModelConfig
+from .temporal import recon_fine, zero_conv
 
 
 class ResBlock(nn.Module):
@@ -67,14 +69,23 @@ class AnalysisNet(nn.Module):
         # make its latents sparse for the coarse levels without costing the fine ones (vt2 run 4).
         self.film = nn.Parameter(torch.zeros(cfg.gains, 2, w1)) if cfg.enc_levels else None
         self.out_scale = nn.Parameter(torch.zeros(cfg.gains, dim)) if cfg.enc_levels else None
+        # a model with a decoded-frame context (ReconContext) adds its features at 1/4 and 1/8
+        self.recon4 = zero_conv(recon_fine(cfg.recon), w0) if cfg.recon else None
+        self.recon8 = zero_conv(cfg.recon, w1) if cfg.recon else None
 
-    def forward(self, x: torch.Tensor, ctx: torch.Tensor | None = None, level=None) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, ctx: torch.Tensor | None = None, level=None,
+                recon: tuple[torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor:
         """``ctx``: the temporal state ``[B, C, H/8, W/8]`` before these frames (models with a
         state; zeros for a chunk's first frame). ``level``: the quality level, an int or ``[B]``
-        (models with ``enc_levels``; ignored by others)."""
+        (models with ``enc_levels``; ignored by others). ``recon``: the decoded-frame context's
+        features (models with one, ``ReconContext``)."""
         h = F.pixel_unshuffle(x * 2 - 1, 4)
         h = self.block0(self.stem(h))
+        if self.recon4 is not None:
+            h = h + self.recon4(recon[0].to(h.dtype))
         h = self.down(F.silu(h))
+        if self.recon8 is not None:
+            h = h + self.recon8(recon[1].to(h.dtype))
         if self.ctx is not None:
             h = h + self.ctx(ctx.to(h.dtype))
         if self.film is not None:
@@ -105,20 +116,36 @@ class SynthesisNet(nn.Module):
         self.up = nn.Conv2d(w1, w0 * 4, 1)
         self.block0 = ResBlock(w0)
         self.head = nn.Conv2d(w0, 48, 3, padding=1)
+        self.recon8 = zero_conv(cfg.recon, w1) if cfg.recon else None
+        self.recon4 = zero_conv(recon_fine(cfg.recon), w0) if cfg.recon else None
 
     def forward(self, q: torch.Tensor, q_prev: torch.Tensor, has_prev: torch.Tensor,
-                state: torch.Tensor | None = None) -> torch.Tensor:
+                state: torch.Tensor | None = None,
+                recon: tuple[torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor:
         """``q``, ``q_prev``: ``[B, D, h, w]``; ``has_prev``: ``[B]`` (0 for a chunk's first frame,
         whose ``q_prev`` is ignored); ``state``: the temporal state ``[B, C, h, w]`` before each
-        frame (models with a state)."""
+        frame (models with a state); ``recon``: the decoded-frame context's features (models with
+        one, ``ReconContext``)."""
         if self.context:
             flag = has_prev.to(q.dtype).view(-1, 1, 1, 1)
             q = torch.cat([q, q_prev * flag, flag.expand(-1, 1, *q.shape[2:])], dim=1)
         if self.state:
             q = torch.cat([q, state.to(q.dtype)], dim=1)
-        h = self.blocks(self.stem(q))
+        h = self.stem(q)
+        if self.recon8 is not None:
+            h = h + self.recon8(recon[1].to(h.dtype))
+        h = self.blocks(h)
         h = F.pixel_shuffle(self.up(F.silu(h)), 2)
-        h = self.head(F.silu(self.block0(h)))
+        if self.recon4 is not None:
+            h = h + self.recon4(recon[0].to(h.dtype))
+            # the last layer in float32: under bfloat16 its outputs near +-1 lie 2^-7 apart, about an
+            # 8-bit step, and fed forward frame after frame that rounding adds up (fp32 against
+            # bf16 decodes: 39.0 dB at frame 31 of a chunk with it in bf16, 45.2 dB in fp32)
+            h = F.silu(self.block0(h))
+            with torch.autocast(h.device.type, enabled=False):
+                h = self.head(h.float())
+        else:
+            h = self.head(F.silu(self.block0(h)))
         return (F.pixel_shuffle(h, 4) + 1) / 2
 
 

@@ -15,7 +15,7 @@ from vtcodec import files, metrics
 from vtcodec.video import read_video
 
 
-@pytest.mark.parametrize("model", [TINY, "vt1-fsq", "vt2-fsq-tiny", "vt2t-fsq-tiny"])
+@pytest.mark.parametrize("model", [TINY, "vt1-fsq", "vt2-fsq-tiny", "vt2t-fsq-tiny", "vt2r-fsq-tiny"])
 def test_round_trip_tokens_identical(tmp_path, model):
     src = write_clip(tmp_path / "a.y4m", synth_frames(72, 40, 7))
     enc, dec = [], []
@@ -72,7 +72,7 @@ print(codec.digest_tokens(tok), torch.get_num_threads())
 """
 
 
-@pytest.mark.parametrize("model", [TINY, "vt1-fsq", "vt2-fsq-tiny", "vt2t-fsq-tiny"])
+@pytest.mark.parametrize("model", [TINY, "vt1-fsq", "vt2-fsq-tiny", "vt2t-fsq-tiny", "vt2r-fsq-tiny"])
 def test_encoder_one_thread_decoder_two_threads_agree(tmp_path, model):
     src = write_clip(tmp_path / "a.y4m", synth_frames(96, 64, 5, seed=3))
     enc = subprocess.run([sys.executable, "-c", ENCODE.format(threads=1), str(src),

@@ -1,5 +1,6 @@
-"""Temporal state (models/temporal.py, issue 15, format 3.1): a state carried from frame to frame
-within a chunk, computed exactly from the tokens, seen by the encoder, the decoder and the prior."""
+"""Temporal context (models/temporal.py, issue 15): a state carried from frame to frame within a
+chunk, computed exactly from the tokens and seen by the encoder, the decoder and the prior (format 3.1),
+and a decoded-frame context seen by the encoder and the decoder (format 3.2)."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from vtcodec.errors import FormatError
 from vtcodec.zoo import load_model
 
 STATE = "vt2t-fsq-tiny"  # bundled: levels and a 4-channel state
+RECON_TINY = "vt2r-fsq-tiny"  # bundled: vt2t-fsq-tiny's state and a decoded-frame context (format 3.2)
 CFG = ModelConfig(name="vt2t-test", fsq_levels=(7, 7, 7), gains=4, enc_widths=(8, 16), dec_widths=(8, 16),
                   enc_blocks=1, dec_blocks=1, prior_width=8, prior_layers=2, state=3, state_width=8)
 
@@ -67,14 +69,20 @@ def test_a_state_model_round_trips_and_writes_format_3_1(tmp_path):
     ref = codec.from_grid(x, x.shape[2:], (24, 40))
     assert np.array_equal(out[:5], ref)
     # random access inside a chunk: frames 3.. decode as they did in the whole
-    src = write_clip(tmp_path / "src.y4m", frames)
-    files.encode_file(src, tmp_path / "a.vtc", model=STATE, quality=6, gop=5, force=True)
-    files.decode_file(tmp_path / "a.vtc", tmp_path / "all.y4m")
-    files.decode_file(tmp_path / "a.vtc", tmp_path / "part.y4m", start=3, frames=3)
+    assert_seeking_decodes_as_the_whole(tmp_path, frames, STATE, 3, 3)
+
+
+def assert_seeking_decodes_as_the_whole(tmp_path, frames, model: str, start: int, n: int) -> None:
+    """Frames ``start .. start + n - 1`` of ``frames`` coded in chunks of 5 decode alone
+    (``--start``/``--frames``) as they do in the whole stream."""
     from vtcodec.video import read_video
 
+    src = write_clip(tmp_path / "src.y4m", frames)
+    files.encode_file(src, tmp_path / "a.vtc", model=model, quality=6, gop=5, force=True)
+    files.decode_file(tmp_path / "a.vtc", tmp_path / "all.y4m")
+    files.decode_file(tmp_path / "a.vtc", tmp_path / "part.y4m", start=start, frames=n)
     whole, part = read_video(tmp_path / "all.y4m")[0], read_video(tmp_path / "part.y4m")[0]
-    assert np.array_equal(whole[3:6], part)
+    assert np.array_equal(whole[start:start + n], part)
 
 
 def test_the_prior_and_the_decoder_read_the_state():
@@ -99,27 +107,106 @@ def test_the_version_must_match_the_models_state(tmp_path):
     from vtcodec.bitstream import header_size
 
     src = write_clip(tmp_path / "a.y4m", synth_frames(24, 16, 2))
-    for model, minor in ((STATE, 0), ("vt2-fsq-tiny", 1)):
+    for model, written, minor in ((STATE, 1, 0), ("vt2-fsq-tiny", 0, 1), (RECON_TINY, 2, 1), (STATE, 1, 2)):
         files.encode_file(src, tmp_path / "a.vtc", model=model, quality=3, force=True)
         data = bytearray((tmp_path / "a.vtc").read_bytes())
-        assert data[4:6] == bytes([3, 1 - minor])
+        assert data[4:6] == bytes([3, written])
         data[5] = minor
         end = header_size(bytes(data))
         data[end - 4:end] = zlib.crc32(bytes(data[:end - 4])).to_bytes(4, "little")
-        with pytest.raises(FormatError, match="temporal state"):
+        with pytest.raises(FormatError, match=f"writes format 3.{written} streams"):
             codec.decompress(bytes(data))
 
 
-def test_training_teaches_the_state_net_and_the_encoders_context(tmp_path):
+RECON = ModelConfig(**{**CFG.__dict__, "name": "vt2r-test", "recon": 8})  # with a decoded-frame context
+
+
+@pytest.mark.parametrize("cfg, keys", [
+    (CFG, ("temporal.convs.0.weight", "encoder.ctx.weight", "prior.convs.0.weight")),
+    (RECON, ("encoder.recon8.weight", "decoder.recon4.weight", "recon_ctx.stem.weight", "temporal.convs.0.weight")),
+])
+def test_training_teaches_the_state_net_and_the_contexts(tmp_path, cfg, keys):
     from vtcodec.train.ladder import LadderConfig, LadderTrainer
 
     rng = np.random.default_rng(0)
     groups = {"sequences": [synth_frames(72, 72, 5)], "stills": [rng.integers(0, 256, (1, 80, 80, 3), dtype=np.uint8)]}
-    cfg = LadderConfig(model=CFG, warm_start="", steps=2, batch=2, crop=32, frames=3, scales=(1.0,), warmup=1,
+    run = LadderConfig(model=cfg, warm_start="", steps=2, batch=2, crop=32, frames=3, scales=(1.0,), warmup=1,
                        rate_warmup=1, ckpt_every=10, log_every=1)
-    trainer = LadderTrainer(cfg, groups, tmp_path / "run", log=lambda m: None)
+    trainer = LadderTrainer(run, groups, tmp_path / "run", log=lambda m: None)
     before = {k: v.clone() for k, v in trainer.model.state_dict().items()}
     trainer.run()
     after = trainer.model.state_dict()
-    for key in ("temporal.convs.0.weight", "encoder.ctx.weight", "prior.convs.0.weight"):
+    for key in keys:
         assert not torch.equal(before[key], after[key]), key
+    with pytest.raises(ValueError, match="trains with vtcodec.train.ladder"):
+        VTModel(cfg)(torch.rand(1, 2, 3, 32, 32))
+
+
+# --------------------------------------------------------------- decoded-frame context (format 3.2)
+
+def _random_recon_model(seed: int = 0) -> VTModel:
+    """A recon model whose context projections are not zero (as trained, unlike a fresh one)."""
+    torch.manual_seed(seed)
+    model = VTModel(RECON).eval()
+    with torch.no_grad():
+        for net in (model.encoder, model.decoder):
+            for conv in (net.recon4, net.recon8):
+                conv.weight.normal_(0, 0.3)
+    return model
+
+
+def test_a_decoded_frame_context_enters_through_zero_weights():
+    from vtcodec.train.ladder import warm_start
+
+    source = VTModel(CFG).eval()
+    model = VTModel(RECON).eval()
+    warm_start(model, source)
+    frames = [torch.rand(1, 3, 32, 48) for _ in range(3)]
+    with torch.no_grad():
+        za, sa = source.tokenize_conditional(frames, level=2)
+        zb, sb = model.tokenize_conditional(frames, level=2)
+        assert torch.equal(za, zb) and torch.equal(sa, sb)
+        # frame by frame rather than in one batch: the same up to float rounding
+        assert torch.allclose(source.reconstruct(sa, level=2), model.reconstruct(sa, level=2), atol=1e-6)
+
+
+def test_the_decoder_feeds_its_frames_forward_and_the_encoder_sees_them():
+    model = _random_recon_model()
+    frames = [torch.rand(1, 3, 32, 48) for _ in range(4)]
+    with torch.no_grad():
+        _, symbols = model.tokenize_conditional(frames, level=2)
+        whole = model.reconstruct(symbols, level=2)
+        # frame 0 needs nothing before it; the later ones read the frame decoded before them
+        alone = model.reconstruct(symbols[:1], level=2)
+        assert torch.equal(alone[0], whole[0])
+        states = model.exact_states(symbols, level=2)[0]
+        rest = model.reconstruct(symbols[2:], starts_chunk=False, before=symbols[1], level=2, state=states[2:],
+                                 shown=whole[1:2])
+        assert torch.equal(rest, whole[2:])
+        other = model.reconstruct(symbols[2:], starts_chunk=False, before=symbols[1], level=2, state=states[2:],
+                                  shown=torch.zeros_like(whole[1:2]))
+        assert not torch.equal(other[0], whole[2])
+        with pytest.raises(ValueError, match="decoded frame"):
+            model.reconstruct(symbols[2:], starts_chunk=False, before=symbols[1], level=2, state=states[2:])
+        # the encoder codes frame 1 against frame 0 as its decoder shows it
+        z = model.tokenize_conditional(frames, level=2)[0]
+        st = states[1:2].float()
+        assert torch.equal(z[1:2], model.latents(frames[1], st, 2, model.recon_features(whole[:1], frames[1])))
+        assert not torch.equal(z[1:2], model.latents(frames[1], st, 2, model.recon_features(None, frames[1])))
+
+
+def test_a_decoded_frame_context_model_round_trips_and_seeks_inside_a_chunk(tmp_path):
+    frames = synth_frames(40, 24, 9, seed=5)
+    data = codec.compress(frames, quality=6, model=RECON_TINY, gop=5)
+    header = read_header(io.BytesIO(data))
+    assert (header.major, header.minor) == (3, 2)
+    tokens: list = []
+    dec = codec.Decoder(tokens_out=tokens)
+    out = np.stack(dec.decode(data))
+    dec.flush()
+    model = load_model(RECON_TINY)
+    level = codec.Ladder(model.levels).rung(codec.Ladder(model.levels).quality(6))[1]
+    ref = model.reconstruct(tokens[1], level=level)  # the second chunk starts from nothing
+    assert np.array_equal(out[5:], codec.from_grid(ref, ref.shape[2:], (24, 40)))
+    # frames 2.. of the first chunk decode as in the whole, their context rebuilt from frame 0
+    assert_seeking_decodes_as_the_whole(tmp_path, frames, RECON_TINY, 2, 4)

@@ -54,7 +54,7 @@ from vtcodec.errors import VtcError
 from vtcodec.synth import moving_pattern
 
 OUT = Path(__file__).resolve().parent.parent / "conformance" / "vectors"
-TINY, DEFAULT, LADDER, STATE = "vt1-bsq-tiny", "vt1-fsq", "vt2-fsq-tiny", "vt2t-fsq-tiny"
+TINY, DEFAULT, LADDER, STATE, RECON = "vt1-bsq-tiny", "vt1-fsq", "vt2-fsq-tiny", "vt2t-fsq-tiny", "vt2r-fsq-tiny"
 TOLERANCE = {"max_abs_diff": 4, "min_psnr_db": 40.0}
 
 
@@ -199,6 +199,11 @@ def main() -> None:
     v["25-format-3.1-temporal-state-gop-4"] = lambda: stream(moving_pattern(48, 32, 9, seed=24), model=STATE, gop=4)
     v["26-format-3.1-temporal-state-long-chunk-odd-size"] = lambda: stream(moving_pattern(27, 19, 24, seed=25),
                                                                           model=STATE, gop=32, quality=9)
+    # format 3.2: the decoder reconstructs each frame from its tokens and the frame decoded before
+    v["27-format-3.2-decoded-frame-context-gop-4"] = lambda: stream(moving_pattern(48, 32, 9, seed=26), model=RECON,
+                                                                    gop=4)
+    v["28-format-3.2-decoded-frame-context-long-chunk-odd-size"] = lambda: stream(
+        moving_pattern(27, 19, 24, seed=27), model=RECON, gop=32, quality=9)
 
     u = vectors["uncommon"]
     u["01-minor-version-9-extra-header-field"] = seal_stream(header_with(base, body_extra=b"\x05hello", minor=9), frames)
@@ -283,6 +288,11 @@ def main() -> None:
     old[4:6] = bytes([3, 0])  # a 3.0 header naming a model with a temporal state
     old[-4:] = struct.pack("<I", zlib.crc32(bytes(old[:-4])))
     fz["35-format-3.0-header-naming-a-model-with-a-state"] = seal_stream(bytes(old), frames31)
+    head32, frames32 = frames_chunks(v["27-format-3.2-decoded-frame-context-gop-4"])
+    old = bytearray(head32)
+    old[5] = 1  # a 3.1 header naming a model with a decoded-frame context
+    old[-4:] = struct.pack("<I", zlib.crc32(bytes(old[:-4])))
+    fz["36-format-3.1-header-naming-a-model-with-a-decoded-frame-context"] = seal_stream(bytes(old), frames32)
 
     manifest = {"tolerance": TOLERANCE, "vectors": []}
     # format 1.0 streams, kept as written (this encoder writes 2.0 only)

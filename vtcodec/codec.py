@@ -206,9 +206,10 @@ def _env_int(name: str, default: int) -> int:
 
 # ----------------------------------------------------------------------------------- encoding
 def version_of(model) -> dict[str, int]:
-    """The format version a stream of ``model`` is written as (SPEC.md, "Version policy"): 3.1 for
-    a model with a temporal state, 3.0 for one with quality levels only, 2.1 for the others."""
-    major, minor = (3, 1) if model.state else (3, 0) if model.levels else (2, 1)
+    """The format version a stream of ``model`` is written as (SPEC.md, "Version policy"): 3.2 for
+    a model with a decoded-frame context, 3.1 for one with a temporal state, 3.0 for one with
+    quality levels only, 2.1 for the others."""
+    major, minor = (3, 2) if model.recon else (3, 1) if model.state else (3, 0) if model.levels else (2, 1)
     return {"major": major, "minor": minor}
 
 
@@ -248,10 +249,12 @@ class ChunkCoder:
         h, w = self.height, self.width
         batch = batch_frames((cw, ch), (w, h))
         p = self.preset
-        if self.model.state:  # conditional: frame after frame, each with the state its decoder will have
+        if self.model.conditional:  # frame after frame, each with the context its decoder will have
             z, symbols = self.model.tokenize_conditional(
                 (to_grid(frames[i:i + 1], self.device, (ch, cw)) for i in range(len(frames))), p.margin, level)
-            if not (refine and p.refine_steps):
+            # refining a decoded-frame context's tokens would need the decoder in the loop of every
+            # refinement step: its tokens are the conditional encoder's, at every preset
+            if not (refine and p.refine_steps) or self.model.recon:
                 return symbols.cpu()
         else:
             z = torch.cat([self.model.latents(to_grid(frames[i:i + batch], self.device, (ch, cw)), level=level)
@@ -537,10 +540,11 @@ class StreamDecoder:
         if (header.major >= 3) != bool(self.model.levels):
             raise FormatError(f"model {header.model!r} {'has' if self.model.levels else 'has no'} quality levels, "
                               f"but the stream is format {header.major}.{header.minor} (corrupt header)")
-        version = (header.major, header.minor)
-        # 3.1 declares the state; a later 3.x may add more, so only 3.1 itself is checked for it
-        if (version < (3, 1)) if self.model.state else (version == (3, 1)):
-            raise FormatError(f"model {header.model!r} {'has a' if self.model.state else 'has no'} temporal state, "
+        version, need = (header.major, header.minor), tuple(version_of(self.model).values())
+        # 3.1 declares the state, 3.2 a decoded-frame context; a later 3.x may add more, so below
+        # it the version must be the model's own, from it on at least the model's
+        if header.major == 3 and (version != need if version <= (3, 2) else version < need):
+            raise FormatError(f"model {header.model!r} writes format {need[0]}.{need[1]} streams, "
                               f"but the stream is format {header.major}.{header.minor} (corrupt header)")
         self.synthesis = load_decoder(decoder, self.model, device)
         self.coder = TokenCoder(self.model)
@@ -576,12 +580,14 @@ class StreamDecoder:
         pending: list[torch.Tensor] = []  # decoded frames waiting for their network call
         states: list[torch.Tensor] = []  # the temporal state before each pending frame (models with one)
         last = before = None  # symbols of the latest frame; of the frame before ``pending``
+        shown = None  # a decoded-frame context's model: the latest reconstructed frame
+        first = 0 if self.model.recon else lo  # such a model reconstructs every frame, in order
         with torch.inference_mode():
             for i, (symbols, state) in enumerate(self.coder.from_bytes(payload, chunk.n_frames, rows, cols, hi,
                                                                        what, level)):
                 if tokens_out is not None:
                     kept.append(symbols)
-                if i >= lo:
+                if i >= first:
                     if not pending:
                         before = last
                     pending.append(symbols)
@@ -591,8 +597,11 @@ class StreamDecoder:
                     x = self.model.reconstruct(torch.stack(pending).to(self.device), starts_chunk=start == 0,
                                                before=before.to(self.device) if start else None,
                                                decoder=self.synthesis, level=level,
-                                               state=torch.cat(states) if self.model.state else None)
-                    yield from_grid(x, (ch, cw), (header.height, header.width))
+                                               state=torch.cat(states) if self.model.state else None,
+                                               shown=shown)
+                    shown = x[-1:]
+                    if i >= lo:
+                        yield from_grid(x[max(lo - start, 0):], (ch, cw), (header.height, header.width))
                     pending, states = [], []
                 last = symbols
         if tokens_out is not None:

@@ -74,6 +74,9 @@ def refine_latents(model, z: torch.Tensor, frames: torch.Tensor, steps: int, lr:
     chunk's quality level (gained models)."""
     if steps <= 0:
         return z
+    if model.recon:
+        raise ValueError("latents of a model with a decoded-frame context are not refined (each frame's "
+                         "decoder depends on the frame decoded before it)")
     t, _, hh, ww = frames.shape
     render = render or (lambda r: r[:, :, :hh, :ww])
     with torch.inference_mode(False), torch.enable_grad():

@@ -194,37 +194,63 @@ class LadderTrainer(MixTrainer):
         b, t, _, hh, ww = x.shape
         lv = level.repeat_interleave(t)
         amp = torch.autocast(self.device.type, dtype=torch.bfloat16)
-        states = None
-        if model.state:  # frame after frame: each frame's encoder sees the state its decoder will
-            state, zs, kept = model.temporal.zeros(b, hh // 8, ww // 8, x.device), [], []
-            for i in range(t):
-                with amp:
-                    zi = model.encoder(x[:, i], state, level).float()
-                kept.append(state)
-                zs.append(zi)
-                state = model.temporal(state, model.quantizer.prior_values(model.quantizer.encode(zi.detach(), level)),
-                                       level)
-            z, states = torch.stack(zs, 1).flatten(0, 1), torch.stack(kept, 1)
+        states = recon = None
+        if model.conditional:  # frame after frame: each frame's encoder sees what its decoder will
+            z, q, recon, states = self.unroll(x, level, amp)
         else:
             with amp:
                 z = model.encoder(x.flatten(0, 1), level=lv).float()
-        q = model.quantizer(z, lv)
+            q = model.quantizer(z, lv)
         symbols = model.quantizer.encode(z.detach(), lv)
         with amp:  # the prior's convolutions too (as vt1's trainer ran them); its softmax in float32
             costs = model.prior_costs(symbols.view(b, t, *symbols.shape[1:]), level, states).flatten(0, 1)
         bits = soft_bit_map(model.quantizer, z, costs, lv)
         prior_bits = soft_bit_map(model.quantizer, z.detach(), costs, lv)  # teaches the prior alone
-        qs = q.view(b, t, *q.shape[1:])
-        q_prev = torch.cat([torch.zeros_like(qs[:, :1]), qs[:, :-1]], dim=1).flatten(0, 1)
-        has_prev = (torch.arange(t, device=x.device) > 0).float().repeat(b)
-        with amp:
-            recon = model.decoder(q, q_prev, has_prev, None if states is None else states.flatten(0, 1)).float()
+        if recon is None:
+            qs = q.view(b, t, *q.shape[1:])
+            q_prev = torch.cat([torch.zeros_like(qs[:, :1]), qs[:, :-1]], dim=1).flatten(0, 1)
+            has_prev = (torch.arange(t, device=x.device) > 0).float().repeat(b)
+            with amp:
+                recon = model.decoder(q, q_prev, has_prev, None if states is None else states.flatten(0, 1)).float()
         target = x.flatten(0, 1)
         mse = ((recon - target) ** 2).mean(dim=(1, 2, 3)).view(b, t).mean(1)
         ms = (msssim_tensor(recon.clamp(0, 1), target, 1.0, 7).view(b * t, -1).mean(1).view(b, t).mean(1) if cfg.ms > 0
               else torch.ones_like(mse))
         bpp = bits.view(b, -1).sum(1) / (t * hh * ww)
         return {"mse": mse, "msssim": ms, "bpp": bpp, "prior_bpp": prior_bits.view(b, -1).sum(1) / (t * hh * ww)}
+
+    def unroll(self, x: torch.Tensor, level: torch.Tensor, amp) -> tuple[torch.Tensor, ...]:
+        """A conditional model over clips ``[B, T, 3, H, W]`` (each starting a chunk), frame after
+        frame as its encoder and decoder run: each frame's encoder and decoder see the state before
+        it and, with a decoded-frame context, the frame before as decoded (gradients flow through
+        it, so a frame learns to serve as the next one's context). Returns latents and quantized
+        latents ``[B * T, D, h, w]``, decoded frames ``[B * T, 3, H, W]`` and the state before each
+        frame ``[B, T, C, h, w]`` (None without one)."""
+        model = self.model
+        b, t, _, hh, ww = x.shape
+        state = model.temporal.zeros(b, hh // 8, ww // 8, x.device) if model.state else None
+        shown, q_prev = torch.zeros_like(x[:, 0]), None
+        zs, qs, outs, kept = [], [], [], []
+        for i in range(t):
+            has_prev = torch.full((b,), float(i > 0), device=x.device)
+            with amp:
+                feats = model.recon_ctx(shown, has_prev) if model.recon else None
+                zi = model.encoder(x[:, i], state, level, feats).float()
+            qi = model.quantizer(zi, level)
+            with amp:
+                ri = model.decoder(qi, torch.zeros_like(qi) if q_prev is None else q_prev, has_prev, state,
+                                   feats).float()
+            kept.append(state)
+            zs.append(zi)
+            qs.append(qi)
+            outs.append(ri)
+            if model.state:
+                state = model.temporal(state, model.quantizer.prior_values(model.quantizer.encode(zi.detach(), level)),
+                                       level)
+            shown, q_prev = ri, qi
+        states = torch.stack(kept, 1) if model.state else None
+        return (torch.stack(zs, 1).flatten(0, 1), torch.stack(qs, 1).flatten(0, 1),
+                torch.stack(outs, 1).flatten(0, 1), states)
 
     def record(self) -> dict:
         return {"gains": [round(float(g), 3) for g in self.model.quantizer.log_gain.detach().exp().mean(1)]}

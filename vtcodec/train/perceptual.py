@@ -119,9 +119,9 @@ class PerceptualTrainer(MixTrainer):
         torch.manual_seed(cfg.seed)
         self.tokens = load_model(cfg.token_model, device=device, precision="bf16")
         mcfg = self.tokens.cfg
-        if mcfg.state:
-            raise ValueError(f"{cfg.token_model}: perceptual decoders for a model with a temporal state are not "
-                             "supported yet")
+        if mcfg.state or mcfg.recon:
+            raise ValueError(f"{cfg.token_model}: perceptual decoders for a model with a temporal state or a "
+                             "decoded-frame context are not supported yet")
         self.decoder = SynthesisNet(mcfg, self.tokens.quantizer.dim).to(self.device)
         self.decoder.load_state_dict(self.tokens.decoder.state_dict())
         self.disc = PatchDiscriminator(self.tokens.quantizer.dim).to(self.device)

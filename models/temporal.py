@@ -122,7 +122,8 @@ class ReconContext(nn.Module):
 
     Measured against the intra arm of the same family (models/README.md, "t15", 32-frame chunks):
     -27.7% / -24.9% BD-rate (PSNR-RGB / MS-SSIM-RGB) on the four clips with motion after stage
-    2, where the state alone gave -15.9% / -18.4%; about a third of the encode speed goes into
+    2, where the state alone gave -15.9% / -18.4%, and -28.9% / -26.5% with vt2's distortion
+    (MSE + 0.01 (1 - MS-SSIM)) for both arms; about a third of the encode speed goes into
     decoding every frame in the encoder."""
 
     def __init__(self, channels: int) -> None:

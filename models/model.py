@@ -97,13 +97,27 @@ class VTModel(nn.Module):
         with self.autocast():
             return self.encoder(x, ctx, level, recon).float()
 
-    def recon_features(self, prev: torch.Tensor | None, like: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """The decoded-frame context's features for a frame shaped as ``like`` ``[1, 3, H, W]``,
-        from the decoded frame before it ``prev`` (None: the frame starts its chunk)."""
-        has_prev = torch.tensor([0.0 if prev is None else 1.0], device=like.device)
+    def recon_features(self, prev: torch.Tensor | None, size: tuple[int, int],
+                       device: torch.device | str) -> tuple[torch.Tensor, torch.Tensor]:
+        """The decoded-frame context's features for a frame of ``size`` (H, W), from the decoded
+        frame before it ``prev`` ``[1, 3, H, W]`` (None: the frame starts its chunk, and the
+        features are zeros, as ``ReconContext`` gives for it)."""
+        ctx = self.recon_ctx
+        if prev is None:
+            h, w = size
+            return (torch.zeros(1, ctx.fine, h // 4, w // 4, device=device),
+                    torch.zeros(1, ctx.channels, h // 8, w // 8, device=device))
         with self.autocast():
-            f4, f8 = self.recon_ctx(torch.zeros_like(like) if prev is None else prev, has_prev)
+            f4, f8 = ctx(prev, torch.ones(1, device=prev.device))
         return f4.float(), f8.float()
+
+    def _synthesize(self, q: torch.Tensor, q_prev: torch.Tensor, has_prev: torch.Tensor, state: torch.Tensor | None,
+                    feats: tuple[torch.Tensor, torch.Tensor] | None = None,
+                    decoder: nn.Module | None = None) -> torch.Tensor:
+        """The decoder net (the model's own, or ``decoder``) on quantized latents -> frames in [0, 1]."""
+        with self.autocast():
+            x = (decoder or self.decoder)(q, q_prev, has_prev, state, feats)
+        return x.float().clamp(0, 1)
 
     def tokenize_conditional(self, frames, margin: float = 0.0, level=None) -> tuple[torch.Tensor, torch.Tensor]:
         """A conditional model (a temporal state or a decoded-frame context): the frames of one
@@ -111,35 +125,27 @@ class VTModel(nn.Module):
         ``[T, D, h, w]``, symbols ``[T, S, h, w]``), frame after frame, each frame's latents
         computed with the exact state its decoder will have and the context of the frame before
         as this encoder decodes it (``models/temporal.py``); ``margin`` as in ``tokenize_chunk``."""
-        zs, syms, state, prev, shown = [], [], None, None, None
+        zs, syms, state, prev, shown, q_prev = [], [], None, None, None, None
         for x in frames:
             st = None
             if self.state:
                 if state is None:
                     state = self.first_state(x.shape[2] // 8, x.shape[3] // 8)
                 st = state.to(x.device, torch.float32)
-            feats = self.recon_features(shown, x) if self.recon else None
+            feats = self.recon_features(shown, x.shape[2:], x.device) if self.recon else None
             z = self.latents(x, st, level, feats)
             s = self._next_tokens(z, prev, margin, level)
             if self.recon:  # the frame as its decoder will see it, the next frame's context
-                shown = self._decode_one(s, prev, level, st, feats)
+                q = self.quantizer.decode(s, level)
+                has_prev = torch.tensor([0.0 if q_prev is None else 1.0], device=q.device)
+                shown = self._synthesize(q, torch.zeros_like(q) if q_prev is None else q_prev, has_prev, st, feats)
+                q_prev = q
             if self.state:
                 state = self.exact_state().step(state, self.quantizer.prior_values(s), level)
             zs.append(z)
             syms.append(s)
             prev = s
         return torch.cat(zs), torch.cat(syms)
-
-    def _decode_one(self, s: torch.Tensor, prev: torch.Tensor | None, level, state: torch.Tensor | None,
-                    feats: tuple[torch.Tensor, torch.Tensor] | None, decoder: nn.Module | None = None) -> torch.Tensor:
-        """One frame's symbols ``[1, S, h, w]`` (``prev``: the frame before's, None at a chunk's
-        start) -> its decoded frame ``[1, 3, 8h, 8w]`` in [0, 1]."""
-        q = self.quantizer.decode(s, level)
-        q_prev = torch.zeros_like(q) if prev is None else self.quantizer.decode(prev, level)
-        has_prev = torch.tensor([0.0 if prev is None else 1.0], device=q.device)
-        with self.autocast():
-            x = (decoder or self.decoder)(q, q_prev, has_prev, state, feats)
-        return x.float().clamp(0, 1)
 
     def first_state(self, h: int, w: int) -> torch.Tensor:
         """The exact temporal state before a chunk's first frame on an ``h x w`` token grid: zeros."""
@@ -207,8 +213,8 @@ class VTModel(nn.Module):
         frame ``[T, C, h, w]`` (``exact_states``) unless the run starts the chunk. ``shown``: a model
         with a decoded-frame context needs the decoded frame ``[1, 3, 8h, 8w]`` before the run
         unless the run starts the chunk; its frames are reconstructed one after another."""
-        if self.recon:
-            return self._reconstruct_in_order(symbols, starts_chunk, before, decoder, level, state, shown)
+        if self.recon and not starts_chunk and (shown is None or before is None):
+            raise ValueError("a run inside a chunk needs the decoded frame and the symbols before it")
         q = self.quantizer.decode(symbols, level)
         q_prev, has_prev = previous(q, starts_chunk=starts_chunk)
         if not starts_chunk and before is not None:
@@ -219,28 +225,15 @@ class VTModel(nn.Module):
             state = self.exact_states(symbols, level)[0]
         if state is not None:
             state = state.to(q.device, torch.float32)
-        with self.autocast():
-            x = (decoder or self.decoder)(q, q_prev, has_prev, state)
-        return x.float().clamp(0, 1)
-
-    def _reconstruct_in_order(self, symbols, starts_chunk, before, decoder, level, state, shown) -> torch.Tensor:
-        """``reconstruct`` for a model with a decoded-frame context: frame after frame."""
-        if not starts_chunk and (shown is None or before is None):
-            raise ValueError("a run inside a chunk needs the decoded frame and the symbols before it")
-        if self.state and state is None:
-            if not starts_chunk:
-                raise ValueError("a run inside a chunk needs its temporal state")
-            state = self.exact_states(symbols, level)[0]
-        prev = None if starts_chunk else before.unsqueeze(0).to(symbols.device)
-        out = []
-        for i in range(symbols.shape[0]):
-            s = symbols[i:i + 1]
-            like = torch.empty(1, 3, s.shape[2] * 8, s.shape[3] * 8, device=s.device)
-            feats = self.recon_features(shown if prev is not None else None, like)
-            st = None if state is None else state[i:i + 1].to(s.device, torch.float32)
-            shown = self._decode_one(s, prev, level, st, feats, decoder)
+        if not self.recon:
+            return self._synthesize(q, q_prev, has_prev, state, decoder=decoder)
+        size, out = (q.shape[2] * 8, q.shape[3] * 8), []
+        for i in range(q.shape[0]):  # frame after frame, each from the one decoded before it
+            feats = self.recon_features(shown if has_prev[i] else None, size, q.device)
+            one = slice(i, i + 1)
+            shown = self._synthesize(q[one], q_prev[one], has_prev[one], None if state is None else state[one],
+                                     feats, decoder)
             out.append(shown)
-            prev = s
         return torch.cat(out)
 
     # ----------------------------------------------------------------------- training

@@ -138,14 +138,15 @@ class SynthesisNet(nn.Module):
         h = F.pixel_shuffle(self.up(F.silu(h)), 2)
         if self.recon4 is not None:
             h = h + self.recon4(recon[0].to(h.dtype))
+        h = F.silu(self.block0(h))
+        if self.recon4 is not None:
             # the last layer in float32: under bfloat16 its outputs near +-1 lie 2^-7 apart, about an
             # 8-bit step, and fed forward frame after frame that rounding adds up (fp32 against
             # bf16 decodes: 39.0 dB at frame 31 of a chunk with it in bf16, 45.2 dB in fp32)
-            h = F.silu(self.block0(h))
             with torch.autocast(h.device.type, enabled=False):
                 h = self.head(h.float())
         else:
-            h = self.head(F.silu(self.block0(h)))
+            h = self.head(h)
         return (F.pixel_shuffle(h, 4) + 1) / 2
 
 

@@ -191,8 +191,8 @@ def test_the_decoder_feeds_its_frames_forward_and_the_encoder_sees_them():
         # the encoder codes frame 1 against frame 0 as its decoder shows it
         z = model.tokenize_conditional(frames, level=2)[0]
         st = states[1:2].float()
-        assert torch.equal(z[1:2], model.latents(frames[1], st, 2, model.recon_features(whole[:1], frames[1])))
-        assert not torch.equal(z[1:2], model.latents(frames[1], st, 2, model.recon_features(None, frames[1])))
+        assert torch.equal(z[1:2], model.latents(frames[1], st, 2, model.recon_features(whole[:1], (32, 48), "cpu")))
+        assert not torch.equal(z[1:2], model.latents(frames[1], st, 2, model.recon_features(None, (32, 48), "cpu")))
 
 
 def test_a_decoded_frame_context_model_round_trips_and_seeks_inside_a_chunk(tmp_path):

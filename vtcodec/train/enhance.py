@@ -1,0 +1,201 @@
+"""Train an enhancement layer (``models/enhance.py``) on a frozen base token model.
+
+``python -m vtcodec.train.enhance [--config TOML] --data-videos DIR --data-sequences DIR
+--data-stills DIR --out RUN [--resume] [--time-limit S] [--steps N] [--device cuda]``.
+
+Every clip draws a level ``l``; the base model codes its frames as the codec does at the source
+size (its own tokens, decoded with the previous token frame as context, no gradient); the loss is
+``lambda_l * 255^2 * (MSE + ms * (1 - MS-SSIM)) + bpp`` with bpp the enhancement tokens' bits under
+the prior, made differentiable as vt2's are (``vtcodec.refine.soft_bit_map``), the decoder seeing
+straight-through rounded latents. The base layer's bits do not depend on the enhancement and are
+left out.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import sys
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..models.enhance import EnhanceConfig, Enhancer
+from .mixrun import MixTrainer
+
+
+@dataclass(frozen=True)
+class EnhanceTrainConfig:
+    model: EnhanceConfig = field(default_factory=EnhanceConfig)
+    steps: int = 20000
+    batch: int = 8
+    crop: int = 128
+    frames: int = 2
+    scales: tuple[float, ...] = (1.0, 1.0, 0.71)
+    # lambda (bpp per unit of MSE on the 0..255 scale) of the coarsest and the finest level: near
+    # the slope of vt1-fsq's curve at its top (coarsest) and of a codec near 40 dB (finest)
+    lam_min: float = 0.004
+    lam_max: float = 0.3
+    ms: float = 0.01
+    rate_warmup: int = 500
+    lr: float = 3e-4
+    warmup: int = 200
+    final_lr_frac: float = 0.1
+    grad_clip: float = 1.0
+    # lossless material first: photos and frame sequences carry detail that the lossy clips lost
+    shares: tuple[tuple[str, float], ...] = (("stills", 0.5), ("sequences", 0.35), ("videos", 0.15))
+    seed: int = 0
+    ckpt_every: int = 250
+    log_every: int = 50
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["model"] = self.model.to_dict()
+        return d
+
+    @classmethod
+    def from_dict(cls, data: dict) -> EnhanceTrainConfig:
+        from .loop import known_settings
+
+        data = dict(data)
+        model = EnhanceConfig.from_dict(data.pop("model", {}))
+        return cls(model=model, **known_settings(cls, data))
+
+
+def lr_at(cfg: EnhanceTrainConfig, step: int) -> float:
+    if step < cfg.warmup:
+        return cfg.lr * (step + 1) / cfg.warmup
+    t = min(1.0, (step - cfg.warmup) / max(1, cfg.steps - cfg.warmup))
+    return cfg.lr * (cfg.final_lr_frac + (1 - cfg.final_lr_frac) * 0.5 * (1 + math.cos(math.pi * t)))
+
+
+@torch.no_grad()
+def base_layer(base, x: torch.Tensor, amp) -> tuple[torch.Tensor, torch.Tensor]:
+    """Clips ``[B, T, 3, H, W]`` (each starting a chunk; H, W multiples of 8) -> the base model's
+    symbols ``[B * T, S, H/8, W/8]`` and its decode ``[B * T, 3, H, W]`` in [0, 1]."""
+    b, t = x.shape[:2]
+    with amp:
+        z = base.encoder(x.flatten(0, 1)).float()
+    symbols = base.quantizer.encode(z)
+    q = base.quantizer.decode(symbols).view(b, t, *z.shape[1:])
+    q_prev = torch.cat([torch.zeros_like(q[:, :1]), q[:, :-1]], 1).flatten(0, 1)
+    has_prev = (torch.arange(t, device=x.device) > 0).float().repeat(b)
+    with amp:
+        out = base.decoder(q.flatten(0, 1), q_prev, has_prev).float()
+    return symbols, out.clamp(0, 1)
+
+
+class EnhanceTrainer(MixTrainer):
+    def __init__(self, cfg: EnhanceTrainConfig, groups: dict[str, list[np.ndarray]], out: str | os.PathLike,
+                 resume: bool = False, log=print, device: str = "cpu", steps: int | None = None) -> None:
+        from ..zoo import load_model
+        from .loop import load_checkpoint
+        from .media import MixSampler
+
+        self.out, self.log, self.device = Path(out), log, torch.device(device)
+        self.out.mkdir(parents=True, exist_ok=True)
+        ck = None
+        if resume:
+            ck = load_checkpoint(self.out / "last.pt")
+            cfg = EnhanceTrainConfig.from_dict(ck["config"])
+        self.cfg = cfg = replace(cfg, steps=steps) if steps else cfg
+        torch.manual_seed(cfg.seed)
+        self.base = load_model(cfg.model.base, device=device).eval()
+        for p in self.base.parameters():
+            p.requires_grad_(False)
+        self.model = Enhancer(cfg.model).to(self.device)
+        self.model.quantizer.log_gain.requires_grad_(False)  # fixed, as vt2's (run 2)
+        params = [p for p in self.model.parameters() if p.requires_grad]
+        self.opt = torch.optim.AdamW(params, lr=cfg.lr, betas=(0.9, 0.99), weight_decay=0.0)
+        self.lambdas = Enhancer.lambdas(cfg.lam_min, cfg.lam_max, cfg.model.gains).to(self.device)
+        self.sampler = MixSampler(groups, dict(cfg.shares), cfg.crop, cfg.frames, cfg.seed, cfg.scales)
+        self.step, self.history = 0, []
+        if ck is not None:
+            self.model.load_state_dict(ck["model"])
+            self.opt.load_state_dict(ck["opt"])
+            self.restore(ck)
+
+    def save(self) -> None:
+        self.write_checkpoint({"kind": "enhance", "model": self.model.state_dict(), "opt": self.opt.state_dict(),
+                               "config": self.cfg.to_dict()})
+
+    def losses(self, x: torch.Tensor, level: torch.Tensor) -> dict[str, torch.Tensor]:
+        from ..metrics import msssim_tensor
+        from ..refine import soft_bit_map
+
+        enh, cfg = self.model, self.cfg
+        b, t, _, hh, ww = x.shape
+        lv = level.repeat_interleave(t)
+        amp = torch.autocast(self.device.type, dtype=torch.bfloat16)
+        base_symbols, base = base_layer(self.base, x, amp)
+        side = enh.side(self.base.quantizer.prior_values(base_symbols))
+        target = x.flatten(0, 1)
+        with amp:
+            z = enh.latents(target, base, lv).float()
+        q = enh.quantizer(z, lv)
+        symbols = enh.quantizer.encode(z.detach(), lv)
+        with amp:
+            costs = enh.prior_costs(symbols.view(b, t, *symbols.shape[1:]), level,
+                                    side.view(b, t, *side.shape[1:])).flatten(0, 1)
+        bits = soft_bit_map(enh.quantizer, z, costs, lv)
+        prior_bits = soft_bit_map(enh.quantizer, z.detach(), costs, lv)
+        with amp:
+            recon = enh.synthesize(q, base).float()
+        mse = ((recon - target) ** 2).mean(dim=(1, 2, 3)).view(b, t).mean(1)
+        base_mse = ((base - target) ** 2).mean(dim=(1, 2, 3)).view(b, t).mean(1)
+        ms = (msssim_tensor(recon.clamp(0, 1), target, 1.0, 7).view(b * t, -1).mean(1).view(b, t).mean(1) if cfg.ms > 0
+              else torch.ones_like(mse))
+        bpp = bits.view(b, -1).sum(1) / (t * hh * ww)
+        return {"mse": mse, "base_mse": base_mse, "msssim": ms, "bpp": bpp,
+                "prior_bpp": prior_bits.view(b, -1).sum(1) / (t * hh * ww)}
+
+    def train_step(self, x: torch.Tensor) -> dict:
+        cfg = self.cfg
+        lr = lr_at(cfg, self.step)
+        for g in self.opt.param_groups:
+            g["lr"] = lr
+        x = x.to(self.device, non_blocking=True)
+        gen = torch.Generator().manual_seed(cfg.seed * 1_000_003 + self.step)
+        level = torch.randint(0, cfg.model.gains, (x.shape[0],), generator=gen).to(self.device)
+        out = self.losses(x, level)
+        dist = out["mse"] + cfg.ms * (1 - out["msssim"])
+        w = min(1.0, self.step / cfg.rate_warmup) if cfg.rate_warmup else 1.0
+        loss = (self.lambdas[level] * 255**2 * dist + w * out["bpp"] + (1 - w) * out["prior_bpp"]).mean()
+        self.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip)
+        self.opt.step()
+        self.step += 1
+        psnr = -10 * torch.log10(out["mse"].detach().clamp(min=1e-10))
+        gain = psnr + 10 * torch.log10(out["base_mse"].clamp(min=1e-10))
+        rec = {"loss": loss.item()}
+        n = cfg.model.gains
+        for name, sel in (("lo", level < n // 3), ("mid", (level >= n // 3) & (level < 2 * n // 3)),
+                          ("hi", level >= 2 * n // 3)):
+            if bool(sel.any()):
+                rec[f"psnr_{name}"] = float(psnr[sel].mean())
+                rec[f"gain_{name}"] = float(gain[sel].mean())
+                rec[f"bpp_{name}"] = float(out["bpp"].detach()[sel].mean())
+        return rec
+
+
+def load_enhancer(path: str | os.PathLike, device: str = "cpu") -> Enhancer:
+    """The enhancement layer of a run folder's ``last.pt``."""
+    from .loop import load_checkpoint
+
+    ck = load_checkpoint(Path(path) / "last.pt" if Path(path).is_dir() else path, device)
+    model = Enhancer(EnhanceConfig.from_dict(ck["config"]["model"])).to(device)
+    model.load_state_dict(ck["model"])
+    return model.eval()
+
+
+def main(argv: list[str] | None = None) -> int:
+    from .mixrun import main as run_main
+
+    return run_main("python -m vtcodec.train.enhance", EnhanceTrainConfig.from_dict, EnhanceTrainer, argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -13,17 +13,16 @@ left out.
 
 from __future__ import annotations
 
-import math
 import os
 import sys
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from ..models.enhance import EnhanceConfig, Enhancer
-from .mixrun import MixTrainer
+from .ladder import LadderTrainer
 
 
 @dataclass(frozen=True)
@@ -64,13 +63,6 @@ class EnhanceTrainConfig:
         return cls(model=model, **known_settings(cls, data))
 
 
-def lr_at(cfg: EnhanceTrainConfig, step: int) -> float:
-    if step < cfg.warmup:
-        return cfg.lr * (step + 1) / cfg.warmup
-    t = min(1.0, (step - cfg.warmup) / max(1, cfg.steps - cfg.warmup))
-    return cfg.lr * (cfg.final_lr_frac + (1 - cfg.final_lr_frac) * 0.5 * (1 + math.cos(math.pi * t)))
-
-
 @torch.no_grad()
 def base_layer(base, x: torch.Tensor, amp) -> tuple[torch.Tensor, torch.Tensor]:
     """Clips ``[B, T, 3, H, W]`` (each starting a chunk; H, W multiples of 8) -> the base model's
@@ -87,35 +79,20 @@ def base_layer(base, x: torch.Tensor, amp) -> tuple[torch.Tensor, torch.Tensor]:
     return symbols, out.clamp(0, 1)
 
 
-class EnhanceTrainer(MixTrainer):
+class EnhanceTrainer(LadderTrainer):
+    """``LadderTrainer``'s steps, log and checkpoints for an ``Enhancer`` over a frozen base."""
+
     def __init__(self, cfg: EnhanceTrainConfig, groups: dict[str, list[np.ndarray]], out: str | os.PathLike,
                  resume: bool = False, log=print, device: str = "cpu", steps: int | None = None) -> None:
         from ..zoo import load_model
-        from .loop import load_checkpoint
-        from .media import MixSampler
 
-        self.out, self.log, self.device = Path(out), log, torch.device(device)
-        self.out.mkdir(parents=True, exist_ok=True)
-        ck = None
-        if resume:
-            ck = load_checkpoint(self.out / "last.pt")
-            cfg = EnhanceTrainConfig.from_dict(ck["config"])
-        self.cfg = cfg = replace(cfg, steps=steps) if steps else cfg
-        torch.manual_seed(cfg.seed)
+        ck = self.begin(cfg, EnhanceTrainConfig.from_dict, out, resume, log, device, steps)
+        cfg = self.cfg
         self.base = load_model(cfg.model.base, device=device).eval()
         for p in self.base.parameters():
             p.requires_grad_(False)
         self.model = Enhancer(cfg.model).to(self.device)
-        self.model.quantizer.log_gain.requires_grad_(False)  # fixed, as vt2's (run 2)
-        params = [p for p in self.model.parameters() if p.requires_grad]
-        self.opt = torch.optim.AdamW(params, lr=cfg.lr, betas=(0.9, 0.99), weight_decay=0.0)
-        self.lambdas = Enhancer.lambdas(cfg.lam_min, cfg.lam_max, cfg.model.gains).to(self.device)
-        self.sampler = MixSampler(groups, dict(cfg.shares), cfg.crop, cfg.frames, cfg.seed, cfg.scales)
-        self.step, self.history = 0, []
-        if ck is not None:
-            self.model.load_state_dict(ck["model"])
-            self.opt.load_state_dict(ck["opt"])
-            self.restore(ck)
+        self.prepare(groups, Enhancer.lambdas(cfg.lam_min, cfg.lam_max, cfg.model.gains), ck)
 
     def save(self) -> None:
         self.write_checkpoint({"kind": "enhance", "model": self.model.state_dict(), "opt": self.opt.state_dict(),
@@ -151,34 +128,9 @@ class EnhanceTrainer(MixTrainer):
         return {"mse": mse, "base_mse": base_mse, "msssim": ms, "bpp": bpp,
                 "prior_bpp": prior_bits.view(b, -1).sum(1) / (t * hh * ww)}
 
-    def train_step(self, x: torch.Tensor) -> dict:
-        cfg = self.cfg
-        lr = lr_at(cfg, self.step)
-        for g in self.opt.param_groups:
-            g["lr"] = lr
-        x = x.to(self.device, non_blocking=True)
-        gen = torch.Generator().manual_seed(cfg.seed * 1_000_003 + self.step)
-        level = torch.randint(0, cfg.model.gains, (x.shape[0],), generator=gen).to(self.device)
-        out = self.losses(x, level)
-        dist = out["mse"] + cfg.ms * (1 - out["msssim"])
-        w = min(1.0, self.step / cfg.rate_warmup) if cfg.rate_warmup else 1.0
-        loss = (self.lambdas[level] * 255**2 * dist + w * out["bpp"] + (1 - w) * out["prior_bpp"]).mean()
-        self.opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip)
-        self.opt.step()
-        self.step += 1
-        psnr = -10 * torch.log10(out["mse"].detach().clamp(min=1e-10))
-        gain = psnr + 10 * torch.log10(out["base_mse"].clamp(min=1e-10))
-        rec = {"loss": loss.item()}
-        n = cfg.model.gains
-        for name, sel in (("lo", level < n // 3), ("mid", (level >= n // 3) & (level < 2 * n // 3)),
-                          ("hi", level >= 2 * n // 3)):
-            if bool(sel.any()):
-                rec[f"psnr_{name}"] = float(psnr[sel].mean())
-                rec[f"gain_{name}"] = float(gain[sel].mean())
-                rec[f"bpp_{name}"] = float(out["bpp"].detach()[sel].mean())
-        return rec
+    def logged(self, out: dict[str, torch.Tensor], psnr: torch.Tensor) -> dict[str, torch.Tensor]:
+        """The layer's gain over the base decode of the same clips, dB."""
+        return {"gain": psnr + 10 * torch.log10(out["base_mse"].clamp(min=1e-10))}
 
 
 def load_enhancer(path: str | os.PathLike, device: str = "cpu") -> Enhancer:

@@ -151,29 +151,45 @@ def lr_at(cfg: LadderConfig, step: int) -> float:
 class LadderTrainer(MixTrainer):
     def __init__(self, cfg: LadderConfig, groups: dict[str, list[np.ndarray]], out: str | os.PathLike,
                  resume: bool = False, log=print, device: str = "cpu", steps: int | None = None) -> None:
-        from .loop import load_checkpoint
-        from .media import MixSampler
-
-        self.out, self.log, self.device = Path(out), log, torch.device(device)
-        self.out.mkdir(parents=True, exist_ok=True)
-        ck = None
-        if resume:
-            ck = load_checkpoint(self.out / "last.pt")
-            cfg = LadderConfig.from_dict(ck["config"])
-        self.cfg = cfg = replace(cfg, steps=steps) if steps else cfg
-        torch.manual_seed(cfg.seed)
+        ck = self.begin(cfg, LadderConfig.from_dict, out, resume, log, device, steps)
+        cfg = self.cfg
         self.model = VTModel(cfg.model).to(self.device)
         if ck is None and cfg.warm_start:
             from ..zoo import load_model
 
             copied = warm_start(self.model, load_model(cfg.warm_start, device=device))
             log(f"warm start from {cfg.warm_start}: {len(copied)} tensors")
-        # the gains stay where FSQ puts them (log-spaced): through straight-through rounding the
-        # distortion gives them no gradient and the rate only shrinks them (run 2, models/README.md)
+        self.prepare(groups, cfg.lambdas(), ck)
+
+    def begin(self, cfg, from_dict, out: str | os.PathLike, resume: bool, log, device: str,
+              steps: int | None) -> dict | None:
+        """Set the run folder, log, device and settings (a resumed run's own, from its checkpoint,
+        read with ``from_dict``; ``steps`` overrides the step count); returns the checkpoint
+        (None for a new run)."""
+        from .loop import load_checkpoint
+
+        self.out, self.log, self.device = Path(out), log, torch.device(device)
+        self.out.mkdir(parents=True, exist_ok=True)
+        ck = None
+        if resume:
+            ck = load_checkpoint(self.out / "last.pt")
+            cfg = from_dict(ck["config"])
+        self.cfg = cfg = replace(cfg, steps=steps) if steps else cfg
+        torch.manual_seed(cfg.seed)
+        return ck
+
+    def prepare(self, groups: dict[str, list[np.ndarray]], lambdas: torch.Tensor, ck: dict | None) -> None:
+        """Optimizer, lambdas and sampler for ``self.model`` under ``self.cfg``, and the state of
+        checkpoint ``ck`` (None: a new run). The quantizer's gains stay where FSQ puts them
+        (log-spaced): through straight-through rounding the distortion gives them no gradient and
+        the rate only shrinks them (run 2, models/README.md)."""
+        from .media import MixSampler
+
+        cfg = self.cfg
         self.model.quantizer.log_gain.requires_grad_(False)
         params = [p for p in self.model.parameters() if p.requires_grad]
         self.opt = torch.optim.AdamW(params, lr=cfg.lr, betas=(0.9, 0.99), weight_decay=0.0)
-        self.lambdas = cfg.lambdas().to(self.device)
+        self.lambdas = lambdas.to(self.device)
         self.sampler = MixSampler(groups, dict(cfg.shares), cfg.crop, cfg.frames, cfg.seed, cfg.scales)
         self.step, self.history = 0, []
         if ck is not None:
@@ -275,14 +291,19 @@ class LadderTrainer(MixTrainer):
         self.opt.step()
         self.step += 1
         psnr = -10 * torch.log10(out["mse"].detach().clamp(min=1e-10))
+        per_clip = {"psnr": psnr, "bpp": out["bpp"].detach(), **self.logged(out, psnr)}
         rec = {"loss": loss.item()}
         n = cfg.model.gains
         for name, sel in (("lo", level < n // 3), ("mid", (level >= n // 3) & (level < 2 * n // 3)),
                           ("hi", level >= 2 * n // 3)):
             if bool(sel.any()):
-                rec[f"psnr_{name}"] = float(psnr[sel].mean())
-                rec[f"bpp_{name}"] = float(out["bpp"].detach()[sel].mean())
+                for key, value in per_clip.items():
+                    rec[f"{key}_{name}"] = float(value[sel].mean())
         return rec
+
+    def logged(self, out: dict[str, torch.Tensor], psnr: torch.Tensor) -> dict[str, torch.Tensor]:
+        """More per-clip numbers for the log lines (averaged per band of levels); none here."""
+        return {}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -39,7 +39,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .fsq import FSQ
-from .prior import Prior, schedule
+from .prior import Prior, clip_costs
 from .tokenizer import ResBlock
 
 
@@ -112,22 +112,12 @@ class Enhancer(nn.Module):
 
     def prior_costs(self, symbols: torch.Tensor, level, side: torch.Tensor) -> torch.Tensor:
         """Float prior's cost in bits of every alphabet entry ``[B, T, S, A, h, w]`` at every position
-        of symbols ``[B, T, S, h, w]``, each priced in its coding step (``VTModel.prior_costs``);
+        of symbols ``[B, T, S, h, w]``, each priced in its coding step (``models.prior.clip_costs``);
         ``side``: ``[B, T, 4, h, w]``, ``level``: ``[B]``."""
         b, t, s, h, w = symbols.shape
         values = self.quantizer.prior_values(symbols.flatten(0, 1)).view(b, t, -1, h, w)
-        prev = torch.cat([torch.zeros_like(values[:, :1]), values[:, :-1]], 1).flatten(0, 1)
-        has_prev = (torch.arange(t, device=symbols.device) > 0).float().repeat(b)
-        cur = values.flatten(0, 1)
         lv = torch.as_tensor(level, device=symbols.device).float().view(-1).expand(b).repeat_interleave(t)
-        st = side.flatten(0, 1).float()
-        logits = torch.zeros(b * t, s, self.prior.amax, h, w, device=symbols.device)
-        for known, target in schedule(self.cfg.prior_groups, s, h, w, device=symbols.device):
-            chans = target.flatten(1).any(1).nonzero().flatten()
-            km = known.float().unsqueeze(0).expand(b * t, -1, -1, -1)
-            part = self.prior(prev, has_prev, cur, km, lv, st, channels=chans).float()
-            logits[:, chans] += part * target[chans].view(1, -1, 1, h, w).float()
-        return self.prior.costs(logits).view(b, t, s, -1, h, w)
+        return clip_costs(self.prior, self.cfg.prior_groups, values, s, lv, side.flatten(0, 1).float())
 
     @staticmethod
     def lambdas(lo: float, hi: float, n: int) -> torch.Tensor:

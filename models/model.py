@@ -15,9 +15,9 @@ from .bsq import BSQ
 from .config import ModelConfig
 from .fsq import FSQ
 from .intnet import ACT_BITS, IntConvNet
-from .prior import Prior, schedule
+from .prior import Prior, clip_costs
 from .temporal import ExactState, ReconContext, StateNet
-from .tokenizer import AnalysisNet, SynthesisNet, previous
+from .tokenizer import AnalysisNet, SynthesisNet, clips_previous, previous
 
 
 class VTModel(nn.Module):
@@ -251,9 +251,7 @@ class VTModel(nn.Module):
         z = self.encoder(x.flatten(0, 1))
         q = self.quantizer(z)
         symbols = self.quantizer.encode(z.detach())
-        qs = q.view(b, t, *q.shape[1:])
-        q_prev = torch.cat([torch.zeros_like(qs[:, :1]), qs[:, :-1]], dim=1).flatten(0, 1)
-        has_prev = (torch.arange(t, device=x.device) > 0).float().repeat(b)
+        q_prev, has_prev = clips_previous(q.view(b, t, *q.shape[1:]))
         recon = self.decoder(q, q_prev, has_prev).view_as(x)
         bits = self.prior_bits(symbols.view(b, t, *symbols.shape[1:]))
         return {"recon": recon, "symbols": symbols.view(b, t, *symbols.shape[1:]), "bits": bits}
@@ -269,18 +267,9 @@ class VTModel(nn.Module):
         position of symbols ``[B, T, S, h, w]``, each priced in the step that codes it (the
         other symbols as its context). ``states``: the temporal state before each frame
         ``[B, T, C, h, w]`` (models with one; default: the float state net's, the clips starting a
-        chunk).
-
-        Each step's net runs on the whole grid, but its head computes only the channels the step
-        codes, and a position's logits are kept from its own step alone, so the softmax runs once
-        per symbol rather than once per step (a sixth of the work for a model of three channel
-        groups: the bulk of a training step, ``benchmarks/train_speed.py``)."""
+        chunk). The pricing itself: ``models.prior.clip_costs``."""
         b, t, s, h, w = symbols.shape
         values = self.quantizer.prior_values(symbols.flatten(0, 1)).view(b, t, -1, h, w)
-        prev = torch.cat([torch.zeros_like(values[:, :1]), values[:, :-1]], 1).flatten(0, 1)
-        has_prev = (torch.arange(t, device=symbols.device) > 0).float().repeat(b)
-        cur = values.flatten(0, 1)
-        bt = cur.shape[0]
         lv = None
         if self.levels:
             if level is None:
@@ -291,19 +280,7 @@ class VTModel(nn.Module):
             if states is None:
                 states = self.float_states(symbols, level)
             st = states.flatten(0, 1).float()
-        parts: dict[tuple[int, ...], torch.Tensor] = {}  # a channel group's logits, from both passes
-        for known, target in schedule(self.cfg.prior_groups, s, h, w, device=symbols.device):
-            chans = target.flatten(1).any(1).nonzero().flatten()
-            km = self.expand_mask(known).float().unsqueeze(0).expand(bt, -1, -1, -1)
-            part = self.prior(prev, has_prev, cur, km, lv, st, channels=chans)  # [bt, K, A, h, w]
-            part = part * target[chans].view(1, -1, 1, h, w).to(part.dtype)  # this step's positions
-            key = tuple(chans.tolist())
-            parts[key] = parts[key] + part if key in parts else part
-        order = [c for key in parts for c in key]
-        logits = torch.cat(list(parts.values()), 1).float()
-        if order != list(range(s)):
-            logits = logits[:, torch.tensor(order, device=logits.device).argsort()]
-        return self.prior.costs(logits).view(b, t, s, -1, h, w)
+        return clip_costs(self.prior, self.cfg.prior_groups, values, s, lv, st, self.expand_mask)
 
     def expand_mask(self, mask: torch.Tensor) -> torch.Tensor:
         """Symbol-channel mask ``[S, h, w]`` -> latent-channel mask ``[D, h, w]``."""

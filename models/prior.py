@@ -21,10 +21,13 @@ Logits are in bits (log2 units). For coding, the net runs in exact integer arith
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from .tokenizer import clips_previous
 
 
 def schedule(groups: tuple[tuple[int, ...], ...], n_symbols: int, h: int, w: int,
@@ -44,6 +47,39 @@ def schedule(groups: tuple[tuple[int, ...], ...], n_symbols: int, h: int, w: int
             steps.append((known.clone(), target))
             known |= target
     return steps
+
+
+def clip_costs(prior: Prior, groups: tuple[tuple[int, ...], ...], values: torch.Tensor, n_symbols: int,
+               level: torch.Tensor | None, side: torch.Tensor | None,
+               expand: Callable[[torch.Tensor], torch.Tensor] | None = None) -> torch.Tensor:
+    """The float ``prior``'s cost in bits of every alphabet entry ``[B, T, S, A, h, w]`` at every
+    position of clips of prior values ``[B, T, D, h, w]`` (each clip starting a chunk), each symbol
+    priced in the step of ``schedule(groups, ...)`` that codes it, the other symbols as its context.
+    ``level``: ``[B * T]`` (priors with levels), ``side``: the extra planes ``[B * T, C, h, w]``
+    (the temporal state, or an enhancement layer's base tokens), ``expand``: a symbol-channel mask
+    ``[S, h, w]`` -> the latent-channel mask ``[D, h, w]`` (default: the same, ``S == D``).
+
+    Each step's net runs on the whole grid, but its head computes only the channels the step
+    codes, and a position's logits are kept from its own step alone, so the softmax runs once
+    per symbol rather than once per step (a sixth of the work for a model of three channel
+    groups: the bulk of a training step, ``benchmarks/train_speed.py``)."""
+    b, t, _, h, w = values.shape
+    prev, has_prev = clips_previous(values)
+    cur = values.flatten(0, 1)
+    bt = cur.shape[0]
+    parts: dict[tuple[int, ...], torch.Tensor] = {}  # a channel group's logits, from both passes
+    for known, target in schedule(groups, n_symbols, h, w, device=values.device):
+        chans = target.flatten(1).any(1).nonzero().flatten()
+        km = (known if expand is None else expand(known)).float().unsqueeze(0).expand(bt, -1, -1, -1)
+        part = prior(prev, has_prev, cur, km, level, side, channels=chans)  # [bt, K, A, h, w]
+        part = part * target[chans].view(1, -1, 1, h, w).to(part.dtype)  # this step's positions
+        key = tuple(chans.tolist())
+        parts[key] = parts[key] + part if key in parts else part
+    order = [c for key in parts for c in key]
+    logits = torch.cat(list(parts.values()), 1).float()
+    if order != list(range(n_symbols)):
+        logits = logits[:, torch.tensor(order, device=logits.device).argsort()]
+    return prior.costs(logits).view(b, t, n_symbols, -1, h, w)
 
 
 class Prior(nn.Module):

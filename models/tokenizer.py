@@ -159,3 +159,11 @@ def previous(q: torch.Tensor, starts_chunk: bool = True) -> tuple[torch.Tensor, 
     if starts_chunk:
         has_prev[0] = 0
     return q_prev, has_prev
+
+
+def clips_previous(q: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """``previous`` for a batch of clips ``[B, T, ...]``, each starting a chunk: ``(q_prev,
+    has_prev)`` flattened to ``[B * T, ...]`` and ``[B * T]``."""
+    b, t = q.shape[:2]
+    q_prev = torch.cat([torch.zeros_like(q[:, :1]), q[:, :-1]], dim=1).flatten(0, 1)
+    return q_prev, (torch.arange(t, device=q.device) > 0).float().repeat(b)

@@ -22,6 +22,7 @@ import numpy as np
 import torch
 
 from ..models.enhance import EnhanceConfig, Enhancer
+from ..models.tokenizer import clips_previous
 from .ladder import LadderTrainer
 
 
@@ -72,8 +73,7 @@ def base_layer(base, x: torch.Tensor, amp) -> tuple[torch.Tensor, torch.Tensor]:
         z = base.encoder(x.flatten(0, 1)).float()
     symbols = base.quantizer.encode(z)
     q = base.quantizer.decode(symbols).view(b, t, *z.shape[1:])
-    q_prev = torch.cat([torch.zeros_like(q[:, :1]), q[:, :-1]], 1).flatten(0, 1)
-    has_prev = (torch.arange(t, device=x.device) > 0).float().repeat(b)
+    q_prev, has_prev = clips_previous(q)
     with amp:
         out = base.decoder(q.flatten(0, 1), q_prev, has_prev).float()
     return symbols, out.clamp(0, 1)

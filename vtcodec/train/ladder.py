@@ -47,6 +47,7 @@ import numpy as np
 import torch
 
 from ..models import ModelConfig, VTModel
+from ..models.tokenizer import clips_previous
 from .mixrun import MixTrainer
 
 
@@ -223,9 +224,7 @@ class LadderTrainer(MixTrainer):
         bits = soft_bit_map(model.quantizer, z, costs, lv)
         prior_bits = soft_bit_map(model.quantizer, z.detach(), costs, lv)  # teaches the prior alone
         if recon is None:
-            qs = q.view(b, t, *q.shape[1:])
-            q_prev = torch.cat([torch.zeros_like(qs[:, :1]), qs[:, :-1]], dim=1).flatten(0, 1)
-            has_prev = (torch.arange(t, device=x.device) > 0).float().repeat(b)
+            q_prev, has_prev = clips_previous(q.view(b, t, *q.shape[1:]))
             with amp:
                 recon = model.decoder(q, q_prev, has_prev, None if states is None else states.flatten(0, 1)).float()
         target = x.flatten(0, 1)

@@ -99,11 +99,10 @@ class EnhanceTrainer(LadderTrainer):
                                "config": self.cfg.to_dict()})
 
     def losses(self, x: torch.Tensor, level: torch.Tensor) -> dict[str, torch.Tensor]:
-        from ..metrics import msssim_tensor
         from ..refine import soft_bit_map
 
-        enh, cfg = self.model, self.cfg
-        b, t, _, hh, ww = x.shape
+        enh = self.model
+        b, t = x.shape[:2]
         lv = level.repeat_interleave(t)
         amp = torch.autocast(self.device.type, dtype=torch.bfloat16)
         base_symbols, base = base_layer(self.base, x, amp)
@@ -120,13 +119,8 @@ class EnhanceTrainer(LadderTrainer):
         prior_bits = soft_bit_map(enh.quantizer, z.detach(), costs, lv)
         with amp:
             recon = enh.synthesize(q, base).float()
-        mse = ((recon - target) ** 2).mean(dim=(1, 2, 3)).view(b, t).mean(1)
         base_mse = ((base - target) ** 2).mean(dim=(1, 2, 3)).view(b, t).mean(1)
-        ms = (msssim_tensor(recon.clamp(0, 1), target, 1.0, 7).view(b * t, -1).mean(1).view(b, t).mean(1) if cfg.ms > 0
-              else torch.ones_like(mse))
-        bpp = bits.view(b, -1).sum(1) / (t * hh * ww)
-        return {"mse": mse, "base_mse": base_mse, "msssim": ms, "bpp": bpp,
-                "prior_bpp": prior_bits.view(b, -1).sum(1) / (t * hh * ww)}
+        return {**self.per_clip(recon, x, bits, prior_bits), "base_mse": base_mse}
 
     def logged(self, out: dict[str, torch.Tensor], psnr: torch.Tensor) -> dict[str, torch.Tensor]:
         """The layer's gain over the base decode of the same clips, dB."""

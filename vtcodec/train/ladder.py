@@ -204,11 +204,10 @@ class LadderTrainer(MixTrainer):
 
     def losses(self, x: torch.Tensor, level: torch.Tensor) -> dict[str, torch.Tensor]:
         """Clips ``[B, T, 3, H, W]`` and a level per clip -> per-clip ``mse``, ``msssim``, ``bpp``."""
-        from ..metrics import msssim_tensor
         from ..refine import soft_bit_map
 
-        model, cfg = self.model, self.cfg
-        b, t, _, hh, ww = x.shape
+        model = self.model
+        b, t = x.shape[:2]
         lv = level.repeat_interleave(t)
         amp = torch.autocast(self.device.type, dtype=torch.bfloat16)
         states = recon = None
@@ -227,12 +226,22 @@ class LadderTrainer(MixTrainer):
             q_prev, has_prev = clips_previous(q.view(b, t, *q.shape[1:]))
             with amp:
                 recon = model.decoder(q, q_prev, has_prev, None if states is None else states.flatten(0, 1)).float()
+        return self.per_clip(recon, x, bits, prior_bits)
+
+    def per_clip(self, recon: torch.Tensor, x: torch.Tensor, bits: torch.Tensor,
+                 prior_bits: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Decoded frames ``[B * T, 3, H, W]`` of clips ``x`` ``[B, T, 3, H, W]`` and the bit maps
+        of their tokens (for the coder and for the prior alone) -> per-clip ``mse``, ``msssim``
+        (1 when the distortion has no MS-SSIM term), ``bpp`` and ``prior_bpp``."""
+        from ..metrics import msssim_tensor
+
+        b, t, _, hh, ww = x.shape
         target = x.flatten(0, 1)
         mse = ((recon - target) ** 2).mean(dim=(1, 2, 3)).view(b, t).mean(1)
-        ms = (msssim_tensor(recon.clamp(0, 1), target, 1.0, 7).view(b * t, -1).mean(1).view(b, t).mean(1) if cfg.ms > 0
-              else torch.ones_like(mse))
-        bpp = bits.view(b, -1).sum(1) / (t * hh * ww)
-        return {"mse": mse, "msssim": ms, "bpp": bpp, "prior_bpp": prior_bits.view(b, -1).sum(1) / (t * hh * ww)}
+        ms = (msssim_tensor(recon.clamp(0, 1), target, 1.0, 7).view(b * t, -1).mean(1).view(b, t).mean(1)
+              if self.cfg.ms > 0 else torch.ones_like(mse))
+        return {"mse": mse, "msssim": ms, "bpp": bits.view(b, -1).sum(1) / (t * hh * ww),
+                "prior_bpp": prior_bits.view(b, -1).sum(1) / (t * hh * ww)}
 
     def unroll(self, x: torch.Tensor, level: torch.Tensor, amp) -> tuple[torch.Tensor, ...]:
         """A conditional model over clips ``[B, T, 3, H, W]`` (each starting a chunk), frame after

@@ -82,6 +82,8 @@ def base_layer(base, x: torch.Tensor, amp) -> tuple[torch.Tensor, torch.Tensor]:
 class EnhanceTrainer(LadderTrainer):
     """``LadderTrainer``'s steps, log and checkpoints for an ``Enhancer`` over a frozen base."""
 
+    kind = "enhance"
+
     def __init__(self, cfg: EnhanceTrainConfig, groups: dict[str, list[np.ndarray]], out: str | os.PathLike,
                  resume: bool = False, log=print, device: str = "cpu", steps: int | None = None) -> None:
         from ..zoo import load_model
@@ -93,10 +95,6 @@ class EnhanceTrainer(LadderTrainer):
             p.requires_grad_(False)
         self.model = Enhancer(cfg.model).to(self.device)
         self.prepare(groups, Enhancer.lambdas(cfg.lam_min, cfg.lam_max, cfg.model.gains), ck)
-
-    def save(self) -> None:
-        self.write_checkpoint({"kind": "enhance", "model": self.model.state_dict(), "opt": self.opt.state_dict(),
-                               "config": self.cfg.to_dict()})
 
     def losses(self, x: torch.Tensor, level: torch.Tensor) -> dict[str, torch.Tensor]:
         from ..refine import soft_bit_map

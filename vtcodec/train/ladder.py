@@ -150,6 +150,8 @@ def lr_at(cfg: LadderConfig, step: int) -> float:
 
 
 class LadderTrainer(MixTrainer):
+    kind = "ladder"  # what the checkpoint says it holds (``vtcodec export`` reads it)
+
     def __init__(self, cfg: LadderConfig, groups: dict[str, list[np.ndarray]], out: str | os.PathLike,
                  resume: bool = False, log=print, device: str = "cpu", steps: int | None = None) -> None:
         ck = self.begin(cfg, LadderConfig.from_dict, out, resume, log, device, steps)
@@ -199,7 +201,7 @@ class LadderTrainer(MixTrainer):
             self.restore(ck)
 
     def save(self) -> None:
-        self.write_checkpoint({"kind": "ladder", "model": self.model.state_dict(), "opt": self.opt.state_dict(),
+        self.write_checkpoint({"kind": self.kind, "model": self.model.state_dict(), "opt": self.opt.state_dict(),
                                "config": self.cfg.to_dict()})
 
     def losses(self, x: torch.Tensor, level: torch.Tensor) -> dict[str, torch.Tensor]:

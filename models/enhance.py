@@ -16,14 +16,25 @@ information grows with the level (``models/fsq.py``).
 * **Prior** (``models/prior.py``'s ``Prior``, checkerboard and channel groups) sees the previous
   frame's enhancement tokens, the coded neighbours, the level, and the base layer's tokens of the
   same frame (upsampled to the 4x4 grid) through its side planes. Tokens only: every input of the
-  prior is an integer every decoder rebuilds exactly, so the net can run in ``models/intnet.py``'s
-  exact arithmetic once the layer is coded (it has no coding path or format yet: its bits are the
-  float prior's -log2 p); the base decode, a float, reaches the encoder and decoder only.
+  prior is an integer every decoder rebuilds exactly, so the net runs in ``models/intnet.py``'s
+  exact arithmetic (``exact_prior``; ``vtcodec.tokens.TokenCoder`` range-codes the layer's tokens
+  with it, the base tokens as side planes; the layer has no format yet); the base decode, a
+  float, reaches the encoder and decoder only.
 
 Measured (models/README.md, "vt1e-fsq"; 46 CPU minutes): the top level reaches 35-40 dB where
 vt1-fsq stops near 28, but at 5.75x x264's bits for the same PSNR-RGB, since the layer's later
 frames cost 0.91-0.99 of its first frame's: the residual of a moving frame does not repeat at the
-same place, and the layer has no motion or decoded-frame context yet.
+same place, and the intra layer has no motion or decoded-frame context.
+
+**Temporal context** (``recon`` > 0, ``side_prev``; models/README.md, "vt1e-r"): conditional
+coding as ``models/temporal.py``'s ``ReconContext`` does it for a token model, at the layer's own
+grid. The encoder and decoder also see features of the previous *decoded* frame (on the 8-bit
+grid) beside the current base decode, ``C([4 (p(x^_{t-1}) - p(b_t)), p(x^_{t-1})])`` with ``p``
+the 4x4 patches, added to both nets' features through projections that start at zero: where the
+scene stands still, the previous decode minus the current base decode is the correction itself,
+and the encoder need only code what it does not already hold. The prior stays exact: it sees the
+previous frame's base tokens beside the current ones (an integer view of what changed), not the
+decoded frame. A chunk's frames then decode in order (as a 3.2 stream's do).
 
 The training objective is vt2's (``vtcodec.train.enhance``): lambda_l (MSE + ms (1 - MS-SSIM)) +
 bits of the enhancement tokens under the prior, the base frozen.
@@ -40,7 +51,8 @@ from torch import nn
 
 from .fsq import FSQ
 from .prior import Prior, clip_costs
-from .tokenizer import ResBlock
+from .temporal import pixel_grid, zero_conv
+from .tokenizer import ResBlock, clips_previous
 
 
 @dataclass(frozen=True)
@@ -56,6 +68,10 @@ class EnhanceConfig:
     prior_layers: int = 3
     prior_groups: tuple[tuple[int, ...], ...] = ((0, 1, 2, 3, 4, 5), (6, 7, 8, 9, 10, 11))
     side: int = 4  # the base layer's token channels (the prior's side planes)
+    # temporal context (0/False: none, the intra layer): channels of the decoded-frame context that
+    # the encoder and decoder see, and whether the prior sees the previous frame's base tokens too
+    recon: int = 0
+    side_prev: bool = False
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -89,31 +105,103 @@ class Enhancer(nn.Module):
         nn.init.zeros_(self.dec_head.weight)
         nn.init.zeros_(self.dec_head.bias)
         self.prior = Prior(cfg.dim, self.quantizer.alphabets, cfg.prior_width, cfg.prior_layers, cfg.gains,
-                           cfg.side)
+                           cfg.side * (2 if cfg.side_prev else 1))
+        if cfg.recon:  # the previous decoded frame against the current base decode, at 1/4
+            self.ctx = nn.Sequential(nn.Conv2d(96, cfg.recon, 3, padding=1), nn.SiLU(),
+                                     nn.Conv2d(cfg.recon, cfg.recon, 3, padding=1), nn.SiLU())
+            self.enc_ctx = zero_conv(cfg.recon, w)
+            self.dec_ctx = zero_conv(cfg.recon, w)
+        self._exact = None
 
-    def latents(self, x: torch.Tensor, base: torch.Tensor, level) -> torch.Tensor:
-        """Source and base decode ``[B, 3, H, W]`` (H, W multiples of 4) -> latents ``[B, D, H/4, W/4]``."""
+    @property
+    def alphabets(self) -> tuple[int, ...]:
+        return self.quantizer.alphabets
+
+    @staticmethod
+    def expand_mask(mask: torch.Tensor) -> torch.Tensor:
+        """Symbol-channel mask -> latent-channel mask: the same (one symbol per channel)."""
+        return mask
+
+    def exact_prior(self):
+        """The prior in exact integer arithmetic (``models.model.ExactPrior``): what
+        ``vtcodec.tokens.TokenCoder`` codes the layer's tokens with, the side planes in the
+        temporal state's place."""
+        from .model import ExactPrior
+
+        if self._exact is None:
+            self._exact = ExactPrior(self)
+        return self._exact
+
+    def context(self, prev: torch.Tensor, base: torch.Tensor, has_prev: torch.Tensor) -> torch.Tensor | None:
+        """The decoded-frame context of a frame: ``prev`` the previous decoded frames ``[B, 3, H, W]``
+        (any values for a chunk's first frame, ``has_prev`` 0 there: the features are zero) and
+        the frame's base decode -> features ``[B, recon, H/4, W/4]`` (None for an intra layer)."""
+        if not self.cfg.recon:
+            return None
+        pp, pb = patches(pixel_grid(prev)), patches(base)
+        h = self.ctx(torch.cat([(pp - pb) * 4, pp], 1))
+        return h * has_prev.to(h.dtype).view(-1, 1, 1, 1)
+
+    def latents(self, x: torch.Tensor, base: torch.Tensor, level, ctx: torch.Tensor | None = None) -> torch.Tensor:
+        """Source and base decode ``[B, 3, H, W]`` (H, W multiples of 4) and the frame's context
+        (``context``) -> latents ``[B, D, H/4, W/4]``."""
         px, pb = patches(x), patches(base)
         h = self.enc_stem(torch.cat([(px - pb) * 4, pb], 1))
         idx = torch.as_tensor(level, device=h.device).long().view(-1).expand(h.shape[0])
         film = self.enc_film[idx].to(h.dtype)
         h = h * (1 + film[:, 0, :, None, None]) + film[:, 1, :, None, None]
+        if ctx is not None:
+            h = h + self.enc_ctx(ctx).to(h.dtype)
         return self.enc_head(F.silu(self.enc_blocks(h)))
 
-    def synthesize(self, q: torch.Tensor, base: torch.Tensor) -> torch.Tensor:
-        """Dequantized latents ``[B, D, h, w]`` and the base decode ``[B, 3, 4h, 4w]`` -> frames."""
+    def synthesize(self, q: torch.Tensor, base: torch.Tensor, ctx: torch.Tensor | None = None) -> torch.Tensor:
+        """Dequantized latents ``[B, D, h, w]``, the base decode ``[B, 3, 4h, 4w]`` and the frame's
+        context -> frames."""
         h = self.dec_stem(torch.cat([q.to(base.dtype), patches(base)], 1))
+        if ctx is not None:
+            h = h + self.dec_ctx(ctx).to(h.dtype)
         h = self.dec_head(F.silu(self.dec_blocks(h)))
         return base + F.pixel_shuffle(h, 4).to(base.dtype) / 2
 
+    def unroll(self, x: torch.Tensor, base: torch.Tensor, level,
+               use_context: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+        """Clips ``[B, T, 3, H, W]`` (each starting a chunk) and their base decodes, ``level`` an
+        int or ``[B]`` -> latents ``[B * T, D, H/4, W/4]`` and decoded frames ``[B * T, 3, H, W]``
+        (unclamped), frame after frame as an encoder and decoder run them: each frame's context
+        is the frame before as decoded (gradients flow through it in training, so a frame learns
+        to serve the next). An intra layer codes the clip at once. ``use_context=False``: every
+        frame coded as a chunk's first (what the context contributes, ``benchmarks/enhance.py``)."""
+        b, t = x.shape[:2]
+        lv = torch.as_tensor(level, device=x.device).long().view(-1).expand(b)
+        if not self.cfg.recon:
+            flat = lv.repeat_interleave(t)
+            z = self.latents(x.flatten(0, 1), base.flatten(0, 1), flat).float()
+            return z, self.synthesize(self.quantizer(z, flat), base.flatten(0, 1)).float()
+        shown = torch.zeros_like(x[:, 0])
+        zs, outs = [], []
+        for i in range(t):
+            ctx = self.context(shown, base[:, i], torch.full((b,), float(i > 0 and use_context), device=x.device))
+            zi = self.latents(x[:, i], base[:, i], lv, ctx).float()
+            shown = self.synthesize(self.quantizer(zi, lv), base[:, i], ctx).float()
+            zs.append(zi)
+            outs.append(shown)
+        return torch.stack(zs, 1).flatten(0, 1), torch.stack(outs, 1).flatten(0, 1)
+
     def side(self, base_values: torch.Tensor) -> torch.Tensor:
-        """The base layer's prior values ``[B, 4, H/8, W/8]`` -> the prior's side planes at 1/4."""
-        return F.interpolate(base_values, scale_factor=2, mode="nearest")
+        """The base layer's prior values of clips ``[B, T, 4, H/8, W/8]`` -> the prior's side planes
+        ``[B, T, C, H/4, W/4]``: the frame's base tokens and, with ``side_prev``, the previous
+        frame's (zero for a chunk's first frame: the prior's own flag says which)."""
+        if self.cfg.side_prev:
+            prev, _ = clips_previous(base_values)
+            base_values = torch.cat([base_values, prev.view(base_values.shape)], 2)
+        b, t = base_values.shape[:2]
+        up = F.interpolate(base_values.flatten(0, 1), scale_factor=2, mode="nearest")
+        return up.view(b, t, *up.shape[1:])
 
     def prior_costs(self, symbols: torch.Tensor, level, side: torch.Tensor) -> torch.Tensor:
         """Float prior's cost in bits of every alphabet entry ``[B, T, S, A, h, w]`` at every position
         of symbols ``[B, T, S, h, w]``, each priced in its coding step (``models.prior.clip_costs``);
-        ``side``: ``[B, T, 4, h, w]``, ``level``: ``[B]``."""
+        ``side``: ``[B, T, C, h, w]`` (``side``), ``level``: ``[B]``."""
         b, t, s, h, w = symbols.shape
         values = self.quantizer.prior_values(symbols.flatten(0, 1)).view(b, t, -1, h, w)
         lv = torch.as_tensor(level, device=symbols.device).float().view(-1).expand(b).repeat_interleave(t)

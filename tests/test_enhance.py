@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import torch
 from conftest import synth_frames
@@ -73,3 +75,64 @@ def test_training_runs_resumes_and_leaves_the_base_alone(tmp_path):
     assert longer.step == 3
     loaded = load_enhancer(run)
     assert all(torch.equal(v, longer.model.state_dict()[k]) for k, v in loaded.state_dict().items())
+
+
+def test_a_temporal_layer_sees_the_frame_before_as_decoded_and_nothing_later():
+    """The decoded-frame context starts at zero (an untrained temporal layer codes as the intra
+    one); once trained it carries frame t-1's decode into frame t, never frame t+1's; the first
+    frame of a chunk has none. The prior's side planes add the previous frame's base tokens."""
+    torch.manual_seed(0)
+    intra = Enhancer(TINY)
+    enh = Enhancer(replace(TINY, recon=8, side_prev=True))
+    mine = enh.state_dict()
+    enh.load_state_dict({k: v for k, v in intra.state_dict().items() if v.shape == mine[k].shape}, strict=False)
+    x, base = torch.rand(2, 3, 3, 16, 24), torch.rand(2, 3, 3, 16, 24)
+    level = torch.tensor([0, 2])
+    with torch.no_grad():
+        z0, out0 = intra.unroll(x, base, level)
+        z1, out1 = enh.unroll(x, base, level)
+        assert torch.allclose(z0, z1, atol=1e-6) and torch.allclose(out0, out1, atol=1e-6)
+        for p in (*enh.enc_ctx.parameters(), *enh.dec_ctx.parameters(), *enh.dec_head.parameters()):
+            torch.nn.init.normal_(p, std=0.3)
+        z, out = enh.unroll(x, base, level)
+        later = x.clone()
+        later[:, 2] = 1 - later[:, 2]
+        z2, out2 = enh.unroll(later, base, level)
+        assert torch.equal(z.view(2, 3, -1)[:, :2], z2.view(2, 3, -1)[:, :2])  # frames 0-1 unchanged
+        assert torch.equal(out.view(2, 3, -1)[:, :2], out2.view(2, 3, -1)[:, :2])
+        earlier = x.clone()
+        earlier[:, 0] = 1 - earlier[:, 0]
+        z3, _ = enh.unroll(earlier, base, level)
+        assert not torch.allclose(z.view(2, 3, -1)[:, 1], z3.view(2, 3, -1)[:, 1])  # frame 1 sees frame 0
+        first = enh.context(torch.rand(2, 3, 16, 24), base[:, 0], torch.zeros(2))
+        assert first.shape == (2, 8, 4, 6) and not first.any()
+    values = torch.randint(-2, 3, (2, 3, 4, 2, 3)).float()
+    side = enh.side(values)
+    assert side.shape == (2, 3, 8, 4, 6)
+    assert not side[:, 0, 4:].any() and torch.equal(side[:, 1, 4:], side[:, 0, :4])
+
+
+def test_the_layer_tokens_range_code_exactly_with_the_base_tokens_as_side_planes():
+    """TokenCoder codes an enhancement layer's tokens with its exact prior: they decode back,
+    the payload is the prior's -log2 p, and the side planes are part of the model (other side
+    planes, other payload; wrong side planes at the decoder, other tokens or a refusal)."""
+    from vtcodec.errors import CorruptChunk
+    from vtcodec.tokens import TokenCoder
+
+    torch.manual_seed(0)
+    enh = Enhancer(replace(TINY, side_prev=True))
+    for p in enh.prior.parameters():
+        torch.nn.init.normal_(p, std=0.2)
+    s = torch.randint(2, 5, (3, 4, 5, 6))
+    side = enh.side(torch.randint(-3, 4, (1, 3, 4, 3, 3)).float())[0, :, :, :5, :6]
+    coder = TokenCoder(enh)
+    payload, ideal = coder.to_bytes(s, 1, side)
+    assert abs(len(payload) * 8 - ideal) <= 64 + 0.01 * ideal
+    back = torch.stack([f for f, _ in coder.from_bytes(payload, 3, 5, 6, level=1, side=side)])
+    assert torch.equal(back, s)
+    assert coder.to_bytes(s, 1, side + 1)[0] != payload
+    try:
+        wrong = torch.stack([f for f, _ in coder.from_bytes(payload, 3, 5, 6, level=1, side=side + 1)])
+        assert not torch.equal(wrong, s)
+    except CorruptChunk:
+        pass

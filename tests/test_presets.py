@@ -48,6 +48,20 @@ def test_resolve_precision(monkeypatch):
         zoo.resolve_precision("fp8")
 
 
+def test_the_trainers_autocast_follows_the_precision(monkeypatch):
+    """bfloat16 autocast in the mixed-material trainers only where it is native or asked for: an
+    AVX2 CPU emulates it, 12x slower than float32 (vtcodec.train.loop.autocast)."""
+    from vtcodec.train.loop import autocast
+
+    cpu = torch.device("cpu")
+    conv = torch.nn.Conv2d(3, 4, 3)
+    for setting, dtype in (("fp32", torch.float32), ("bf16", torch.bfloat16),
+                           ("auto", torch.bfloat16 if zoo.native_bf16() else torch.float32)):
+        monkeypatch.setenv("VTCODEC_PRECISION", setting)
+        with autocast(cpu):
+            assert conv(torch.rand(1, 3, 8, 8)).dtype == dtype, setting
+
+
 def test_slow_preset_changes_the_tokens_not_the_format():
     src, _ = read_video(DEV / "reds_demo000_lr_320x180.mkv", 2)
     medium = compress(src, quality=4, model=TINY)

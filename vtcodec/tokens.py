@@ -25,7 +25,11 @@ PRIOR_BATCH = 1  # frames per exact-prior call (the smallest working set; 8 meas
 
 
 class TokenCoder:
-    """Token grids ``[T, S, h, w]`` of one chunk <-> its range-coded payload."""
+    """Token grids ``[T, S, h, w]`` of one chunk <-> its range-coded payload.
+
+    ``model``: a token model (``VTModel``), or an enhancement layer (``models.enhance.Enhancer``),
+    whose prior's extra planes are not a temporal state but the base layer's tokens: its callers
+    pass them as ``side`` ``[T, C, h, w]`` (exact integers, ``Enhancer.side``)."""
 
     def __init__(self, model: VTModel) -> None:
         self.model = model
@@ -63,14 +67,15 @@ class TokenCoder:
             parts.append(pmf.reshape(b, len(local), self.amax))
         return np.concatenate(parts, axis=1)
 
-    def _frame_tables(self, symbols: torch.Tensor, level: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    def _frame_tables(self, symbols: torch.Tensor, level: int | None = None,
+                      side: torch.Tensor | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Symbols ``[T, S, h, w]`` of one chunk -> (frequency tables ``[T, N, A]``, symbols
         ``[T, N]``), each frame's ``N`` symbols in stream order. ``level``: the chunk's quality
-        level (gained models)."""
+        level (gained models); ``side``: an enhancement layer's side planes (class docstring)."""
         t, s, h, w = symbols.shape
         prev = torch.cat([torch.zeros_like(symbols[:1]), symbols[:-1]])
         has_prev = (torch.arange(t) > 0).float()
-        states = self.model.exact_states(symbols, level)[0] if self.model.state else None
+        states = side if side is not None else self.model.exact_states(symbols, level)[0] if self.model.state else None
         flat = symbols.reshape(t, s, h * w).numpy()
         tables, syms = [], []
         for known, chans, positions in self.steps(h, w):
@@ -82,9 +87,10 @@ class TokenCoder:
             syms.append(np.concatenate([flat[:, c][:, pos] for c, pos, _ in chans], axis=1))
         return np.concatenate(tables, axis=1), np.concatenate(syms, axis=1)
 
-    def to_bytes(self, symbols: torch.Tensor, level: int | None = None) -> tuple[bytes, float]:
+    def to_bytes(self, symbols: torch.Tensor, level: int | None = None,
+                 side: torch.Tensor | None = None) -> tuple[bytes, float]:
         """Symbols ``[T, S, h, w]`` of one chunk -> (payload, ideal bits)."""
-        tables, syms = self._frame_tables(symbols, level)
+        tables, syms = self._frame_tables(symbols, level, side)
         freqs, flat_syms = tables.reshape(-1, self.amax), syms.reshape(-1)  # frame-major order
         return entropy.write_symbols(flat_syms, freqs), entropy.ideal_bits(flat_syms, freqs)
 
@@ -94,17 +100,19 @@ class TokenCoder:
         return np.array([entropy.ideal_bits(s, f) for f, s in zip(tables, syms, strict=True)])
 
     def from_bytes(self, payload: bytes, t: int, h: int, w: int, stop: int | None = None,
-                   what: str = "chunk", level: int | None = None) -> Iterator[tuple[torch.Tensor, torch.Tensor | None]]:
+                   what: str = "chunk", level: int | None = None,
+                   side: torch.Tensor | None = None) -> Iterator[tuple[torch.Tensor, torch.Tensor | None]]:
         """The symbols ``[S, h, w]`` (int64) of each frame of a chunk of ``t`` frames, frame by
         frame as they are decoded, each with the exact temporal state ``[1, C, h, w]`` before the
         frame (None for a model without one); with ``stop``, only the first ``stop`` frames. A payload that
         runs out, holds a symbol outside its alphabet or (when every frame is read) holds more
-        than the chunk's symbols raises ``CorruptChunk``."""
+        than the chunk's symbols raises ``CorruptChunk``. ``side``: an enhancement layer's side
+        planes ``[T, C, h, w]`` (yielded in the state's place)."""
         s = len(self.alphabets)
         reader = entropy.SymbolReader(payload, f"{what}: payload")
         steps = self.steps(h, w)
         prev = torch.zeros(1, s, h, w, dtype=torch.int64)
-        state = self.model.first_state(h, w) if self.model.state else None
+        state = side[:1] if side is not None else self.model.first_state(h, w) if self.model.state else None
         n_frames = t if stop is None else min(stop, t)
         for i in range(n_frames):
             has_prev = torch.tensor([1.0 if i else 0.0])
@@ -120,7 +128,9 @@ class TokenCoder:
                     cur[0, c].view(-1)[torch.from_numpy(pos)] = torch.from_numpy(part)
                     n += len(pos)
             yield cur[0], state
-            if state is not None and i + 1 < n_frames:
+            if side is not None and i + 1 < n_frames:
+                state = side[i + 1:i + 2]
+            elif state is not None and i + 1 < n_frames:
                 state = self.model.exact_states(cur, level, state)[1]
             prev = cur
         if n_frames == t:

@@ -24,6 +24,7 @@ import torch
 from ..models.enhance import EnhanceConfig, Enhancer
 from ..models.tokenizer import clips_previous
 from .ladder import LadderTrainer
+from .loop import autocast
 
 
 @dataclass(frozen=True)
@@ -102,21 +103,17 @@ class EnhanceTrainer(LadderTrainer):
         enh = self.model
         b, t = x.shape[:2]
         lv = level.repeat_interleave(t)
-        amp = torch.autocast(self.device.type, dtype=torch.bfloat16)
+        amp = autocast(self.device)
         base_symbols, base = base_layer(self.base, x, amp)
-        side = enh.side(self.base.quantizer.prior_values(base_symbols))
+        side = enh.side(self.base.quantizer.prior_values(base_symbols).view(b, t, -1, *base_symbols.shape[2:]))
         target = x.flatten(0, 1)
         with amp:
-            z = enh.latents(target, base, lv).float()
-        q = enh.quantizer(z, lv)
+            z, recon = enh.unroll(x, base.view(x.shape), level)
         symbols = enh.quantizer.encode(z.detach(), lv)
         with amp:
-            costs = enh.prior_costs(symbols.view(b, t, *symbols.shape[1:]), level,
-                                    side.view(b, t, *side.shape[1:])).flatten(0, 1)
+            costs = enh.prior_costs(symbols.view(b, t, *symbols.shape[1:]), level, side).flatten(0, 1)
         bits = soft_bit_map(enh.quantizer, z, costs, lv)
         prior_bits = soft_bit_map(enh.quantizer, z.detach(), costs, lv)
-        with amp:
-            recon = enh.synthesize(q, base).float()
         base_mse = ((base - target) ** 2).mean(dim=(1, 2, 3)).view(b, t).mean(1)
         return {**self.per_clip(recon, x, bits, prior_bits), "base_mse": base_mse}
 

@@ -48,6 +48,7 @@ import torch
 
 from ..models import ModelConfig, VTModel
 from ..models.tokenizer import clips_previous
+from .loop import autocast
 from .mixrun import MixTrainer
 
 
@@ -211,7 +212,7 @@ class LadderTrainer(MixTrainer):
         model = self.model
         b, t = x.shape[:2]
         lv = level.repeat_interleave(t)
-        amp = torch.autocast(self.device.type, dtype=torch.bfloat16)
+        amp = autocast(self.device)
         states = recon = None
         if model.conditional:  # frame after frame: each frame's encoder sees what its decoder will
             z, q, recon, states = self.unroll(x, level, amp)

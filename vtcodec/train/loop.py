@@ -110,6 +110,17 @@ def lr_at(cfg: TrainConfig, step: int) -> float:
     return cfg.lr * (cfg.final_lr_frac + (1 - cfg.final_lr_frac) * 0.5 * (1 + math.cos(math.pi * min(t, 1.0))))
 
 
+def autocast(device: torch.device) -> torch.autocast:
+    """The mixed-material trainers' autocast: bfloat16 where ``device`` computes it natively (a
+    GPU, an AMX or AVX512-BF16 CPU), float32 elsewhere, where bfloat16 is emulated: on a 2-core
+    AVX2 CPU an enhancement-layer step took 25.5 s under autocast and 2.1 s in float32
+    (``benchmarks/train_speed.py --precision``); ``$VTCODEC_PRECISION`` (fp32, bf16) overrides."""
+    from ..zoo import resolve_precision
+
+    return torch.autocast(device.type, dtype=torch.bfloat16,
+                          enabled=resolve_precision(None, device.type) == "bf16")
+
+
 def psnr(a: torch.Tensor, b: torch.Tensor) -> float:
     mse = F.mse_loss(a.float().clamp(0, 1), b.float()).item()
     return 10 * math.log10(1 / max(mse, 1e-10))

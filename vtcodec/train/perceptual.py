@@ -39,6 +39,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..models.tokenizer import SynthesisNet
+from .loop import autocast
 from .mixrun import MixTrainer
 
 
@@ -170,7 +171,7 @@ class PerceptualTrainer(MixTrainer):
         has_prev = (torch.arange(t, device=self.device) > 0).float().repeat(b)
         flat_q = q.flatten(0, 1)
         use_adv = cfg.adv > 0 and self.step >= cfg.adv_start
-        amp = torch.autocast(self.device.type, dtype=torch.bfloat16)
+        amp = autocast(self.device)
         with amp:
             recon = self.decoder(flat_q, q_prev.flatten(0, 1), has_prev)
             lp = self.lpips(recon.clamp(0, 1), x.flatten(0, 1)).float().mean()

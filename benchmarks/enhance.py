@@ -69,6 +69,7 @@ def measure(run: str, clip: str, frames: int, base_quality: int, coded: bool = F
     rows = [row(clip, settings, base_quality, src, shown, base_bits, info)]
     x, b = to_grid(src, torch.device("cpu")), to_grid(shown, torch.device("cpu"))  # edge-padded as coded
     side = enh.side(base.quantizer.prior_values(symbols).unsqueeze(0))
+    coder = TokenCoder(enh) if coded else None
     for level in range(enh.cfg.gains):
         z, out = enh.unroll(x.unsqueeze(0), b.unsqueeze(0), level, context)  # a temporal layer: in order
         s = enh.quantizer.encode(z, level)
@@ -76,8 +77,7 @@ def measure(run: str, clip: str, frames: int, base_quality: int, coded: bool = F
         per_frame = costs.gather(2, s.unsqueeze(2)).sum(dim=(1, 2, 3, 4))  # [T]
         bits = float(per_frame.sum())
         extra = {}
-        if coded:  # the real payload: the exact prior's tables through the range coder, decoded back
-            coder = TokenCoder(enh)
+        if coder is not None:  # the real payload: the exact prior's tables through the range coder, decoded back
             payload, _ = coder.to_bytes(s, level, side[0])
             back = torch.stack([f for f, _ in coder.from_bytes(payload, *s.shape[:1], *s.shape[2:], level=level,
                                                                 side=side[0])])

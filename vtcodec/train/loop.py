@@ -142,13 +142,6 @@ class Trainer:
         torch.manual_seed(cfg.seed + self.rank)
         self.model = VTModel(cfg.model).to(self.device)
         self.net = self.model
-        from ..zoo import resolve_precision
-
-        # bfloat16 autocast where the device computes it natively (a GPU, an AMX or AVX512-BF16
-        # CPU; with the prior's cheaper costs, steps 3.3x faster on such a CPU than 0.10's float32
-        # ones, benchmarks/train_speed.py); float32 elsewhere; $VTCODEC_PRECISION overrides, as
-        # for the other trainers (``autocast`` below)
-        self.amp = resolve_precision(None, self.device.type) == "bf16"
         if self.world > 1:
             self.net = torch.nn.parallel.DistributedDataParallel(
                 self.model, device_ids=[self.device.index] if self.device.type == "cuda" else None)
@@ -234,7 +227,10 @@ class Trainer:
         for g in self.opt.param_groups:
             g["lr"] = lr_at(cfg, self.step)
         x = self.next_batch().to(self.device, non_blocking=True)
-        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.amp):
+        # bfloat16 where the device computes it natively (with the prior's cheaper costs, steps
+        # 3.3x faster on such a CPU than 0.10's float32 ones, benchmarks/train_speed.py), as for
+        # the other trainers
+        with autocast(self.device):
             out = self.net(x)
         recon = out["recon"].float()
         mse = F.mse_loss(recon, x)

@@ -2,7 +2,7 @@
 with a profile split of vtcodec's time and its coding efficiency. Prints a table, writes JSON.
 
     python benchmarks/speed.py ../shared/data/dev/vid4_walk_720x480.mkv \
-        --sizes 176x144,640x360,1280x720 --frames 32 --json speed.json
+        --sizes 176x144,640x360,1280x720 --frames 32 [--model M --quality Q] --json speed.json
 
 The input is scaled to each size (area filter) and looped forward and backward to --frames.
 vtcodec: the streaming Encoder / Decoder on RGB frames in memory (one warm-up run first), plus
@@ -26,7 +26,7 @@ import numpy as np
 import torch
 from vtcodec.models.model import ExactPrior, VTModel
 
-from vtcodec import anchors, codec, entropy, tokens
+from vtcodec import anchors, codec, entropy, layers, tokens
 from vtcodec.video import VideoReader, VideoWriter, read_video
 
 SPENT: dict[str, float] = defaultdict(float)
@@ -58,6 +58,8 @@ def instrument() -> None:
     _timed(VTModel, "reconstruct", "tokenizer")
     _timed(codec, "from_grid", "tokenizer")
     _timed(codec.Encoder, "tokenize", "tokenizer")
+    _timed(layers.Layered, "encode", "tokenizer")  # a layered model's enhancement layer (format 4.0)
+    _timed(layers.Layered, "reconstruct", "tokenizer")
 
 
 def frames_at(path: str, w: int, h: int, n: int) -> tuple[np.ndarray, object]:
@@ -70,15 +72,15 @@ def frames_at(path: str, w: int, h: int, n: int) -> tuple[np.ndarray, object]:
     return np.stack(frames[:n]), info
 
 
-def vtcodec_run(frames: np.ndarray, fps, model: str, device: str) -> dict:
+def vtcodec_run(frames: np.ndarray, fps, model: str, device: str, quality: int | None = None) -> dict:
     t, h, w, _ = frames.shape
-    enc = codec.Encoder(w, h, fps, model=model, device=device)
+    enc = codec.Encoder(w, h, fps, model=model, device=device, quality=quality)
     data = b"".join(enc.encode(f) for f in frames[:2]) + enc.flush()  # warm-up
     dec = codec.Decoder(device=device)
     dec.decode(data)
     SPENT.clear()
     t0 = time.perf_counter()
-    enc = codec.Encoder(w, h, fps, model=model, device=device)
+    enc = codec.Encoder(w, h, fps, model=model, device=device, quality=quality)
     data = b"".join(enc.encode(f) for f in frames) + enc.flush()
     enc_s = time.perf_counter() - t0
     enc_split = dict(SPENT)
@@ -121,6 +123,7 @@ def main() -> None:
     ap.add_argument("--sizes", default="176x144,640x360,1280x720")
     ap.add_argument("--frames", type=int, default=32)
     ap.add_argument("--model", default=codec.DEFAULT_MODEL)
+    ap.add_argument("--quality", type=int, help="vtcodec's --quality [the default]")
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     ap.add_argument("--json")
@@ -132,8 +135,9 @@ def main() -> None:
     for size in args.sizes.split(","):
         w, h = (int(v) for v in size.split("x"))
         frames, info = frames_at(args.input, w, h, args.frames)
-        row = {"size": size, "frames": args.frames, "threads": torch.get_num_threads(), "device": args.device}
-        row["vtcodec"] = vtcodec_run(frames, info.fps, args.model, args.device)
+        row = {"size": size, "frames": args.frames, "threads": torch.get_num_threads(), "device": args.device,
+               "model": args.model, "quality": args.quality}
+        row["vtcodec"] = vtcodec_run(frames, info.fps, args.model, args.device, args.quality)
         for preset in ("medium", "ultrafast"):
             r = anchors.encode("x264", frames, info.fps, 23, preset=preset)
             row[f"x264_{preset}"] = {"encode_fps": args.frames / r.encode_s, "decode_fps": args.frames / r.decode_s,

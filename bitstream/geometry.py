@@ -43,7 +43,9 @@ def scale_range(header: Header) -> tuple[int, int]:
 
 def frames_payload(payload: bytes, header: Header, what: str = "frames chunk") -> tuple[int, int, bytes]:
     """(scale index, quantizer level, range-coded bytes) of a frames chunk's payload (the level
-    byte is there from 3.0 on, else 0; whether the model has that level is the decoder's check)."""
+    byte is there from 3.0 on, else 0; whether the model has that level is the decoder's check).
+    In 4.x the second byte is the layer byte ``e`` (0: the base layer alone; ``e`` >= 1: the
+    enhancement layer at its level ``e - 1``, ``split_layers`` then splits the bytes)."""
     if header.major < 2:
         return SCALE_ONE, 0, payload
     head = 2 if header.major >= 3 else 1
@@ -55,14 +57,38 @@ def frames_payload(payload: bytes, header: Header, what: str = "frames chunk") -
     return k, (payload[1] if head == 2 else 0), payload[head:]
 
 
-def payload_limit(header: Header, n_symbols: int) -> int:
+LAYER_LEN = 4  # 4.x, e >= 1: the u32 length of the base layer's words that follows the two head bytes
+
+
+def split_layers(words: bytes, what: str = "frames chunk") -> tuple[bytes, bytes]:
+    """A 4.x frames chunk's bytes after its head, when it carries the enhancement layer (``e`` >= 1)
+    -> (the base layer's range-coder words, the layer's): a u32 length, then the base words."""
+    if len(words) < LAYER_LEN:
+        raise CorruptChunk(f"{what} ends before its base layer's length")
+    n = int.from_bytes(words[:LAYER_LEN], "little")
+    if n > len(words) - LAYER_LEN:
+        raise CorruptChunk(f"{what}: its base layer's length ({n} bytes) runs past the payload")
+    return words[LAYER_LEN:LAYER_LEN + n], words[LAYER_LEN + n:]
+
+
+def layer_symbols(header: Header, n_layer: int) -> int:
+    """Symbols a 4.x enhancement layer of ``n_layer`` channels codes per frame: one per 4x4 patch of
+    the frame edge-padded to multiples of 8 (the layer codes at the source-size grid only)."""
+    rows, cols = token_grid(header.width, header.height, SCALE_ONE)
+    return 4 * rows * cols * n_layer
+
+
+def payload_limit(header: Header, n_symbols: int, n_layer: int = 0) -> int:
     """The largest frames-chunk payload a stream may declare: 32 bits per symbol of a full group
-    of frames on the largest grid (constriction's probabilities are at least 2^-24), plus 1024."""
+    of frames on the largest grid (constriction's probabilities are at least 2^-24), plus 1024;
+    ``n_layer``: a 4.x stream's enhancement-layer channels, whose symbols add to the bound."""
     rows, cols = token_grid(header.width, header.height, scale_range(header)[1])
-    return 4 * header.gop * rows * cols * n_symbols + 1024
+    extra = layer_symbols(header, n_layer) if n_layer else 0
+    return 4 * header.gop * (rows * cols * n_symbols + extra) + 1024
 
 
-def frame_symbols(header: Header, k: int, n_symbols: int) -> int:
-    """Symbols coded per frame on the grid of scale ``k``."""
+def frame_symbols(header: Header, k: int, n_symbols: int, n_layer: int = 0) -> int:
+    """Symbols coded per frame on the grid of scale ``k``, plus those of ``n_layer`` enhancement
+    channels (a 4.x chunk with its layer)."""
     rows, cols = token_grid(header.width, header.height, k)
-    return rows * cols * n_symbols
+    return rows * cols * n_symbols + (layer_symbols(header, n_layer) if n_layer else 0)

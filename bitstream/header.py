@@ -21,18 +21,20 @@ from typing import BinaryIO
 from ..errors import FormatError, UnsupportedVersion  # standard library only
 
 MAGIC = b"VTC\x1a"
-MAJOR = 3  # the newest version this code reads and writes: 3.0, frames chunks carry a quantizer level
-MINOR = 2  # 3.1: the prior of a model with a temporal state also sees it; 3.2: decoded-frame context
+MAJOR = 4  # the newest version this code reads and writes: 4.0, a layered model's stream
+MINOR = 0
 # what a writer writes: 2.1 for models without gained levels (their streams have not changed since
 # 2.1: display fields appended to the header), 3.0 for models with them (vt2), 3.1 for models with
-# levels and a temporal state, 3.2 for models whose decoder sees the previous decoded frame
-WRITTEN = ((2, 1), (3, 0), (3, 1), (3, 2))
+# levels and a temporal state, 3.2 for models whose decoder sees the previous decoded frame, 4.0
+# for a layered model (an enhancement layer over a token model; frames chunks carry two layers)
+WRITTEN = ((2, 1), (3, 0), (3, 1), (3, 2), (4, 0))
 UNKNOWN_FRAMES = 0xFFFFFFFF
 
 MAX_SIDE = 16384
 MAX_PIXELS = 1 << 26  # 8192 x 8192
 MAX_GOP = 1024
 MAX_QUALITY = 10  # 1..10; 0 = target-rate mode
+MAX_QUALITY_LAYERED = 38  # 4.x: 1..6 the base layer's rungs, then a layer's levels (at most 32)
 MAX_NAME = 64
 CHROMAS = ("420", "422", "444", "mono")
 QUANTIZERS = ("fsq", "bsq")
@@ -73,7 +75,8 @@ class Header:
     model: str  # stable model name
     weights_sha256: bytes  # 32 bytes: sha256 of the model's weights file
     encoder: str = ""  # free text: the writing software and its version
-    major: int = 2  # 3 for a gained model's stream (WRITTEN); minor 1: a state, 2: a decoded-frame context
+    major: int = 2  # 3 for a gained model's stream (WRITTEN; minor 1: a state, 2: a decoded-frame
+    # context), 4 for a layered model's
     minor: int = 1
     # 2.1 fields (a 2.0 stream reads as these defaults): how the source was displayed, written back
     # on decode; the coded frames are 8-bit RGB whatever the source's depth
@@ -100,8 +103,9 @@ class Header:
             raise FormatError(f"colour matrix {self.matrix} is not one of {', '.join(map(str, MATRICES))}")
         if self.color_range not in COLOR_RANGES:
             raise FormatError(f"colour range {self.color_range} is invalid")
-        if not 0 <= self.quality <= MAX_QUALITY:
-            raise FormatError(f"quality {self.quality} is out of range 0..{MAX_QUALITY}")
+        top = MAX_QUALITY_LAYERED if self.major >= 4 else MAX_QUALITY
+        if not 0 <= self.quality <= top:
+            raise FormatError(f"quality {self.quality} is out of range 0..{top}")
         if not 1 <= self.gop <= MAX_GOP:
             raise FormatError(f"group of frames {self.gop} is out of range")
         if not printable_name(self.model):
@@ -125,7 +129,8 @@ class Header:
         body += bytes([len(name)]) + name + self.weights_sha256 + bytes([len(enc)]) + enc
         body += DISPLAY.pack(self.rotation, self.primaries, self.transfer, self.bit_depth)
         # a header read from 1.x-2.0 is written as 2.1; one read from a later 3.x as 3.2
-        major, minor = WRITTEN[1 + min(self.minor, 2)] if self.major >= 3 else WRITTEN[0]
+        major, minor = (WRITTEN[-1] if self.major >= 4 else WRITTEN[1 + min(self.minor, 2)] if self.major >= 3
+                        else WRITTEN[0])
         head = PREFIX.pack(MAGIC, major, minor, len(body)) + body
         return head + CRC.pack(zlib.crc32(head))
 

@@ -90,8 +90,8 @@ JOBS_HELP = ("chunks coded at once, in worker processes that share the cores: sa
 def encode(
     input: Annotated[str, typer.Argument(help="input video (anything PyAV reads; - for standard input; .yuv with --size)")],
     output: Annotated[str, typer.Option("-o", "--output", help="output .vtc file")],
-    quality: Annotated[int | None, typer.Option("--quality", "-q", help="quality 1..10 (higher is better), each level ~1.4x the bits of the one below; 6 codes at the source size (a model with quality levels: 1 its coarsest, 10 its finest) [6]", show_default=False)] = None,
-    crf: Annotated[float | None, typer.Option("--crf", help="x264-style constant quality instead of -q: lower is better; 23 is -q 6, every 3 lower one level up (37 and above: -q 1; 12 and below: -q 10)", show_default=False)] = None,
+    quality: Annotated[int | None, typer.Option("--quality", "-q", help="quality 1..10 (higher is better), each level ~1.4x the bits of the one below; 6 codes at the source size (a model with quality levels: 1 its coarsest, 10 its finest; a layered model such as vt1e-fsq: 1..14, 7..14 adding its enhancement layer, 35-40 dB at the top) [6]", show_default=False)] = None,
+    crf: Annotated[float | None, typer.Option("--crf", help="x264-style constant quality instead of -q: lower is better; 23 is -q 6, every 3 lower one level up (37 and above: -q 1; 12 and below: -q 10, or a layered model's top)", show_default=False)] = None,
     bitrate: Annotated[str | None, typer.Option("--bitrate", "-b", help="target rate in kb/s: 500, 500k, 1.5M (the quality varies per chunk)")] = None,
     bpp: Annotated[float | None, typer.Option("--bpp", help="target bits per pixel, e.g. 0.05")] = None,
     preset: Annotated[str, typer.Option("--preset", help="medium, slow or veryslow: the slower, the better the tokens at about the same rate (see README) \\[medium]", show_default=False)] = "medium",
@@ -120,7 +120,7 @@ def encode(
     if crf is not None:
         if not 0 <= crf <= 51:
             raise VtcError(f"--crf must be in 0..51, not {crf:g}")
-        quality = crf_quality(crf)
+        quality = crf_quality(crf, vtcodec.qualities(model)[-1])
     rate = parse_fps(fps) if fps is not None else None
     raw = None  # a .yuv input without --size is refused by the reader, which says what to give
     if size is not None:
@@ -141,10 +141,11 @@ def encode(
     say(stats.summary("encoded"))
 
 
-def crf_quality(crf: float) -> int:
+def crf_quality(crf: float, top: int = 10) -> int:
     """x264's CRF scale (lower is better; 6 steps ~ 2x the bits) on vtcodec's quality levels
-    (each ~1.4x the bits of the one below): 23 -> 6, every 3 lower one level up, within 1..10."""
-    return max(1, min(10, math.floor(6 - (crf - 23) / 3 + 0.5)))
+    (each ~1.4x the bits of the one below): 23 -> 6, every 3 lower one level up, within 1..``top``
+    (the model's highest quality)."""
+    return max(1, min(top, math.floor(6 - (crf - 23) / 3 + 0.5)))
 
 
 def parse_size(text: str) -> tuple[int, int]:
@@ -249,7 +250,9 @@ def info(input: Annotated[str, typer.Argument(help="input .vtc file (- reads sta
     table = Table("chunk", "type", "frames", "offset", "bytes", "bpp", "grid")
     pixels = h.width * h.height
     for i, c in enumerate(r.chunks):
-        grid = (f"{c.grid[0]}x{c.grid[1]} (k={c.scale}{'' if c.level is None else f', level {c.level}'})" if c.grid
+        level = ("" if c.level is None else f", level {c.level}" if h.major < 4
+                 else f", layer level {c.level - 1}" if c.level else ", base only")
+        grid = (f"{c.grid[0]}x{c.grid[1]} (k={c.scale}{level})" if c.grid
                 else ("bad scale index" if c.is_frames else ""))
         table.add_row(str(i), c.kind_name, f"{c.first_frame}-{c.first_frame + c.n_frames - 1}" if c.is_frames else "",
                       str(c.offset), str(c.size),
@@ -341,6 +344,15 @@ def models() -> None:
                           "bundled" if d.bundled else str(d.path))
         Console(highlight=False).print(table)
         say("a decoder turns its model's tokens into other frames: vtcodec decode IN -o OUT --decoder NAME")
+    layers = vtcodec.list_layers()
+    if layers:
+        table = Table("layered model", "over", "levels", "MB", "sha256", "where", box=box.SIMPLE_HEAD, pad_edge=False)
+        table.columns[-1].max_width = 16  # a long folder wraps in its cell: the table fits 80 columns
+        for e in layers:
+            table.add_row(e.name, e.base, str(e.config.gains), f"{e.size / 1e6:.1f}", e.sha256[:16],
+                          "bundled" if e.bundled else str(e.path))
+        Console(highlight=False).print(table)
+        say("a layered model adds an enhancement layer to its base: vtcodec encode IN -o OUT --model NAME -q 7..")
 
 
 @app.command()
@@ -578,7 +590,7 @@ def batch_encode(
     inputs: BatchInputs = None,
     output: BatchOut = ...,
     listed: FromList = None,
-    quality: Annotated[int | None, typer.Option("--quality", "-q", help="quality 1..10 [6]", show_default=False)] = None,
+    quality: Annotated[int | None, typer.Option("--quality", "-q", help="quality 1..10, a layered model 1..14 [6]", show_default=False)] = None,
     bitrate: Annotated[str | None, typer.Option("--bitrate", "-b", help="target rate in kb/s: 500, 500k, 1.5M")] = None,
     bpp: Annotated[float | None, typer.Option("--bpp", help="target bits per pixel, e.g. 0.05")] = None,
     preset: Annotated[str, typer.Option("--preset", help="medium, slow or veryslow \\[medium]", show_default=False)] = "medium",

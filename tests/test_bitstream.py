@@ -9,6 +9,7 @@ import pytest
 from vtcodec.bitstream import (
     CHUNK_END,
     CHUNK_INDEX,
+    MAJOR,
     Chunk,
     ChunkSequence,
     CorruptChunk,
@@ -96,8 +97,8 @@ def test_header_values_outside_the_spec_are_refused_on_read_too():
 
 def test_newer_major_version_is_refused():
     data = bytearray(header().pack())
-    data[4] = 4
-    with pytest.raises(UnsupportedVersion, match="version 4"):
+    data[4] = MAJOR + 1
+    with pytest.raises(UnsupportedVersion, match=f"version {MAJOR + 1}"):
         read_header(io.BytesIO(bytes(data)))
 
 

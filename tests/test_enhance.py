@@ -75,6 +75,22 @@ def test_training_runs_resumes_and_leaves_the_base_alone(tmp_path):
     assert longer.step == 3
     loaded = load_enhancer(run)
     assert all(torch.equal(v, longer.model.state_dict()[k]) for k, v in loaded.state_dict().items())
+    # exported, the run is a layered model that names its base by hash and codes a 4.0 stream
+    from vtcodec import codec
+    from vtcodec.train.export import export
+
+    entry = export(run, tmp_path / "layer")
+    assert (entry.name, entry.base, entry.base_sha256) == ("e-tiny", "vt1-fsq", trainer.base.sha256)
+    from vtcodec.zoo import register_model
+
+    src = synth_frames(24, 16, 2)
+    tokens, back = [], []
+    with codec.Encoder(24, 16, model=str(entry.path), quality=9, tokens_out=tokens) as enc:
+        data = b"".join(enc.encode(f) for f in src) + enc.flush()
+    register_model(entry.path)
+    dec = codec.Decoder(tokens_out=back)
+    assert data[4] == 4 and len(dec.decode(data) + dec.flush()) == 2
+    assert codec.digest_tokens(tokens) == codec.digest_tokens(back) and len(tokens) == 2
 
 
 def test_a_temporal_layer_sees_the_frame_before_as_decoded_and_nothing_later():

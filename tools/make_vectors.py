@@ -52,9 +52,11 @@ from vtcodec.bitstream import (
 from vtcodec import codec, files
 from vtcodec.errors import VtcError
 from vtcodec.synth import moving_pattern
+from vtcodec.zoo import find_model
 
 OUT = Path(__file__).resolve().parent.parent / "conformance" / "vectors"
 TINY, DEFAULT, LADDER, STATE, RECON = "vt1-bsq-tiny", "vt1-fsq", "vt2-fsq-tiny", "vt2t-fsq-tiny", "vt2r-fsq-tiny"
+LAYERED = "vt1e-fsq"  # format 4.0: an enhancement layer over vt1-fsq
 TOLERANCE = {"max_abs_diff": 4, "min_psnr_db": 40.0}
 
 
@@ -204,6 +206,15 @@ def main() -> None:
                                                                     gop=4)
     v["28-format-3.2-decoded-frame-context-long-chunk-odd-size"] = lambda: stream(
         moving_pattern(27, 19, 24, seed=27), model=RECON, gop=32, quality=9)
+    # format 4.0: a layered model; the layer byte says whether a chunk carries the enhancement layer
+    v["29-format-4.0-layered-quality-12-gop-3"] = lambda: stream(moving_pattern(48, 32, 5, seed=28), model=LAYERED,
+                                                                 gop=3, quality=12)
+    v["30-format-4.0-layered-target-rate-layer-varies"] = lambda: stream(moving_pattern(48, 32, 6, seed=29),
+                                                                         model=LAYERED, gop=2, bpp=0.8)
+    v["31-format-4.0-layered-quality-14-odd-size"] = lambda: stream(moving_pattern(27, 19, 2, seed=30), model=LAYERED,
+                                                                    quality=14)
+    v["32-format-4.0-layered-quality-6-base-layer-alone"] = lambda: stream(moving_pattern(40, 24, 3, seed=31),
+                                                                           model=LAYERED, quality=6)
 
     u = vectors["uncommon"]
     u["01-minor-version-9-extra-header-field"] = seal_stream(header_with(base, body_extra=b"\x05hello", minor=9), frames)
@@ -293,6 +304,23 @@ def main() -> None:
     old[5] = 1  # a 3.1 header naming a model with a decoded-frame context
     old[-4:] = struct.pack("<I", zlib.crc32(bytes(old[:-4])))
     fz["36-format-3.1-header-naming-a-model-with-a-decoded-frame-context"] = seal_stream(bytes(old), frames32)
+
+    head4, frames4 = frames_chunks(v["29-format-4.0-layered-quality-12-gop-3"])
+    payload = payload_of(frames4[0], 0)
+    fz["37-format-4.0-layer-byte-outside-the-layer"] = seal_stream(head4, [with_payload(frames4[0], payload[:1] + bytes([9])
+                                                                                        + payload[2:]), frames4[1]])
+    fz["38-format-4.0-layer-on-a-scaled-grid"] = seal_stream(head4, [with_payload(frames4[0], bytes([127]) + payload[1:]),
+                                                                     frames4[1]])
+    fz["39-format-4.0-base-layer-length-past-the-payload"] = seal_stream(
+        head4, [with_payload(frames4[0], payload[:2] + struct.pack("<I", len(payload)) + payload[6:]), frames4[1]])
+    fz["40-newer-major-version-5"] = base[:4] + b"\x05" + base[5:]
+    fz["41-format-4.0-header-naming-a-token-model"] = seal_stream(header_with(head4, model=DEFAULT, weights_sha256=bytes.fromhex(
+        find_model(DEFAULT).sha256)), frames4)
+    old = bytearray(head4)
+    old[4:6] = bytes([3, 2])  # a 3.2 header naming the layer: not a token model
+    old[32] = 10  # (the quality byte within 3.x's range)
+    old[-4:] = struct.pack("<I", zlib.crc32(bytes(old[:-4])))
+    fz["42-format-3.2-header-naming-a-layer"] = seal_stream(bytes(old), frames4)
 
     manifest = {"tolerance": TOLERANCE, "vectors": []}
     # format 1.0 streams, kept as written (this encoder writes 2.0 only)

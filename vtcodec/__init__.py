@@ -10,6 +10,7 @@ The public API (imported lazily, so ``import vtcodec.bitstream`` stays light)::
     dec = vtcodec.Decoder(device="cpu")              # feed byte slices of any size
     out = [f for p in packets for f in dec.decode(p)]; dec.flush()
     sharp = vtcodec.decompress(data, decoder="vt1-fsq-sharp")  # same tokens, perceptual decoder
+    fine = vtcodec.compress("clip.mp4", model="vt1e-fsq", quality=12)  # layered: 1..14 (qualities)
 
     vtcodec.load_model("vt1-fsq" | "path/to/model_folder")
     vtcodec.register_model("path/to/model_folder")   # decodable by name from then on
@@ -20,19 +21,21 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-__version__ = "0.14.0"
+__version__ = "0.15.0"
 
 _EXPORTS = {
     "compress": "codec", "decompress": "codec", "encode_file": "files", "decode_file": "files",
     "Encoder": "codec", "Decoder": "codec", "Stats": "codec", "Preset": "presets", "PRESETS": "presets",
     "load_model": "zoo", "list_models": "zoo", "register_model": "zoo", "DEFAULT_MODEL": "zoo",
     "bundled_models": "zoo", "inspect": "report", "RawFormat": "video", "list_decoders": "decoders",
+    "list_layers": "layers", "qualities": "layers",
     "VtcError": "errors", "FormatError": "errors", "UnsupportedVersion": "errors",
     "CorruptChunk": "errors", "VideoError": "errors", "ModelError": "errors", "OutputClosed": "errors",
 }
 __all__ = [  # noqa: RUF022 - grouped as in _EXPORTS
     "compress", "decompress", "encode_file", "decode_file", "Encoder", "Decoder", "Stats", "Preset", "PRESETS",
-    "load_model", "list_models", "register_model", "DEFAULT_MODEL", "bundled_models", "inspect", "RawFormat", "list_decoders", "VtcError",
+    "load_model", "list_models", "register_model", "DEFAULT_MODEL", "bundled_models", "inspect", "RawFormat", "list_decoders",
+    "list_layers", "qualities", "VtcError",
     "FormatError",
     "UnsupportedVersion", "CorruptChunk", "VideoError", "ModelError", "OutputClosed",
 ]
@@ -50,6 +53,7 @@ if TYPE_CHECKING:
         VtcError,
     )
     from .files import decode_file, encode_file
+    from .layers import list_layers, qualities
     from .presets import PRESETS, Preset
     from .report import inspect
     from .video import RawFormat

@@ -41,6 +41,7 @@ from .bitstream import (
     CHUNK_FRAMES,
     CHUNK_INDEX,
     MIN_FRAMES_CHUNK,
+    SCALE_ONE,
     SIDE_KINDS,
     UNKNOWN_FRAMES,
     UNSPECIFIED,
@@ -59,11 +60,13 @@ from .bitstream import (
     read_chunk,
     read_header,
     scale_range,
+    split_layers,
     token_grid,
 )
 from .decoders import load_decoder
 from .errors import CorruptChunk, FormatError, ModelError, VtcError
 from .grid import batch_frames, from_grid, resample, to_grid
+from .layers import Layered, find_installed_layer, find_layer, load_layer, side_source
 from .presets import DEFAULT_PRESET, Preset, get_preset
 from .rate import Ladder, RateControl, check_quality
 from .refine import refine_latents
@@ -171,9 +174,10 @@ def max_symbols_per_byte() -> int:
     return _env_int("VTCODEC_MAX_SYMBOLS_PER_BYTE", MAX_SYMBOLS_PER_BYTE)
 
 
-def check_work(header: Header, k: int, n_symbols: int, n_frames: int, payload_len: int, what: str) -> None:
+def check_work(header: Header, k: int, n_symbols: int, n_frames: int, payload_len: int, what: str,
+               n_layer: int = 0) -> None:
     """Refuse a frames chunk that declares more symbols than the work limit allows its payload."""
-    symbols = n_frames * frame_symbols(header, k, n_symbols)
+    symbols = n_frames * frame_symbols(header, k, n_symbols, n_layer)
     per_byte = max_symbols_per_byte()
     if symbols > per_byte * payload_len + FREE_SYMBOLS:
         raise CorruptChunk(f"{what} declares {symbols} token symbols in a {payload_len}-byte payload, "
@@ -205,11 +209,13 @@ def _env_int(name: str, default: int) -> int:
 
 
 # ----------------------------------------------------------------------------------- encoding
-def version_of(model) -> dict[str, int]:
-    """The format version a stream of ``model`` is written as (SPEC.md, "Version policy"): 3.2 for
-    a model with a decoded-frame context, 3.1 for one with a temporal state, 3.0 for one with
-    quality levels only, 2.1 for the others."""
-    major, minor = (3, 2) if model.recon else (3, 1) if model.state else (3, 0) if model.levels else (2, 1)
+def version_of(model, layered: Layered | None = None) -> dict[str, int]:
+    """The format version a stream of ``model`` is written as (SPEC.md, "Version policy"): 4.0 for
+    a layered model (``layered``: an enhancement layer over ``model``), 3.2 for a model with a
+    decoded-frame context, 3.1 for one with a temporal state, 3.0 for one with quality levels
+    only, 2.1 for the others."""
+    major, minor = ((4, 0) if layered is not None else (3, 2) if model.recon else (3, 1) if model.state
+                    else (3, 0) if model.levels else (2, 1))
     return {"major": major, "minor": minor}
 
 
@@ -221,27 +227,67 @@ class ChunkCoder:
                  device: str = "cpu", precision: str | None = None, preset: str | Preset = DEFAULT_PRESET,
                  sha256: str | None = None) -> None:
         self.width, self.height = int(width), int(height)
-        self.model = load_model(model, device=device, precision=precision)
-        if sha256 is not None and self.model.sha256 != sha256:
-            raise ModelError(f"{model}: its weights changed while encoding (sha256 {self.model.sha256[:16]}..., "
+        layer = find_layer(model)  # a layered model (format 4.0), named like a model
+        self.layered = None if layer is None else load_layer(layer, device, precision)
+        self.model = load_model(model, device=device, precision=precision) if layer is None else self.layered.base
+        have = self.model.sha256 if layer is None else self.layered.sha256
+        if sha256 is not None and have != sha256:
+            raise ModelError(f"{model}: its weights changed while encoding (sha256 {have[:16]}..., "
                              f"expected {sha256[:16]}...)")
         self.device = torch.device(device)
         self.preset = get_preset(preset)
         self.coder = TokenCoder(self.model)
-        self.ladder = Ladder(self.model.levels)
+        self.layer_coder = None if layer is None else TokenCoder(self.layered.net)
+        self.ladder = Ladder(self.model.levels, 0 if layer is None else self.layered.levels)
+
+    @property
+    def name(self) -> str:
+        """The name a stream's header gives: the model's, or the layer's."""
+        return self.model.cfg.name if self.layered is None else self.layered.name
+
+    @property
+    def sha256(self) -> str:
+        return self.model.sha256 if self.layered is None else self.layered.sha256
 
     def code(self, frames: np.ndarray, r: int, refine: bool = True) -> tuple[torch.Tensor, bytes, float]:
         """Frames ``[T, H, W, 3]`` of one chunk at rung ``r`` of the model's ladder (for a model
-        without levels: the scale index) -> (symbols, payload without its head bytes, ideal bits)."""
+        without levels: the scale index) -> (symbols, payload without its head bytes, ideal bits);
+        a layered model's chunk with its layer gives ``[base symbols, layer symbols]``."""
         k, level = self.ladder.rung(r)  # level 0 for a model without levels, which ignores it
-        symbols = self.tokenize(frames, k, refine, level)
-        return (symbols, *self.coder.to_bytes(symbols, level))
+        if self.layered is None:
+            symbols = self.tokenize(frames, k, refine, level)
+            return (symbols, *self.coder.to_bytes(symbols, level))
+        symbols = self.tokenize(frames, k, refine)  # a layered model: ``level`` is the layer byte
+        payload, ideal = self.coder.to_bytes(symbols)
+        if not level:
+            return symbols, payload, ideal
+        layer, extra, bits = self.code_layer(frames, symbols, level - 1)
+        return [symbols, layer], len(payload).to_bytes(4, "little") + payload + extra, ideal + bits
+
+    def code_layer(self, frames: np.ndarray, symbols: torch.Tensor, level: int) -> tuple[torch.Tensor, bytes, float]:
+        """The enhancement layer of a chunk (format 4.0) at ``level``: the base decode of its base
+        symbols ``symbols`` (as the decoder reconstructs it: ``StreamDecoder``), the layer's
+        tokens over it and their payload -> (layer symbols, payload, ideal bits)."""
+        w, h = self.width, self.height
+        batch = batch_frames((w, h), (w, h))
+        shown = []
+        for i in range(0, len(symbols), batch):
+            x = self.model.reconstruct(symbols[i:i + batch].to(self.device), starts_chunk=i == 0,
+                                       before=symbols[i - 1].to(self.device) if i else None)
+            shown.append(from_grid(x, (h, w), (h, w)))
+        layer = self.layered.encode(frames, np.concatenate(shown), level, batch)
+        return (layer, *self.layer_coder.to_bytes(layer, level, self.layered.sides(symbols)))
 
     def head(self, r: int) -> bytes:
         """The bytes that start a frames chunk's payload at rung ``r``: the scale index, and the
-        quantizer level for a model with levels (format 3.0)."""
+        quantizer level for a model with levels (format 3.0) or the layer byte for a layered
+        model (4.0)."""
         k, level = self.ladder.rung(r)
-        return bytes([k, level]) if self.model.levels else bytes([k])
+        return bytes([k, level]) if self.model.levels or self.layered is not None else bytes([k])
+
+    def n_layer(self, r: int) -> int:
+        """The enhancement layer's channels a chunk at rung ``r`` codes (0: none)."""
+        return self.layered.n_symbols if self.layered is not None and self.ladder.rung(r)[1] else 0
 
     def tokenize(self, frames: np.ndarray, k: int, refine: bool = True, level: int | None = None) -> torch.Tensor:
         """Frames ``[T, H, W, 3]`` -> symbols ``[T, S, h, w]`` on the grid of scale ``k``."""
@@ -315,7 +361,8 @@ class Encoder:
     ``vtcodec.presets.PRESETS``: medium, slow, veryslow, or a ``Preset``) spends more encoding time
     on the tokens for better quality at about the same rate; any preset's stream decodes the same
     way. ``precision``: the tokenizer nets' (``vtcodec.zoo.resolve_precision``). ``tokens_out``: a
-    list that receives each chunk's symbols ``[T, S, h, w]`` (for verification). The encoder
+    list that receives each chunk's symbols ``[T, S, h, w]`` (for verification; a layered model's
+    chunk with its layer: the base symbols, then the layer's). The encoder
     refuses frames its own decoder would refuse (``VTCODEC_MAX_PIXELS``).
 
     ``jobs`` > 1 codes that many chunks at once in worker processes (``vtcodec.workers``; each
@@ -345,9 +392,8 @@ class Encoder:
         if fps <= 0:
             raise VtcError(f"frame rate must be positive, got {fps}")
         self.rate: RateControl | None = None
-        level = check_quality(quality) if bitrate is None and bpp is None else 0
         header = Header(int(width), int(height), fps.numerator, fps.denominator, UNKNOWN_FRAMES, chroma,
-                        matrix, color_range, "fsq", level, gop, "model", bytes(32), f"vtcodec {__version__}",
+                        matrix, color_range, "fsq", 0, gop, "model", bytes(32), f"vtcodec {__version__}",
                         rotation=rotation, primaries=primaries, transfer=transfer, bit_depth=bit_depth)
         header.validate()  # the caller's values, before the model loads
         check_limits(header)
@@ -356,9 +402,12 @@ class Encoder:
         self.coder = self.chunk_coder.coder
         self.device = self.chunk_coder.device
         self.ladder = self.chunk_coder.ladder
-        self.header = replace(header, quantizer=self.model.cfg.quantizer, model=self.model.cfg.name,
-                              weights_sha256=bytes.fromhex(self.model.sha256),
-                              **version_of(self.model))
+        layered = self.chunk_coder.layered
+        level = (check_quality(quality, self.ladder.qualities, "" if layered is None else layered.name)
+                 if bitrate is None and bpp is None else 0)
+        self.header = replace(header, quantizer=self.model.cfg.quantizer, model=self.chunk_coder.name,
+                              weights_sha256=bytes.fromhex(self.chunk_coder.sha256), quality=level,
+                              **version_of(self.model, layered))
         self.header.validate()
         if bitrate is not None or bpp is not None:
             per_frame = (bitrate * 1000 / float(fps)) if bitrate is not None else bpp * int(width) * int(height)
@@ -375,9 +424,11 @@ class Encoder:
         self._t0 = time.time()
         # workers load the model by its folder (a name registered here is unknown to them), and
         # check that its weights are the ones this process loaded
-        folder = str(find_model(model).path) if jobs > 1 else None
+        folder = None
+        if jobs > 1:
+            folder = str(find_model(model).path if layered is None else layered.entry.path)
         self.workers = Workers(jobs, ChunkCoder, (width, height, folder, device, precision, self.preset,
-                                                  self.model.sha256), local=self.chunk_coder)
+                                                  self.chunk_coder.sha256), local=self.chunk_coder)
 
     def __enter__(self) -> Self:
         return self
@@ -506,15 +557,19 @@ class Encoder:
         st = self.stats
         k = self.ladder.rung(job.k)[0]
         chunk = Chunk(job.first, job.n, self.chunk_coder.head(job.k) + payload)
-        check_work(self.header, k, self.model.n_symbols, job.n, len(chunk.payload), chunk.what)
+        check_work(self.header, k, self.model.n_symbols, job.n, len(chunk.payload), chunk.what,
+                   self.chunk_coder.n_layer(job.k))
+        layers = symbols if isinstance(symbols, list) else [symbols]  # a layered chunk: base, layer
         if self.tokens_out is not None:
-            self.tokens_out.append(symbols)
+            self.tokens_out.extend(layers)
         st.frames += job.n
         st.chunks += 1
         st.scales.append(k)
         st.payload_bits += len(payload) * 8
         st.ideal_bits += ideal
-        st.raw_bits += self.model.quantizer.bits_per_token * symbols[0, 0].numel() * job.n
+        st.raw_bits += self.model.quantizer.bits_per_token * layers[0][0, 0].numel() * job.n
+        if len(layers) > 1:
+            st.raw_bits += self.chunk_coder.layered.net.quantizer.bits_per_token * layers[1][0, 0].numel() * job.n
         data = chunk.pack()
         self._index.append(IndexEntry(chunk.first_frame, chunk.n_frames, st.bytes))
         st.bytes += len(data)
@@ -533,11 +588,18 @@ class StreamDecoder:
         folder: ``vtcodec.decoders``) instead of the model's own."""
         check_limits(header, max_pixels)
         self.header = header
-        # the installed model the stream was written with (same name and weights hash); the name is
-        # looked up among registered models only, never opened as a path
-        self.model_folder = find_installed(header.model, header.weights_sha256.hex()).path
-        self.model = load_model(self.model_folder, device=device, precision=precision)
-        if (header.major >= 3) != bool(self.model.levels):
+        self.layered = self.layer_coder = None
+        if header.major >= 4:  # a layered model: the header names the layer, the layer its base
+            self.layered = self._find_layer(header, decoder, device, precision)
+            self.model, decoder = self.layered.base, None
+            self.model_folder = self.layered.entry.path
+            self.layer_coder = TokenCoder(self.layered.net)
+        else:
+            # the installed model the stream was written with (same name and weights hash); the name
+            # is looked up among registered models only, never opened as a path
+            self.model_folder = find_installed(header.model, header.weights_sha256.hex()).path
+            self.model = load_model(self.model_folder, device=device, precision=precision)
+        if header.major < 4 and (header.major >= 3) != bool(self.model.levels):
             raise FormatError(f"model {header.model!r} {'has' if self.model.levels else 'has no'} quality levels, "
                               f"but the stream is format {header.major}.{header.minor} (corrupt header)")
         version, need = (header.major, header.minor), tuple(version_of(self.model).values())
@@ -548,9 +610,22 @@ class StreamDecoder:
                               f"but the stream is format {header.major}.{header.minor} (corrupt header)")
         self.synthesis = load_decoder(decoder, self.model, device)
         self.coder = TokenCoder(self.model)
-        self.max_payload = payload_limit(header, self.model.n_symbols)
+        self.n_layer = 0 if self.layered is None else self.layered.n_symbols
+        self.max_payload = payload_limit(header, self.model.n_symbols, self.n_layer)
         self.sequence = ChunkSequence(header)
         self.device = next(self.model.parameters()).device
+
+    @staticmethod
+    def _find_layer(header: Header, decoder, device: str, precision: str | None) -> Layered:
+        sha = header.weights_sha256.hex()
+        entry = find_installed_layer(header.model, sha)
+        if entry is None:
+            raise ModelError(f"stream needs the layered model {header.model!r} with weights sha256 {sha[:16]}..., "
+                             "which is not installed: give its folder with --model or VTCODEC_MODEL_PATH")
+        if decoder is not None and str(decoder) not in ("", header.model):
+            raise ModelError(f"decoder {str(decoder)!r}: a layered stream ({header.model!r}) decodes with its "
+                             "layer's own decoder only")
+        return load_layer(entry, device, precision)
 
     @property
     def decoder_folder(self) -> str | None:
@@ -566,13 +641,24 @@ class StreamDecoder:
                tokens_out: list | None = None) -> Iterator[np.ndarray]:
         """Frames ``lo .. hi - 1`` of a frames chunk, ``[B, H, W, 3]`` uint8 a few at a time, as
         their tokens are decoded (tokens after ``hi`` are not decoded). ``tokens_out`` receives the
-        symbols ``[hi, S, h, w]`` once the chunk is done."""
+        symbols ``[hi, S, h, w]`` once the chunk is done (a 4.x chunk with its layer: the base
+        symbols, then the layer's)."""
         header, what = self.header, chunk.what
         hi = chunk.n_frames if hi is None else hi
         k, level, payload = frames_payload(chunk.payload, header, what)
         if self.model.levels and level >= self.model.levels:
             raise CorruptChunk(f"{what} has quality level {level}, outside the model's 0..{self.model.levels - 1}")
-        check_work(header, k, self.model.n_symbols, chunk.n_frames, len(chunk.payload), what)
+        if self.layered is not None:
+            if level > self.layered.levels:
+                raise CorruptChunk(f"{what} has layer byte {level}, outside the layer's 0..{self.layered.levels}")
+            if level and k != SCALE_ONE:
+                raise CorruptChunk(f"{what} carries its enhancement layer on the grid of scale index {k} "
+                                   f"(only {SCALE_ONE}, the source size, may)")
+        check_work(header, k, self.model.n_symbols, chunk.n_frames, len(chunk.payload), what,
+                   self.n_layer if level and self.layered is not None else 0)
+        if level and self.layered is not None:
+            yield from self._layered_frames(chunk, lo, hi, tokens_out, level - 1, payload)
+            return
         rows, cols = token_grid(header.width, header.height, k)
         cw, ch = coded_size(header.width, header.height, k)
         batch = batch_frames((cw, ch), (header.width, header.height))
@@ -606,6 +692,50 @@ class StreamDecoder:
                 last = symbols
         if tokens_out is not None:
             tokens_out.append(torch.stack(kept))
+
+    def _layered_frames(self, chunk: Chunk, lo: int, hi: int, tokens_out: list | None, level: int,
+                        payload: bytes) -> Iterator[np.ndarray]:
+        """``frames`` for a 4.x chunk that carries the enhancement layer at ``level``: each frame's
+        base symbols, then its layer symbols (whose prior's side planes are those base symbols),
+        the two range-coder streams read side by side; the base decode, then the layer's."""
+        header, what, layered = self.header, chunk.what, self.layered
+        base_words, layer_words = split_layers(payload, what)
+        w, h = header.width, header.height
+        rows, cols = token_grid(w, h, SCALE_ONE)
+        base: list[torch.Tensor | None] = []  # the base symbols decoded so far (the layer's side planes)
+        bases = self.coder.from_bytes(base_words, chunk.n_frames, rows, cols, hi, f"{what}, base layer")
+        layers = self.layer_coder.from_bytes(layer_words, chunk.n_frames, *layered.grid(rows, cols), hi,
+                                             f"{what}, enhancement layer", level, side_source(layered, base))
+        batch = batch_frames((w, h), (w, h))
+        kept: list[tuple[torch.Tensor, torch.Tensor]] = []
+        pending: list[tuple[torch.Tensor, torch.Tensor]] = []
+        before = None  # base symbols of the frame before ``pending``
+        with torch.inference_mode():
+            for i in range(hi):
+                symbols = next(bases)[0]
+                base.append(symbols)
+                if i >= 2:
+                    base[i - 2] = None  # the side planes of frame i need frames i and i - 1 only
+                layer = next(layers)[0]
+                if tokens_out is not None:
+                    kept.append((symbols, layer))
+                if i >= lo:
+                    if not pending:
+                        before = base[i - 1] if i else None
+                    pending.append((symbols, layer))
+                if pending and (len(pending) == batch or i == hi - 1):
+                    start = i + 1 - len(pending)
+                    x = self.model.reconstruct(torch.stack([b for b, _ in pending]).to(self.device),
+                                               starts_chunk=start == 0,
+                                               before=before.to(self.device) if start else None)
+                    y = layered.reconstruct(torch.stack([e for _, e in pending]), from_grid(x, (h, w), (h, w)), level)
+                    yield from_grid(y, (h, w), (h, w))
+                    pending = []
+            if hi == chunk.n_frames:  # both streams read to their end: each checks its own length
+                for coded in (bases, layers):
+                    next(coded, None)
+        if tokens_out is not None:
+            tokens_out.extend([torch.stack([b for b, _ in kept]), torch.stack([e for _, e in kept])])
 
     def finish(self) -> None:
         self.sequence.finish()

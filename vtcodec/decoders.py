@@ -29,17 +29,17 @@ from .models import ModelConfig
 from .models.config import NAME
 from .models.tokenizer import SynthesisNet
 from .zoo import (
-    MAX_WEIGHTS_BYTES,
-    SHA256,
     ZOO_DIR,
     _candidates,
     _inside,
-    _open_regular,
+    check_sha256,
     list_models,
-    read_json,
+    read_meta,
     read_weights,
     readable,
-    sha256_file,
+    weights_size,
+    weights_state,
+    write_folder,
 )
 
 META = "decoder.json"
@@ -70,26 +70,18 @@ def is_decoder(folder: str | os.PathLike) -> bool:
 
 def _entry(folder: Path) -> DecoderEntry:
     folder = Path(folder)
-    meta_path = folder / META
-    meta = read_json(meta_path)
-    if not isinstance(meta, dict) or not isinstance(meta.get("serves"), dict):
-        raise ModelError(f"{meta_path}: must hold a JSON object with 'serves'")
-    name, sha, serves = meta.get("name"), meta.get("sha256"), meta["serves"]
+    meta_path, meta, serves = read_meta(folder, META, "serves")
+    name, sha = meta.get("name"), meta.get("sha256")
     try:
         cfg = ModelConfig.from_dict(serves.get("config"))
     except (ValueError, TypeError) as exc:
         raise ModelError(f"{meta_path}: bad config ({exc})") from None
     if not isinstance(name, str) or not NAME.fullmatch(name):
         raise ModelError(f"{meta_path}: name must be 1..64 letters, digits or ._+-")
-    for value in (sha, serves.get("sha256")):
-        if not isinstance(value, str) or not SHA256.fullmatch(value):
-            raise ModelError(f"{meta_path}: sha256 must be 64 lowercase hex digits")
+    check_sha256(meta_path, sha, serves.get("sha256"))
     if serves.get("model") != cfg.name:
         raise ModelError(f"{meta_path}: serves model {serves.get('model')!r}, but its config is {cfg.name!r}'s")
-    fd = _open_regular(folder / "weights.safetensors", MAX_WEIGHTS_BYTES)
-    size = os.fstat(fd).st_size
-    os.close(fd)
-    return DecoderEntry(name, folder, sha, size, cfg.name, serves["sha256"], cfg, meta)
+    return DecoderEntry(name, folder, sha, weights_size(folder), cfg.name, serves["sha256"], cfg, meta)
 
 
 def list_decoders() -> list[DecoderEntry]:
@@ -149,7 +141,6 @@ def save_decoder(net: SynthesisNet, model, folder: str | os.PathLike, name: str,
     """Write a decoder folder for ``net``, which decodes ``model``'s tokens (a loaded model: its
     name and weights sha256 go into ``serves``). ``name`` may be neither an installed model's nor
     another installed decoder's (``--decoder`` and ``vtcodec models`` find a decoder by name)."""
-    from safetensors.torch import save_file
 
     if not NAME.fullmatch(name):
         raise ModelError(f"decoder name {name!r} must be 1..64 letters, digits or ._+-")
@@ -160,15 +151,8 @@ def save_decoder(net: SynthesisNet, model, folder: str | os.PathLike, name: str,
     taken = [e for e in list_decoders() if e.name == name and e.path.resolve() != folder.resolve()]
     if taken:
         raise ModelError(f"decoder name {name!r} is taken ({taken[0].path}); choose another with --name")
-    folder.mkdir(parents=True, exist_ok=True)
-    state = {k: v.detach().to("cpu", torch.float16).contiguous() for k, v in net.state_dict().items()}
-    tmp = folder / ".weights.safetensors.part"
-    save_file(state, str(tmp))
-    meta = {"kind": "decoder", "name": name, "sha256": sha256_file(tmp),
-            "serves": {"model": model.cfg.name, "sha256": model.sha256, "config": json.loads(model.cfg.to_json())},
-            **(info or {})}
-    os.replace(tmp, folder / "weights.safetensors")
-    tmp = folder / f".{META}.part"
-    tmp.write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
-    os.replace(tmp, folder / META)
+    write_folder(folder, weights_state(net), META, {
+        "kind": "decoder", "name": name,
+        "serves": {"model": model.cfg.name, "sha256": model.sha256, "config": json.loads(model.cfg.to_json())},
+        **(info or {})})
     return _entry(folder)

@@ -26,6 +26,7 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from fractions import Fraction
+from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
 
 import numpy as np
@@ -57,7 +58,7 @@ from .grid import batch_frames
 from .output import atomic_output, is_stream
 from .presets import DEFAULT_PRESET, Preset
 from .workers import Workers, check_jobs
-from .zoo import DEFAULT_MODEL, ModelEntry, find_model, register_model
+from .zoo import DEFAULT_MODEL, ModelEntry, register_model
 
 if TYPE_CHECKING:
     from .video import RawFormat
@@ -255,7 +256,7 @@ def iter_decode(src: str | os.PathLike, stats: Stats | None = None, tokens_out: 
     """
     _check_range(start, frames)
     check_jobs(jobs)
-    given = register_model(find_model(model).path) if model is not None else None
+    given = register_model(_model_folder(model)) if model is not None else None
     if str(src) == "-":
         if start or frames is not None or conceal:
             raise VtcError("--start, --frames and --conceal need a file, not standard input")
@@ -309,6 +310,13 @@ def iter_decode(src: str | os.PathLike, stats: Stats | None = None, tokens_out: 
         yield from (out if ranged else _with_hint(out))
         if stats is not None and not ranged:
             stats.side_bytes = stream.sequence.audio_bytes
+
+
+def _model_folder(model: str | os.PathLike) -> Path:
+    """The folder of a model or layered model given by name or folder (``decode --model``)."""
+    from .layers import find_any
+
+    return find_any(model).path
 
 
 def _check_model(header: Header, entry: ModelEntry) -> None:
@@ -448,7 +456,7 @@ def _decode_chunk(stream: StreamDecoder, chunk: Chunk, lo: int, hi: int | None,
             batches.append(batch)  # noqa: PERF402 - kept up to an error
     except VtcError as exc:
         return batches, None, exc
-    return batches, tokens[0] if tokens else None, None
+    return batches, tokens, None  # a 4.x chunk with its layer: base and layer symbols
 
 
 def _parallel_frames(stream: StreamDecoder, chunks: Iterator[Span], tokens_out: list | None,
@@ -464,7 +472,7 @@ def _parallel_frames(stream: StreamDecoder, chunks: Iterator[Span], tokens_out: 
         if error is not None:
             raise error
         if tokens_out is not None:
-            tokens_out.append(tokens)
+            tokens_out.extend(tokens)
 
     try:
         while True:

@@ -18,6 +18,15 @@ detail lost inside an 8x8 patch never comes back. A model with quality levels (v
 quantizer, ``models/fsq.py``) has a second knob, the quantizer's step, carried per chunk beside k
 (format 3.0): its ``--quality`` q codes at the source size at level round((q - 1) (G - 1) / 9) of
 its G levels, and ``Ladder`` joins both knobs into one line of rungs for target-rate mode.
+
+A layered model (format 4.0, ``vtcodec.layers``: an enhancement layer of G levels over vt1) keeps
+the base model's qualities 1..6 (its grid shrinking below the source size) and goes on above them
+with the layer: ``--quality`` 7 .. 6 + G code the base at the source size plus the layer at its
+level q - 7. vt1's grids above the source size (its qualities 7..10) are left out of that ladder,
+though measured they are the better rungs there: vt1-fsq's quality 10 matches the layer's level 0
+in PSNR-RGB at about half its bits, and beats it in MS-SSIM-RGB on most clips (models/README.md,
+"vt1e-fsq (bundled)"). Putting them below the layer's levels 2.. is an encoder-side change (a 4.0
+chunk without its layer may use any grid).
 """
 
 from __future__ import annotations
@@ -39,11 +48,14 @@ def quality_scale(quality: int) -> int:
     return SCALE_ONE + 4 * (quality - DEFAULT_QUALITY)
 
 
-def check_quality(quality: int | None) -> int:
+def check_quality(quality: int | None, qualities: range | tuple = QUALITIES, model: str = "") -> int:
+    """``quality`` (None: the default) if it is one of ``qualities`` (a model's: ``Ladder.qualities``),
+    else ``VtcError`` saying which are."""
     if quality is None:
         return DEFAULT_QUALITY
-    if quality not in QUALITIES:
-        raise VtcError(f"quality must be {QUALITIES[0]}..{QUALITIES[-1]} "
+    if quality not in qualities:
+        which = f" for the layered model {model!r} (7..{qualities[-1]}: its enhancement layer)" if model else ""
+        raise VtcError(f"quality must be {qualities[0]}..{qualities[-1]}{which} "
                        f"({DEFAULT_QUALITY} codes at the source size), not {quality}")
     return int(quality)
 
@@ -59,14 +71,20 @@ class Ladder:
       the grid shrinks (k = 127 .. 96 at level 0), above its finest it grows (k = 129 .. 144 at
       the top level). Rung ``r``: ``r < 32``: (96 + r, 0); then (128, r - 32) for each level; then
       (129 + j, levels - 1).
+    * A layered model (``layer`` = G levels of its enhancement layer, format 4.0) has the scale
+      ladder up to the source size, then the layer's levels: rung ``r`` <= 128 is (k = r, layer
+      byte 0: the base alone); rung 128 + e is (128, e), the layer at level e - 1 (e = 1 .. G).
     """
 
     BELOW = SCALE_ONE - SCALE_MIN  # rungs under the source-size grid
     ABOVE = SCALE_MAX - SCALE_ONE
 
-    def __init__(self, levels: int = 0) -> None:
-        self.levels = int(levels)
-        if self.levels:
+    def __init__(self, levels: int = 0, layer: int = 0) -> None:
+        self.levels, self.layer = int(levels), int(layer)
+        if self.layer:
+            self.lo, self.hi = SCALE_MIN, SCALE_ONE + self.layer
+            self.per_doubling = 8.0
+        elif self.levels:
             self.lo, self.hi = 0, self.BELOW + self.levels - 1 + self.ABOVE
             self.per_doubling = 2.0
         else:
@@ -74,7 +92,9 @@ class Ladder:
             self.per_doubling = 8.0
 
     def rung(self, r: int) -> tuple[int, int]:
-        """(scale index k, quantizer level) of rung ``r``."""
+        """(scale index k, quantizer level) of rung ``r``; for a layered model, (k, layer byte)."""
+        if self.layer:
+            return (r, 0) if r <= SCALE_ONE else (SCALE_ONE, r - SCALE_ONE)
         if not self.levels:
             return r, 0
         if r < self.BELOW:
@@ -84,10 +104,17 @@ class Ladder:
         return SCALE_ONE + r - (self.BELOW + self.levels - 1), self.levels - 1
 
     def quality(self, quality: int) -> int:
-        """The rung of a ``--quality`` level (1..10)."""
+        """The rung of a ``--quality`` level (one of ``qualities``)."""
+        if self.layer:
+            return quality_scale(min(quality, DEFAULT_QUALITY)) + max(quality - DEFAULT_QUALITY, 0)
         if not self.levels:
             return quality_scale(quality)
         return self.BELOW + round((quality - QUALITIES[0]) * (self.levels - 1) / (QUALITIES[-1] - QUALITIES[0]))
+
+    @property
+    def qualities(self) -> range:
+        """The ``--quality`` levels: 1..10, or 1 .. 6 + G for a layered model."""
+        return range(1, DEFAULT_QUALITY + 1 + self.layer) if self.layer else range(QUALITIES[0], QUALITIES[-1] + 1)
 
     @property
     def start(self) -> int:

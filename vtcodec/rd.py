@@ -88,9 +88,9 @@ class Job:
         parts = [version, os.path.abspath(self.clip), st.st_size, int(st.st_mtime), self.frames,
                  self.codec, self.quality, self.settings(), self.lpips] + (["vmaf"] if self.vmaf else [])
         if self.codec == "vtcodec":
-            from .zoo import find_model
+            from .layers import find_any
 
-            parts.append(find_model(self.model).sha256)
+            parts.append(find_any(self.model).sha256)
             if self.decoder:
                 from .decoders import find_decoder
 
@@ -225,13 +225,13 @@ def plan(inputs: Iterable[str], codecs: Iterable[str], qualities: dict[str, list
     model's name: its own)."""
     from . import anchors
     from .decoders import find_decoder
+    from .layers import find_any
     from .presets import get_preset
     from .video import VideoReader
-    from .zoo import find_model
 
     vtc_presets = [get_preset(p).name for p in vtc_presets]  # before any work
     if "vtcodec" in codecs:
-        decoders = [None if d in (None, "", find_model(model).name) else find_decoder(d).name for d in decoders]
+        decoders = [None if d in (None, "", find_any(model).name) else find_decoder(d).name for d in decoders]
 
     jobs, skipped = [], []
     for spec in inputs:
@@ -257,11 +257,10 @@ def plan(inputs: Iterable[str], codecs: Iterable[str], qualities: dict[str, list
 
 
 def _model_qualities(model: str) -> list[int]:
-    from .rate import QUALITIES
-    from .zoo import find_model
+    from .layers import find_any, qualities
 
-    find_model(model)  # an unknown model is an error here, before any work
-    return list(QUALITIES)  # the same levels for every model (the grid, or a gained model's levels)
+    find_any(model)  # an unknown model is an error here, before any work
+    return list(qualities(model))  # 1..10 for every token model; a layered model's go higher
 
 
 def parse_qualities(values: Iterable[str]) -> dict[str, list[int]]:

@@ -42,7 +42,7 @@ class ChunkInfo:
     size: int
     scale: int | None = None  # scale index k of a frames chunk
     grid: tuple[int, int] | None = None  # its coding grid (width, height)
-    level: int | None = None  # its quantizer level (3.x streams: models with levels)
+    level: int | None = None  # its quantizer level (3.x streams: models with levels); 4.x: the layer byte
 
     @property
     def is_frames(self) -> bool:

@@ -10,7 +10,7 @@ step's symbols in one call.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import numpy as np
 import torch
@@ -101,18 +101,22 @@ class TokenCoder:
 
     def from_bytes(self, payload: bytes, t: int, h: int, w: int, stop: int | None = None,
                    what: str = "chunk", level: int | None = None,
-                   side: torch.Tensor | None = None) -> Iterator[tuple[torch.Tensor, torch.Tensor | None]]:
+                   side: torch.Tensor | Callable[[int], torch.Tensor] | None = None
+                   ) -> Iterator[tuple[torch.Tensor, torch.Tensor | None]]:
         """The symbols ``[S, h, w]`` (int64) of each frame of a chunk of ``t`` frames, frame by
         frame as they are decoded, each with the exact temporal state ``[1, C, h, w]`` before the
         frame (None for a model without one); with ``stop``, only the first ``stop`` frames. A payload that
         runs out, holds a symbol outside its alphabet or (when every frame is read) holds more
         than the chunk's symbols raises ``CorruptChunk``. ``side``: an enhancement layer's side
-        planes ``[T, C, h, w]`` (yielded in the state's place)."""
+        planes ``[T, C, h, w]`` (yielded in the state's place), or ``i -> [1, C, h, w]``, frame
+        ``i``'s, asked for only when that frame is about to be decoded (so the base layer can be
+        decoded frame by frame beside the layer)."""
         s = len(self.alphabets)
         reader = entropy.SymbolReader(payload, f"{what}: payload")
         steps = self.steps(h, w)
         prev = torch.zeros(1, s, h, w, dtype=torch.int64)
-        state = side[:1] if side is not None else self.model.first_state(h, w) if self.model.state else None
+        side_at = side if callable(side) or side is None else (lambda i: side[i:i + 1])
+        state = side_at(0) if side is not None else self.model.first_state(h, w) if self.model.state else None
         n_frames = t if stop is None else min(stop, t)
         for i in range(n_frames):
             has_prev = torch.tensor([1.0 if i else 0.0])
@@ -129,7 +133,7 @@ class TokenCoder:
                     n += len(pos)
             yield cur[0], state
             if side is not None and i + 1 < n_frames:
-                state = side[i + 1:i + 2]
+                state = side_at(i + 1)
             elif state is not None and i + 1 < n_frames:
                 state = self.model.exact_states(cur, level, state)[1]
             prev = cur

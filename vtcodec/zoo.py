@@ -78,6 +78,48 @@ def sha256_file(path: Path, max_bytes: int = MAX_WEIGHTS_BYTES) -> str:
     return h.hexdigest()
 
 
+def read_meta(folder: Path, meta_name: str, part: str) -> tuple[Path, dict, dict]:
+    """(path, contents, ``contents[part]``) of a decoder's or layer's metadata file ``meta_name``:
+    a JSON object whose ``part`` is an object too (``ModelError`` otherwise)."""
+    meta_path = Path(folder) / meta_name
+    meta = read_json(meta_path)
+    if not isinstance(meta, dict) or not isinstance(meta.get(part), dict):
+        raise ModelError(f"{meta_path}: must hold a JSON object with {part!r}")
+    return meta_path, meta, meta[part]
+
+
+def check_sha256(meta_path: Path, *values: object) -> None:
+    """``ModelError`` unless every value is a sha256 as a metadata file records it."""
+    for value in values:
+        if not isinstance(value, str) or not SHA256.fullmatch(value):
+            raise ModelError(f"{meta_path}: sha256 must be 64 lowercase hex digits")
+
+
+def weights_size(folder: Path) -> int:
+    """The bytes of a folder's ``weights.safetensors``, a regular file of bounded size."""
+    fd = _open_regular(Path(folder) / "weights.safetensors", MAX_WEIGHTS_BYTES)
+    size = os.fstat(fd).st_size
+    os.close(fd)
+    return size
+
+
+def write_folder(folder: Path, state: dict[str, torch.Tensor], meta_name: str, meta: dict,
+                 metadata: dict | None = None) -> dict:
+    """Write ``weights.safetensors`` (``state``) and the metadata file ``meta_name`` (``meta`` with
+    the weights' sha256 first) into ``folder``, each through a temporary file renamed into place."""
+    from safetensors.torch import save_file
+
+    folder.mkdir(parents=True, exist_ok=True)
+    tmp = folder / ".weights.safetensors.part"
+    save_file(state, str(tmp), metadata=metadata)
+    meta = {"sha256": sha256_file(tmp), **meta}
+    os.replace(tmp, folder / "weights.safetensors")
+    tmp = folder / f".{meta_name}.part"
+    tmp.write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
+    os.replace(tmp, folder / meta_name)
+    return meta
+
+
 def read_json(path: Path) -> object:
     """The JSON value of a model's or decoder's metadata file: a regular file of at most
     ``MAX_META_BYTES``, parsed (``ModelError`` when it is not JSON, however deep it nests)."""
@@ -104,23 +146,24 @@ def _entry(folder: Path) -> ModelEntry:
         raise ModelError(f"{meta_path}: bad config ({exc})") from None
     if name != cfg.name:
         raise ModelError(f"{meta_path}: name {name!r} differs from the config's {cfg.name!r}")
-    if not isinstance(sha, str) or not SHA256.fullmatch(sha):
-        raise ModelError(f"{meta_path}: sha256 must be 64 lowercase hex digits")
-    weights = folder / "weights.safetensors"
-    fd = _open_regular(weights, MAX_WEIGHTS_BYTES)
-    size = os.fstat(fd).st_size
-    os.close(fd)
-    return ModelEntry(name, folder, sha, size, cfg, meta)
+    check_sha256(meta_path, sha)
+    return ModelEntry(name, folder, sha, weights_size(folder), cfg, meta)
 
 
 _REGISTERED: list[Path] = []  # model folders added with register_model()
 
 
-def register_model(folder: str | os.PathLike) -> ModelEntry:
+def register_model(folder: str | os.PathLike):
     """Make a model folder findable by its name and hash (e.g. to decode streams that name it).
     Folders listed in the environment variable VTCODEC_MODEL_PATH (os.pathsep-separated; each
-    either a model folder or a folder of model folders) are registered too."""
-    entry = _entry(Path(folder))
+    either a model folder or a folder of model folders) are registered too. A layered model's
+    layer folder (``vtcodec.layers``) registers the same way."""
+    if (Path(folder) / "layer.json").exists():
+        from .layers import _entry as layer_entry
+
+        entry = layer_entry(Path(folder))
+    else:
+        entry = _entry(Path(folder))
     if entry.path not in _REGISTERED:
         _REGISTERED.append(entry.path)
     return entry
@@ -131,7 +174,7 @@ def _candidates() -> list[Path]:
     for item in os.environ.get("VTCODEC_MODEL_PATH", "").split(os.pathsep):
         if item and Path(item).is_dir():
             p = Path(item)
-            leaf = (p / "model.json").exists() or (p / "decoder.json").exists()
+            leaf = any((p / meta).exists() for meta in ("model.json", "decoder.json", "layer.json"))
             out += [p] if leaf else sorted(p.iterdir())
     return out + _REGISTERED
 
@@ -291,20 +334,10 @@ def load_model(name_or_path: str | os.PathLike = DEFAULT_MODEL, device: str = "c
 def save_model(model: VTModel, folder: str | os.PathLike, info: dict | None = None) -> ModelEntry:
     """Write ``weights.safetensors`` (float16) and ``model.json`` into ``folder``, each through a
     temporary file renamed into place."""
-    from safetensors.torch import save_file
-
     folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    state = weights_state(model)
-    weights = folder / "weights.safetensors"
-    tmp = folder / ".weights.safetensors.part"
-    save_file(state, str(tmp), metadata={"config": model.cfg.to_json()})
-    meta = {"name": model.cfg.name, "config": json.loads(model.cfg.to_json()),
-            "sha256": sha256_file(tmp), **(info or {})}
-    os.replace(tmp, weights)
-    tmp = folder / ".model.json.part"
-    tmp.write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
-    os.replace(tmp, folder / "model.json")
+    write_folder(folder, weights_state(model), "model.json",
+                 {"name": model.cfg.name, "config": json.loads(model.cfg.to_json()), **(info or {})},
+                 metadata={"config": model.cfg.to_json()})
     return _entry(folder)
 
 

@@ -117,6 +117,11 @@ class EnhanceTrainer(LadderTrainer):
         base_mse = ((base - target) ** 2).mean(dim=(1, 2, 3)).view(b, t).mean(1)
         return {**self.per_clip(recon, x, bits, prior_bits), "base_mse": base_mse}
 
+    def checkpoint_extra(self) -> dict:
+        """The base model the layer was trained over, by name and weights hash (what ``vtcodec
+        export`` writes into the layer folder, so the layer names exactly the base it refines)."""
+        return {"token_model": {"name": self.base.cfg.name, "sha256": self.base.sha256}}
+
     def logged(self, out: dict[str, torch.Tensor], psnr: torch.Tensor) -> dict[str, torch.Tensor]:
         """The layer's gain over the base decode of the same clips, dB."""
         return {"gain": psnr + 10 * torch.log10(out["base_mse"].clamp(min=1e-10))}

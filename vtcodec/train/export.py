@@ -24,18 +24,22 @@ def export(run_dir: str | os.PathLike, out_dir: str | os.PathLike, command: str 
     """Write the run's model into ``out_dir``. ``name`` replaces the recipe's model name (an error
     if an installed model has it); without it, a taken name gets a suffix (see the module).
     ``force`` replaces a model already in ``out_dir`` (never a bundled one). Notes go to ``notes``."""
+    from ..layers import list_layers
+
     out = Path(out_dir)
-    for entry in bundled_models():
+    for entry in [*bundled_models(), *(e for e in list_layers() if e.bundled)]:
         if out.resolve() == entry.path.resolve():
             raise ModelError(f"{out_dir}: is the bundled model {entry.name!r}; replacing it would stop "
                              "every file written with it from decoding (export to another folder)")
-    if ((out / "model.json").exists() or (out / "decoder.json").exists()) and not force:
+    if any((out / meta).exists() for meta in ("model.json", "decoder.json", "layer.json")) and not force:
         raise ModelError(f"{out_dir}: holds a model already (-f replaces it)")
     if out.exists() and not out.is_dir():
         raise ModelError(f"{out_dir}: exists and is not a folder")
     ck = load_checkpoint(Path(run_dir) / "last.pt")
     if ck.get("kind") == "decoder":
         return export_decoder(ck, out, command, name)
+    if ck.get("kind") == "enhance":
+        return export_layer(ck, out, command, name)
     if ck.get("kind") == "ladder":
         from .ladder import LadderConfig
 
@@ -59,8 +63,7 @@ def export(run_dir: str | os.PathLike, out_dir: str | os.PathLike, command: str 
         (notes if notes is not None else []).append(note)
     history = ck.get("history", [])
     info = {
-        "recipe": {"train_config": cfg.to_dict(), "steps_done": ck["step"], "command": command,
-                   "code_version": ck.get("version", "")},
+        "recipe": recipe(cfg.to_dict(), ck, command),
         "training_history": (history[::max(1, len(history) // 40)] if ck.get("kind") == "ladder" else
                              [{k: h[k] for k in ("step", "psnr", "bpp", "val_psnr", "val_bpp", "time")
                                if k in h} for h in history if "val_psnr" in h]),
@@ -82,7 +85,33 @@ def export_decoder(ck: dict, out: Path, command: str = "", name: str | None = No
     name = name or cfg.name
     net = SynthesisNet(model.cfg, model.quantizer.dim)
     net.load_state_dict(ck["decoder"])
-    info = {"recipe": {"train_config": asdict(cfg), "steps_done": ck["step"], "command": command,
-                       "code_version": ck.get("version", "")},
+    info = {"recipe": recipe(asdict(cfg), ck, command),
             "training_history": ck.get("history", [])[-40:]}
     return save_decoder(net, model, out, name, info)
+
+
+def export_layer(ck: dict, out: Path, command: str = "", name: str | None = None):
+    """An enhancement run's layer (``vtcodec.train.enhance``) as a layer folder (``vtcodec.layers``)
+    over the base model it was trained on: the one its checkpoint names by weights hash, or (a
+    checkpoint from before vtcodec 0.15) the installed model of its config's base name."""
+    from ..layers import save_layer
+    from ..models.enhance import Enhancer
+    from ..zoo import find_installed, find_model, load_model
+    from .enhance import EnhanceTrainConfig
+
+    cfg = EnhanceTrainConfig.from_dict(ck["config"])
+    base = ck.get("token_model") or {}
+    entry = (find_installed(str(base.get("name")), str(base.get("sha256"))) if base
+             else find_model(cfg.model.base))
+    net = Enhancer(cfg.model if name is None else replace(cfg.model, name=name))  # save_layer checks the name
+    net.load_state_dict(ck["model"])
+    history = ck.get("history", [])
+    info = {"recipe": recipe(cfg.to_dict(), ck, command), "training_history": history[::max(1, len(history) // 40)]}
+    return save_layer(net, load_model(entry.path, precision="fp32"), out, info)
+
+
+def recipe(train_config: dict, ck: dict, command: str) -> dict:
+    """The ``recipe`` a model, decoder or layer folder records: its run's settings, steps, command
+    and code version."""
+    return {"train_config": train_config, "steps_done": ck["step"], "command": command,
+            "code_version": ck.get("version", "")}

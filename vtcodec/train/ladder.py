@@ -203,7 +203,11 @@ class LadderTrainer(MixTrainer):
 
     def save(self) -> None:
         self.write_checkpoint({"kind": self.kind, "model": self.model.state_dict(), "opt": self.opt.state_dict(),
-                               "config": self.cfg.to_dict()})
+                               "config": self.cfg.to_dict(), **self.checkpoint_extra()})
+
+    def checkpoint_extra(self) -> dict:
+        """What a subclass's checkpoints carry besides the model, the optimizer and the config."""
+        return {}
 
     def losses(self, x: torch.Tensor, level: torch.Tensor) -> dict[str, torch.Tensor]:
         """Clips ``[B, T, 3, H, W]`` and a level per clip -> per-clip ``mse``, ``msssim``, ``bpp``."""

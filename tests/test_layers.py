@@ -1,0 +1,207 @@
+"""Layered streams (format 4.0, vtcodec.layers): the bundled enhancement layer vt1e-fsq over
+vt1-fsq, coded by the codec, decoded exactly, refused cleanly when damaged."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import struct
+import tempfile
+import zlib
+
+import numpy as np
+import pytest
+from conftest import cli, synth_frames
+from test_cli import one_clean_error
+from vtcodec.bitstream import Chunk, chunk_spans, header_size, payload_of, seal_stream
+
+from vtcodec import codec, files
+from vtcodec.errors import CorruptChunk, ModelError, VtcError
+from vtcodec.layers import find_layer, qualities
+from vtcodec.rate import Ladder
+
+LAYERED = "vt1e-fsq"
+
+
+def encode(frames: np.ndarray, **kw) -> tuple[bytes, list]:
+    tokens: list = []
+    h, w = frames.shape[1:3]
+    with codec.Encoder(w, h, model=kw.pop("model", LAYERED), tokens_out=tokens, **kw) as enc:
+        data = b"".join(enc.encode(f) for f in frames) + enc.flush()
+    return enc.header_bytes() + data[len(enc.header_bytes()):], tokens
+
+
+def decode(data: bytes) -> tuple[np.ndarray, list]:
+    tokens: list = []
+    dec = codec.Decoder(tokens_out=tokens)
+    frames = dec.decode(data) + dec.flush()
+    return np.stack(frames), tokens
+
+
+def psnr(a: np.ndarray, b: np.ndarray) -> float:
+    return float(10 * np.log10(255 ** 2 / np.mean((a.astype(np.float64) - b) ** 2)))
+
+
+def chunks(data: bytes) -> tuple[bytes, list[bytes]]:
+    start = header_size(data)
+    return data[:start], [data[o:o + n] for o, n in chunk_spans(data, start)]
+
+
+def frames_chunks(data: bytes) -> list[bytes]:
+    return [c for c in chunks(data)[1] if c[4] == 0]
+
+
+def test_the_ladder_of_a_layered_model_climbs_the_base_then_the_layer():
+    ladder = Ladder(0, 8)
+    assert list(ladder.qualities) == list(range(1, 15)) and list(qualities(LAYERED)) == list(range(1, 15))
+    assert [ladder.rung(ladder.quality(q)) for q in (1, 6, 7, 14)] == [(108, 0), (128, 0), (128, 1), (128, 8)]
+    assert (ladder.lo, ladder.hi) == (96, 136)
+    assert list(qualities("vt1-fsq")) == list(range(1, 11))
+
+
+def test_layered_streams_decode_exactly_and_the_layer_adds_quality():
+    """Every quality codes a 4.0 stream whose tokens (base and layer) decode exactly; the layer's
+    levels add bits and quality over the base alone (quality 6: the base's own bytes)."""
+    src = synth_frames(40, 24, 3, seed=3)
+    base, base_tokens = encode(src, model="vt1-fsq", quality=6, gop=2)
+    sizes, quality = [], []
+    for q in (6, 7, 10, 14):
+        data, tokens = encode(src, quality=q, gop=2)
+        assert data[4:6] == bytes([4, 0])
+        out, dtokens = decode(data)
+        assert out.shape == src.shape
+        assert codec.digest_tokens(tokens) == codec.digest_tokens(dtokens)
+        assert len(tokens) == (2 if q == 6 else 4)  # two chunks: base symbols, plus the layer's
+        sizes.append(len(data))
+        quality.append(psnr(out, src))
+        if q == 6:  # the base layer alone: vt1-fsq's tokens and frames
+            assert all(np.array_equal(a, b) for a, b in zip(tokens, base_tokens, strict=True))
+            assert np.array_equal(out, decode(base)[0])
+    assert sizes == sorted(sizes) and sizes[0] < sizes[1]
+    assert quality[-1] > quality[0] + 1.0, quality
+
+
+def test_a_layered_chunk_decodes_from_any_frame():
+    """Random access inside a layered chunk gives the frames of a whole decode."""
+    src = synth_frames(33, 17, 5, seed=4)
+    data, _ = encode(src, quality=12)
+    whole, _ = decode(data)
+
+    def part(tmp, start, n):
+        return np.concatenate(list(files.iter_decode(tmp, start=start, frames=n)))
+
+    with tempfile.NamedTemporaryFile(suffix=".vtc") as f:
+        f.write(data)
+        f.flush()
+        assert np.array_equal(part(f.name, 3, 2), whole[3:5])
+        assert np.array_equal(part(f.name, 1, 1), whole[1:2])
+
+
+def test_target_rate_mode_climbs_into_the_layer():
+    src = synth_frames(32, 24, 4, seed=5)
+    data, _ = encode(src, bpp=1.5, gop=2)
+    assert any(payload_of(c, 0)[1] >= 1 for c in frames_chunks(data))  # the base alone spends 0.7 bpp here
+    assert abs(len(data) * 8 / src[..., 0].size / 1.5 - 1) < 0.3
+    assert decode(data)[0].shape == src.shape
+
+
+def _with_payload(chunk: bytes, payload: bytes) -> bytes:
+    head = struct.unpack_from("<BIH", chunk, 4)
+    return Chunk(head[1], head[2], payload, head[0]).pack()
+
+
+def test_damaged_layered_chunks_are_refused_with_one_line(tmp_path):
+    src = synth_frames(32, 24, 2, seed=6)
+    data, _ = encode(src, quality=9)
+    head, all_chunks = chunks(data)
+    all_chunks = frames_chunks(data)
+    payload = payload_of(all_chunks[0], 0)
+    n = struct.unpack_from("<I", payload, 2)[0]
+    bad = {
+        "level": bytes([128, 9]) + payload[2:],  # the layer has 8 levels: bytes 1..8
+        "grid": bytes([127]) + payload[1:],  # a layer rides on the source-size grid only
+        "length": payload[:2] + struct.pack("<I", len(payload)) + payload[6:],
+        "layer cut": payload[:6 + n] + payload[6 + n:-4],
+        "base cut": payload[:2] + struct.pack("<I", n - 4) + payload[6:6 + n - 4] + payload[6 + n:],
+    }
+    for what, p in bad.items():
+        stream = seal_stream(head, [_with_payload(all_chunks[0], p)])
+        with pytest.raises(CorruptChunk):
+            decode(stream)
+        path = tmp_path / f"{what}.vtc"
+        path.write_bytes(stream)
+        line = one_clean_error(cli("decode", str(path), "-o", str(tmp_path / "out.y4m")))
+        assert "chunk" in line, (what, line)
+        assert not (tmp_path / "out.y4m").exists()
+
+
+def test_a_layered_stream_needs_its_layer_and_its_own_decoder(tmp_path):
+    src = synth_frames(24, 16, 1, seed=7)
+    data, _ = encode(src, quality=8)
+    header_end = header_size(data)
+    named = bytearray(data[:header_end])
+    named[36 + 7] = ord("x")  # vt1e-fsq -> vt1e-fsx: no such layer (CRC fixed)
+    named[-4:] = struct.pack("<I", zlib.crc32(bytes(named[:-4])))
+    with pytest.raises(ModelError, match="layered model 'vt1e-fsx'"):
+        decode(bytes(named) + data[header_end:])
+    with pytest.raises(ModelError, match="decodes with its layer's own decoder"):
+        codec.decompress(data, decoder="vt1-fsq-sharp")
+    old = bytearray(data[:header_end])
+    old[4:6] = bytes([3, 2])  # a 3.2 header naming the layer: not a token model
+    old[-4:] = struct.pack("<I", zlib.crc32(bytes(old[:-4])))
+    with pytest.raises(ModelError):
+        decode(bytes(old) + data[header_end:])
+    with pytest.raises(VtcError, match="1..14 for the layered model"):
+        encode(src, quality=15)
+
+
+def test_a_layer_folder_is_checked_before_use(tmp_path):
+    entry = find_layer(LAYERED)
+    folder = tmp_path / "layer"
+    shutil.copytree(entry.path, folder)
+    meta = json.loads((folder / "layer.json").read_text())
+    meta["config"]["recon"] = 16
+    (folder / "layer.json").write_text(json.dumps(meta))
+    with pytest.raises(ModelError, match="decoded-frame context"):
+        find_layer(folder)
+    meta["config"]["recon"] = 0
+    meta["config"]["gains"] = 99
+    (folder / "layer.json").write_text(json.dumps(meta))
+    with pytest.raises(ModelError, match="gains"):
+        find_layer(folder)
+    meta["config"]["gains"] = entry.config.gains
+    (folder / "layer.json").write_text(json.dumps(meta))
+    weights = bytearray((folder / "weights.safetensors").read_bytes())
+    weights[-1] ^= 1
+    (folder / "weights.safetensors").write_bytes(bytes(weights))
+    src = synth_frames(16, 16, 1)
+    with pytest.raises(ModelError, match="sha256"):
+        encode(src, model=str(folder), quality=7)
+
+
+def test_a_layer_of_ones_own_decodes_with_decode_model(tmp_path, clip):
+    """A layer folder outside the zoo encodes by its path and decodes with ``--model FOLDER``
+    (registered by path, as a model folder is), and not without it."""
+    folder = tmp_path / "mine"
+    shutil.copytree(find_layer(LAYERED).path, folder)
+    meta = json.loads((folder / "layer.json").read_text())
+    meta["name"] = meta["config"]["name"] = "mine"
+    (folder / "layer.json").write_text(json.dumps(meta))
+    out = tmp_path / "a.vtc"
+    assert cli("encode", str(clip), "-o", str(out), "--model", str(folder), "-q", "8", "--frames", "2").returncode == 0
+    assert "layered model 'mine'" in one_clean_error(cli("decode", str(out), "-o", str(tmp_path / "a.y4m")))
+    p = cli("decode", str(out), "-o", str(tmp_path / "a.y4m"), "--model", str(folder))
+    assert p.returncode == 0, p.stderr
+
+
+def test_two_jobs_code_and_decode_a_layered_stream_as_one(tmp_path):
+    src = synth_frames(32, 24, 4, seed=8)
+    one, tokens = encode(src, quality=10, gop=2)
+    two, _ = encode(src, quality=10, gop=2, jobs=2)
+    assert one == two
+    path = tmp_path / "a.vtc"
+    path.write_bytes(one)
+    back: list = []
+    frames = np.concatenate(list(files.iter_decode(path, tokens_out=back, jobs=2)))
+    assert np.array_equal(frames, decode(one)[0])
+    assert codec.digest_tokens(back) == codec.digest_tokens(tokens) and len(back) == 4

@@ -34,7 +34,7 @@ MAX_SIDE = 16384
 MAX_PIXELS = 1 << 26  # 8192 x 8192
 MAX_GOP = 1024
 MAX_QUALITY = 10  # 1..10; 0 = target-rate mode
-MAX_QUALITY_LAYERED = 38  # 4.x: 1..6 the base layer's rungs, then a layer's levels (at most 32)
+MAX_QUALITY_LAYERED = 42  # 4.x: 1..10 the base layer's rungs, then a layer's levels (at most 32)
 MAX_NAME = 64
 CHROMAS = ("420", "422", "444", "mono")
 QUANTIZERS = ("fsq", "bsq")

@@ -85,7 +85,7 @@ def test_training_runs_resumes_and_leaves_the_base_alone(tmp_path):
 
     src = synth_frames(24, 16, 2)
     tokens, back = [], []
-    with codec.Encoder(24, 16, model=str(entry.path), quality=9, tokens_out=tokens) as enc:
+    with codec.Encoder(24, 16, model=str(entry.path), quality=11, tokens_out=tokens) as enc:
         data = b"".join(enc.encode(f) for f in src) + enc.flush()
     register_model(entry.path)
     dec = codec.Decoder(tokens_out=back)

@@ -210,9 +210,9 @@ def main() -> None:
     v["29-format-4.0-layered-quality-12-gop-3"] = lambda: stream(moving_pattern(48, 32, 5, seed=28), model=LAYERED,
                                                                  gop=3, quality=12)
     v["30-format-4.0-layered-target-rate-layer-varies"] = lambda: stream(moving_pattern(48, 32, 6, seed=29),
-                                                                         model=LAYERED, gop=2, bpp=0.8)
-    v["31-format-4.0-layered-quality-14-odd-size"] = lambda: stream(moving_pattern(27, 19, 2, seed=30), model=LAYERED,
-                                                                    quality=14)
+                                                                         model=LAYERED, gop=2, bpp=0.6)
+    v["31-format-4.0-layered-quality-16-odd-size"] = lambda: stream(moving_pattern(27, 19, 2, seed=30), model=LAYERED,
+                                                                    quality=16)
     v["32-format-4.0-layered-quality-6-base-layer-alone"] = lambda: stream(moving_pattern(40, 24, 3, seed=31),
                                                                            model=LAYERED, quality=6)
 

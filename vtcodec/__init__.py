@@ -10,7 +10,7 @@ The public API (imported lazily, so ``import vtcodec.bitstream`` stays light)::
     dec = vtcodec.Decoder(device="cpu")              # feed byte slices of any size
     out = [f for p in packets for f in dec.decode(p)]; dec.flush()
     sharp = vtcodec.decompress(data, decoder="vt1-fsq-sharp")  # same tokens, perceptual decoder
-    fine = vtcodec.compress("clip.mp4", model="vt1e-fsq", quality=12)  # layered: 1..14 (qualities)
+    fine = vtcodec.compress("clip.mp4", model="vt1e-fsq", quality=14)  # layered: 1..16 (qualities)
 
     vtcodec.load_model("vt1-fsq" | "path/to/model_folder")
     vtcodec.register_model("path/to/model_folder")   # decodable by name from then on

@@ -49,7 +49,7 @@ from .zoo import (
 )
 
 META = "layer.json"
-MAX_LEVELS = 32  # a layer's quality levels (the header's quality byte counts 6 base rungs + these)
+MAX_LEVELS = 32  # a layer's quality levels (the header's quality byte counts 10 base rungs + some of these)
 
 
 @dataclass(frozen=True)

@@ -20,13 +20,12 @@ quantizer, ``models/fsq.py``) has a second knob, the quantizer's step, carried p
 its G levels, and ``Ladder`` joins both knobs into one line of rungs for target-rate mode.
 
 A layered model (format 4.0, ``vtcodec.layers``: an enhancement layer of G levels over vt1) keeps
-the base model's qualities 1..6 (its grid shrinking below the source size) and goes on above them
-with the layer: ``--quality`` 7 .. 6 + G code the base at the source size plus the layer at its
-level q - 7. vt1's grids above the source size (its qualities 7..10) are left out of that ladder,
-though measured they are the better rungs there: vt1-fsq's quality 10 matches the layer's level 0
-in PSNR-RGB at about half its bits, and beats it in MS-SSIM-RGB on most clips (models/README.md,
-"vt1e-fsq (bundled)"). Putting them below the layer's levels 2.. is an encoder-side change (a 4.0
-chunk without its layer may use any grid).
+the base model's qualities 1..10 (its grids, 0.42x to 2x the source size) and goes on above them
+with the layer: ``--quality`` 11 .. 8 + G code the base at the source size plus the layer at its
+level q - 9, from ``LAYER_FROM`` = 2 on. Measured (models/README.md, "vt1e-fsq (bundled)"), vt1's
+quality 10 gives the PSNR-RGB of the layer's level 0 at about half its bits and a higher
+MS-SSIM-RGB on 5 of 7 clips, and level 2 is the first to be better than it in PSNR-RGB on every
+clip; so levels 0 and 1 are left to target-rate mode, whose rungs are every grid, then every level.
 """
 
 from __future__ import annotations
@@ -41,6 +40,7 @@ from .errors import VtcError
 
 QUALITIES = tuple(range(1, 11))
 DEFAULT_QUALITY = 6
+LAYER_FROM = 2  # the layer level a layered model's first quality above the base's codes (module doc)
 
 
 def quality_scale(quality: int) -> int:
@@ -54,7 +54,8 @@ def check_quality(quality: int | None, qualities: range | tuple = QUALITIES, mod
     if quality is None:
         return DEFAULT_QUALITY
     if quality not in qualities:
-        which = f" for the layered model {model!r} (7..{qualities[-1]}: its enhancement layer)" if model else ""
+        which = (f" for the layered model {model!r} ({QUALITIES[-1] + 1}..{qualities[-1]}: its enhancement layer)"
+                 if model else "")
         raise VtcError(f"quality must be {qualities[0]}..{qualities[-1]}{which} "
                        f"({DEFAULT_QUALITY} codes at the source size), not {quality}")
     return int(quality)
@@ -71,9 +72,9 @@ class Ladder:
       the grid shrinks (k = 127 .. 96 at level 0), above its finest it grows (k = 129 .. 144 at
       the top level). Rung ``r``: ``r < 32``: (96 + r, 0); then (128, r - 32) for each level; then
       (129 + j, levels - 1).
-    * A layered model (``layer`` = G levels of its enhancement layer, format 4.0) has the scale
-      ladder up to the source size, then the layer's levels: rung ``r`` <= 128 is (k = r, layer
-      byte 0: the base alone); rung 128 + e is (128, e), the layer at level e - 1 (e = 1 .. G).
+    * A layered model (``layer`` = G levels of its enhancement layer, format 4.0) has the whole
+      scale ladder, then the layer's levels: rung ``r`` <= 144 is (k = r, layer byte 0: the base
+      alone); rung 144 + e is (128, e), the layer at level e - 1 (e = 1 .. G).
     """
 
     BELOW = SCALE_ONE - SCALE_MIN  # rungs under the source-size grid
@@ -82,7 +83,7 @@ class Ladder:
     def __init__(self, levels: int = 0, layer: int = 0) -> None:
         self.levels, self.layer = int(levels), int(layer)
         if self.layer:
-            self.lo, self.hi = SCALE_MIN, SCALE_ONE + self.layer
+            self.lo, self.hi = SCALE_MIN, SCALE_MAX + self.layer
             self.per_doubling = 8.0
         elif self.levels:
             self.lo, self.hi = 0, self.BELOW + self.levels - 1 + self.ABOVE
@@ -94,7 +95,7 @@ class Ladder:
     def rung(self, r: int) -> tuple[int, int]:
         """(scale index k, quantizer level) of rung ``r``; for a layered model, (k, layer byte)."""
         if self.layer:
-            return (r, 0) if r <= SCALE_ONE else (SCALE_ONE, r - SCALE_ONE)
+            return (r, 0) if r <= SCALE_MAX else (SCALE_ONE, r - SCALE_MAX)
         if not self.levels:
             return r, 0
         if r < self.BELOW:
@@ -105,16 +106,18 @@ class Ladder:
 
     def quality(self, quality: int) -> int:
         """The rung of a ``--quality`` level (one of ``qualities``)."""
+        top = QUALITIES[-1]
         if self.layer:
-            return quality_scale(min(quality, DEFAULT_QUALITY)) + max(quality - DEFAULT_QUALITY, 0)
+            return quality_scale(quality) if quality <= top else SCALE_MAX + LAYER_FROM + quality - top
         if not self.levels:
             return quality_scale(quality)
         return self.BELOW + round((quality - QUALITIES[0]) * (self.levels - 1) / (QUALITIES[-1] - QUALITIES[0]))
 
     @property
     def qualities(self) -> range:
-        """The ``--quality`` levels: 1..10, or 1 .. 6 + G for a layered model."""
-        return range(1, DEFAULT_QUALITY + 1 + self.layer) if self.layer else range(QUALITIES[0], QUALITIES[-1] + 1)
+        """The ``--quality`` levels: 1..10, or 1 .. 10 + G - ``LAYER_FROM`` for a layered model."""
+        top = QUALITIES[-1] + (max(self.layer - LAYER_FROM, 0) if self.layer else 0)
+        return range(QUALITIES[0], top + 1)
 
     @property
     def start(self) -> int:

@@ -141,7 +141,6 @@ def save_decoder(net: SynthesisNet, model, folder: str | os.PathLike, name: str,
     """Write a decoder folder for ``net``, which decodes ``model``'s tokens (a loaded model: its
     name and weights sha256 go into ``serves``). ``name`` may be neither an installed model's nor
     another installed decoder's (``--decoder`` and ``vtcodec models`` find a decoder by name)."""
-
     if not NAME.fullmatch(name):
         raise ModelError(f"decoder name {name!r} must be 1..64 letters, digits or ._+-")
     folder = Path(folder)

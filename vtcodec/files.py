@@ -26,7 +26,6 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from fractions import Fraction
-from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
 
 import numpy as np
@@ -55,6 +54,7 @@ from .bitstream.audio import AudioStream
 from .codec import DEFAULT_GOP, Decoder, Encoder, Stats, StreamDecoder
 from .errors import FormatError, OutputClosed, VideoError, VtcError
 from .grid import batch_frames
+from .layers import find_any
 from .output import atomic_output, is_stream
 from .presets import DEFAULT_PRESET, Preset
 from .workers import Workers, check_jobs
@@ -256,7 +256,7 @@ def iter_decode(src: str | os.PathLike, stats: Stats | None = None, tokens_out: 
     """
     _check_range(start, frames)
     check_jobs(jobs)
-    given = register_model(_model_folder(model)) if model is not None else None
+    given = register_model(find_any(model).path) if model is not None else None  # a model or a layer
     if str(src) == "-":
         if start or frames is not None or conceal:
             raise VtcError("--start, --frames and --conceal need a file, not standard input")
@@ -310,13 +310,6 @@ def iter_decode(src: str | os.PathLike, stats: Stats | None = None, tokens_out: 
         yield from (out if ranged else _with_hint(out))
         if stats is not None and not ranged:
             stats.side_bytes = stream.sequence.audio_bytes
-
-
-def _model_folder(model: str | os.PathLike) -> Path:
-    """The folder of a model or layered model given by name or folder (``decode --model``)."""
-    from .layers import find_any
-
-    return find_any(model).path
 
 
 def _check_model(header: Header, entry: ModelEntry) -> None:

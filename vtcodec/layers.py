@@ -29,6 +29,7 @@ import numpy as np
 import torch
 
 from .errors import ModelError
+from .grid import to_grid
 from .models.config import NAME
 from .models.enhance import EnhanceConfig, Enhancer
 from .zoo import (
@@ -194,14 +195,6 @@ def save_layer(net: Enhancer, base, folder: str | os.PathLike, info: dict | None
     return _entry(folder)
 
 
-def _rgb(frames: np.ndarray, device: torch.device) -> torch.Tensor:
-    """``[B, H, W, 3]`` uint8 -> ``[B, 3, H8, W8]`` in [0, 1], edge-padded to multiples of 8 (as the
-    base layer tokenizes)."""
-    from .grid import to_grid
-
-    return to_grid(frames, device)
-
-
 class Layered:
     """A base token model and the enhancement layer over it: what an encoder and a decoder of a
     format 4.0 stream hold (module docstring)."""
@@ -224,9 +217,7 @@ class Layered:
     def side(self, values: torch.Tensor, prev: torch.Tensor | None) -> torch.Tensor:
         """The layer prior's side planes ``[1, C, 2h, 2w]`` of a frame whose base symbols are
         ``values`` ``[S, h, w]`` (``prev``: the chunk's frame before, None for its first)."""
-        clip = values[None] if prev is None else torch.stack([prev, values])
-        planes = self.net.side(self.base.quantizer.prior_values(clip).unsqueeze(0).cpu())
-        return planes[0, -1:]
+        return self.sides(values[None] if prev is None else torch.stack([prev, values]))[-1:]
 
     def sides(self, symbols: torch.Tensor) -> torch.Tensor:
         """The side planes ``[T, C, 2h, 2w]`` of a chunk's base symbols ``[T, S, h, w]``."""
@@ -238,7 +229,7 @@ class Layered:
         ``[T, S, 2h, 2w]`` at ``level``, ``batch`` frames per network call."""
         out = []
         for i in range(0, len(frames), batch):
-            x, b = _rgb(frames[i:i + batch], self.device), _rgb(shown[i:i + batch], self.device)
+            x, b = to_grid(frames[i:i + batch], self.device), to_grid(shown[i:i + batch], self.device)
             z = self.net.latents(x, b, level).float()
             out.append(self.net.quantizer.encode(z, level).cpu())
         return torch.cat(out)
@@ -248,7 +239,7 @@ class Layered:
         """The layer's symbols ``[B, S, 2h, 2w]`` and the frames' base decode ``[B, H, W, 3]`` uint8
         -> frames ``[B, 3, H8, W8]`` in [0, 1] (edge-padded, as ``vtcodec.grid.from_grid`` takes them)."""
         q = self.net.quantizer.decode(symbols.to(self.device), level)
-        return self.net.synthesize(q, _rgb(shown, self.device)).float().clamp(0, 1)
+        return self.net.synthesize(q, to_grid(shown, self.device)).float().clamp(0, 1)
 
 
 def side_source(layered: Layered, base_symbols: list[torch.Tensor]) -> Callable[[int], torch.Tensor]:

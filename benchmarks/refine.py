@@ -5,6 +5,8 @@ preset, and the refinement's settings (MS-SSIM weight, steps, rate slope) tried 
         --qualities 4 --presets medium,slow --weights 0,0.02,0.3
     python benchmarks/refine.py ../shared/data/dev/openh264_ciscovt2people_320x192_12fps.mkv \
         --frames 9 --qualities 5,8 --presets slow --steps 5,30 --rate-slopes 0,0.3,0.5
+    python benchmarks/refine.py ../shared/data/dev/foreman_qcif_10f.mkv --frames 4 --model vt1e-fsq \
+        --qualities 12,16 --presets medium,slow,veryslow      # a layered model: its layer refined too
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("clips", nargs="+")
     ap.add_argument("--frames", type=int, default=32)
+    ap.add_argument("--model", default=None, help="model or layer name (default: the bundled default)")
     ap.add_argument("--qualities", default="4,6,8")
     ap.add_argument("--presets", default="medium,slow,veryslow")
     ap.add_argument("--weights", default="", help="MS-SSIM weights to try (default: the codec's)")
@@ -49,7 +52,8 @@ def main() -> None:
                     p = replace(base, ms_weight=base.ms_weight if wt is None else wt,
                                 refine_steps=base.refine_steps if n is None else n,
                                 rate_slope=base.rate_slope if slope is None else slope)
-                    enc = codec.Encoder(info.width, info.height, info.fps, quality=q, preset=p)
+                    enc = codec.Encoder(info.width, info.height, info.fps, quality=q, preset=p,
+                                        **({"model": args.model} if args.model else {}))
                     t0 = time.perf_counter()
                     data = b"".join(enc.encode(f) for f in src) + enc.flush()
                     seconds = time.perf_counter() - t0

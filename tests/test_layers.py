@@ -213,3 +213,35 @@ def test_two_jobs_code_and_decode_a_layered_stream_as_one(tmp_path):
     frames = np.concatenate(list(files.iter_decode(path, tokens_out=back, jobs=2)))
     assert np.array_equal(frames, decode(one)[0])
     assert codec.digest_tokens(back) == codec.digest_tokens(tokens) and len(back) == 4
+
+
+def test_a_refining_preset_refines_the_layer_and_the_stream_decodes_exactly():
+    """veryslow refines the layer's latents too (vtcodec.refine.refine_layer): other layer tokens
+    than medium's, decoded exactly, and never a worse score than the encoder's own latents."""
+    from dataclasses import replace
+
+    import torch
+
+    from vtcodec.layers import load_layer
+    from vtcodec.presets import PRESETS
+    from vtcodec.refine import distortion_loss, refine_layer
+
+    src = synth_frames(40, 24, 2, seed=5)
+    plain = replace(PRESETS["veryslow"], refine_steps=0, layer_steps=6, layer_lr=0.03, ms_weight=0.0)
+    medium, medium_tokens = encode(src, quality=16, gop=2)
+    data, tokens = encode(src, quality=16, gop=2, preset=plain)
+    out, dtokens = decode(data)
+    assert codec.digest_tokens(tokens) == codec.digest_tokens(dtokens)
+    assert np.array_equal(tokens[0], medium_tokens[0])  # the base unrefined: the same base tokens
+    assert not np.array_equal(tokens[1], medium_tokens[1])
+    assert psnr(out, src) > psnr(decode(medium)[0], src)  # distortion alone (MSE, no rate term) falls
+    # every iterate is scored on its rounded tokens and the best kept: even a wild search (a step
+    # far too large) never returns latents that decode worse than the encoder's own
+    net = load_layer(find_layer(LAYERED)).net
+    z, frames = torch.randn(2, net.cfg.dim, 6, 10), torch.rand(2, 3, 24, 40)
+
+    def loss(latents):
+        rec = net.synthesize(net.quantizer(latents, 7), frames).float().clamp(0, 1)
+        return float(distortion_loss(rec, frames, PRESETS["veryslow"].ms_weight))
+
+    assert loss(refine_layer(net, z, frames, frames, None, 7, 4, 50.0)) <= loss(z)

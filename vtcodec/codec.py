@@ -261,13 +261,15 @@ class ChunkCoder:
         payload, ideal = self.coder.to_bytes(symbols)
         if not level:
             return symbols, payload, ideal
-        layer, extra, bits = self.code_layer(frames, symbols, level - 1)
+        layer, extra, bits = self.code_layer(frames, symbols, level - 1, refine)
         return [symbols, layer], len(payload).to_bytes(4, "little") + payload + extra, ideal + bits
 
-    def code_layer(self, frames: np.ndarray, symbols: torch.Tensor, level: int) -> tuple[torch.Tensor, bytes, float]:
+    def code_layer(self, frames: np.ndarray, symbols: torch.Tensor, level: int,
+                   refine: bool = True) -> tuple[torch.Tensor, bytes, float]:
         """The enhancement layer of a chunk (format 4.0) at ``level``: the base decode of its base
         symbols ``symbols`` (as the decoder reconstructs it: ``StreamDecoder``), the layer's
-        tokens over it and their payload -> (layer symbols, payload, ideal bits)."""
+        tokens over it (refined by a refining preset) and their payload -> (layer symbols,
+        payload, ideal bits)."""
         w, h = self.width, self.height
         batch = batch_frames((w, h), (w, h))
         shown = []
@@ -275,7 +277,8 @@ class ChunkCoder:
             x = self.model.reconstruct(symbols[i:i + batch].to(self.device), starts_chunk=i == 0,
                                        before=symbols[i - 1].to(self.device) if i else None)
             shown.append(from_grid(x, (h, w), (h, w)))
-        layer = self.layered.encode(frames, np.concatenate(shown), level, batch)
+        layer = self.layered.encode(frames, np.concatenate(shown), level, batch,
+                                    self.preset if refine else None, symbols)
         return (layer, *self.layer_coder.to_bytes(layer, level, self.layered.sides(symbols)))
 
     def head(self, r: int) -> bytes:

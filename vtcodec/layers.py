@@ -32,6 +32,8 @@ from .errors import ModelError
 from .grid import to_grid
 from .models.config import NAME
 from .models.enhance import EnhanceConfig, Enhancer
+from .presets import Preset
+from .refine import refine_layer
 from .zoo import (
     ZOO_DIR,
     _candidates,
@@ -224,15 +226,22 @@ class Layered:
         return self.net.side(self.base.quantizer.prior_values(symbols).unsqueeze(0).cpu())[0]
 
     @torch.inference_mode()
-    def encode(self, frames: np.ndarray, shown: np.ndarray, level: int, batch: int) -> torch.Tensor:
+    def encode(self, frames: np.ndarray, shown: np.ndarray, level: int, batch: int,
+               preset: Preset | None = None, symbols: torch.Tensor | None = None) -> torch.Tensor:
         """Source frames and their base decode ``[T, H, W, 3]`` uint8 -> the layer's symbols
-        ``[T, S, 2h, 2w]`` at ``level``, ``batch`` frames per network call."""
-        out = []
-        for i in range(0, len(frames), batch):
-            x, b = to_grid(frames[i:i + batch], self.device), to_grid(shown[i:i + batch], self.device)
-            z = self.net.latents(x, b, level).float()
-            out.append(self.net.quantizer.encode(z, level).cpu())
-        return torch.cat(out)
+        ``[T, S, 2h, 2w]`` at ``level``, ``batch`` frames per network call. A refining ``preset``
+        refines the chunk's latents first (``vtcodec.refine.refine_layer``; ``symbols``: the
+        chunk's base symbols, whose side planes its rate term needs)."""
+        z = torch.cat([self.net.latents(to_grid(frames[i:i + batch], self.device),
+                                        to_grid(shown[i:i + batch], self.device), level).float()
+                       for i in range(0, len(frames), batch)])
+        if preset is not None and preset.layer_steps:
+            h, w = frames.shape[1:3]
+            side = self.sides(symbols).to(self.device) if preset.layer_rate_slope > 0 else None
+            z = refine_layer(self.net, z, to_grid(frames, self.device)[:, :, :h, :w], to_grid(shown, self.device),
+                             side, level, preset.layer_steps, preset.layer_lr, preset.ms_weight, batch,
+                             preset.layer_rate_slope)
+        return self.net.quantizer.encode(z, level).cpu()
 
     @torch.inference_mode()
     def reconstruct(self, symbols: torch.Tensor, shown: np.ndarray, level: int) -> torch.Tensor:

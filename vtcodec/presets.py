@@ -5,7 +5,11 @@ stream decodes the same way. ``medium`` codes each chunk straight from the token
 ``veryslow`` refine the latents first (``vtcodec/refine.py``). veryslow puts the bits in the
 objective: without them, 12-30 steps spent 2-7% more bits on ciscovt2people
 (``benchmarks/refine.py --steps --rate-slopes``); the BD-rate of each preset is in the README
-("Presets"). Variants for experiments: ``dataclasses.replace(PRESETS["slow"], refine_steps=12)``.
+("Presets"). A layered model's layer (format 4.0) is refined with the ``layer_`` settings: on
+foreman and reds (4 frames, the layer's levels 2-7 over a medium base, ``D + 0.8 lambda R``
+scored on the real tokens) 30 steps gave +0.1 dB at levels 2-4, +0.4 at level 5 (foreman) and +0.8-0.9 dB
+PSNR-RGB at level 7 at the same bits (models/README.md, "vt1e-fsq", presets).
+Variants for experiments: ``dataclasses.replace(PRESETS["slow"], refine_steps=12)``.
 """
 
 from __future__ import annotations
@@ -28,16 +32,23 @@ class Preset:
     rate_slope: float = 0.0  # weight of the bits in the refinement's objective (vtcodec/refine.py)
     ms_weight: float = MS_WEIGHT  # MS-SSIM in the refinement's objective
     margin: float = TOKEN_HYSTERESIS  # token hysteresis (0: plain rounding)
+    # an enhancement layer's refinement (format 4.0; vtcodec/refine.py's refine_layer): its own
+    # settings, since its latents and its curve's slope are not the base's
+    layer_steps: int = 0
+    layer_lr: float = 0.0
+    layer_rate_slope: float = 0.0
 
     def __post_init__(self) -> None:
-        if self.refine_steps < 0 or self.refine_lr < 0 or self.rate_slope < 0 or self.margin < 0:
+        if min(self.refine_steps, self.refine_lr, self.rate_slope, self.margin, self.layer_steps,
+               self.layer_lr, self.layer_rate_slope) < 0:
             raise VtcError(f"preset {self.name!r}: settings must not be negative")
 
 
 PRESETS = {
     "medium": Preset("medium"),
-    "slow": Preset("slow", refine_steps=5, refine_lr=0.04),
-    "veryslow": Preset("veryslow", refine_steps=30, refine_lr=0.03, rate_slope=0.3),
+    "slow": Preset("slow", refine_steps=5, refine_lr=0.04, layer_steps=8, layer_lr=0.03, layer_rate_slope=0.8),
+    "veryslow": Preset("veryslow", refine_steps=30, refine_lr=0.03, rate_slope=0.3,
+                       layer_steps=30, layer_lr=0.01, layer_rate_slope=0.8),
 }
 DEFAULT_PRESET = "medium"
 

@@ -20,10 +20,17 @@ The chunk is optimised as a whole (frame ``t`` is decoded with frame ``t - 1``'s
 receive gradients), ``window`` frames per forward/backward pass to bound memory, one Adam step per
 pass over the chunk. Costs ``steps`` decoder forward + backward passes per frame: the ``--preset``
 ladder in ``vtcodec.presets.PRESETS`` trades it for quality.
+
+An enhancement layer's latents (``refine_layer``, format 4.0) are refined the same way, over the
+base decode the decoder will show: the layer is intra (each frame's output is its base decode
+plus the correction its own tokens give), so each frame's distortion is its own and ``window``
+frames go through each pass; the rate is the layer prior's over the whole chunk (it sees the
+previous frame's layer tokens), its side planes the chunk's base tokens.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 import torch
@@ -84,7 +91,6 @@ def refine_latents(model, z: torch.Tensor, frames: torch.Tensor, steps: int, lr:
         var = z.clone().requires_grad_(True)
         opt = torch.optim.Adam([var], lr=lr)
         has_prev = (torch.arange(t, device=z.device) > 0).float()
-        use_ms = ms_weight > 0 and min(hh, ww) >= MSSSIM_WINDOW
         use_rate = rate_slope > 0 and isinstance(model.quantizer, FSQ)
         lam = None  # set after the first step, from its distortion and rate
         for _ in range(steps):
@@ -106,11 +112,7 @@ def refine_latents(model, z: torch.Tensor, frames: torch.Tensor, steps: int, lr:
                 with model.autocast():
                     rec = model.decoder(q, q_prev, has_prev[lo:hi], None if states is None else states[lo:hi])
                 rec = render(rec.float().clamp(0, 1))  # as a decoder outputs it
-                ref = target[lo:hi]
-                loss = ((rec - ref) ** 2).mean()
-                if use_ms:
-                    loss = loss + ms_weight * (1 - msssim_tensor(rec, ref, 1.0, MSSSIM_WINDOW).mean())
-                loss = loss * (hi - lo) / t
+                loss = distortion_loss(rec, target[lo:hi], ms_weight) * (hi - lo) / t
                 distortion += float(loss.detach())
                 if lam is not None:
                     loss = loss + lam * soft_bits(model.quantizer, var[lo:hi], costs[lo:hi], level) / (t * hh * ww)
@@ -121,3 +123,62 @@ def refine_latents(model, z: torch.Tensor, frames: torch.Tensor, steps: int, lr:
                 lam = rate_slope * distortion / max(rate, 1e-9)
             opt.step()
         return var.detach()
+
+
+def distortion_loss(rec: torch.Tensor, ref: torch.Tensor, ms_weight: float) -> torch.Tensor:
+    """The refinement's distortion of output frames ``rec`` against ``ref`` ``[B, 3, H, W]``:
+    ``MSE + ms_weight * (1 - MS-SSIM)`` (MS-SSIM left out on frames smaller than its window)."""
+    loss = ((rec - ref) ** 2).mean()
+    if ms_weight > 0 and min(ref.shape[2:]) >= MSSSIM_WINDOW:
+        loss = loss + ms_weight * (1 - msssim_tensor(rec, ref, 1.0, MSSSIM_WINDOW).mean())
+    return loss
+
+
+def refine_layer(net, z: torch.Tensor, frames: torch.Tensor, base: torch.Tensor, side: torch.Tensor | None,
+                 level: int, steps: int, lr: float, ms_weight: float = MS_WEIGHT, window: int = 8,
+                 rate_slope: float = 0.0) -> torch.Tensor:
+    """Latents ``z`` ``[T, D, h, w]`` of an enhancement layer (``models.enhance.Enhancer`` ``net``)
+    over a chunk at ``level``, the source frames ``[T, 3, H, W]`` in [0, 1] (the true size), the
+    base decode as the decoder shows it ``[T, 3, 4h, 4w]`` (edge-padded) and the layer prior's side
+    planes ``[T, C, h, w]`` (needed with ``rate_slope`` > 0) -> refined latents (module docstring).
+
+    Every iterate is scored by what its rounded tokens really give, ``D + lambda R`` with ``R``
+    their bits under the float prior, and the best one is returned, the encoder's own latents
+    included: straight-through steps on the coarse levels (few values per channel) can wander to
+    dearer tokens that decode no better, and an encoder should never pay for a search that lost."""
+    if steps <= 0:
+        return z
+    t, _, hh, ww = frames.shape
+    pixels = t * hh * ww
+    with torch.inference_mode(False):
+        target, base = frames.clone(), base.clone()
+        var = z.clone().requires_grad_(True)
+        opt = torch.optim.Adam([var], lr=lr)
+        lam, best, best_score = 0.0, z, math.inf
+        for i in range(steps + 1):  # the last pass scores the last step's latents only
+            opt.zero_grad(set_to_none=True)
+            rate = 0.0
+            if rate_slope > 0:
+                with torch.no_grad():
+                    symbols = net.quantizer.encode(var, level)
+                    costs = net.prior_costs(symbols.unsqueeze(0), level, side.unsqueeze(0))[0].float()
+                    rate = float(costs.gather(2, symbols.unsqueeze(2).long()).sum()) / pixels
+            distortion = 0.0
+            with torch.set_grad_enabled(i < steps):
+                for lo in range(0, t, window):
+                    hi = min(lo + window, t)
+                    rec = net.synthesize(net.quantizer(var[lo:hi], level), base[lo:hi]).float().clamp(0, 1)
+                    loss = distortion_loss(rec[:, :, :hh, :ww], target[lo:hi], ms_weight) * (hi - lo) / t
+                    distortion += float(loss.detach())
+                    if i < steps:
+                        if lam:
+                            loss = loss + lam * soft_bits(net.quantizer, var[lo:hi], costs[lo:hi], level) / pixels
+                        loss.backward()
+            if i == 0 and rate_slope > 0:
+                lam = rate_slope * distortion / max(rate, 1e-9)
+            score = distortion + lam * rate
+            if score < best_score:
+                best, best_score = var.detach().clone(), score
+            if i < steps:
+                opt.step()
+        return best

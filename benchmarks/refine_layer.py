@@ -14,7 +14,6 @@ import time
 from vtcodec import codec, metrics
 from vtcodec.grid import batch_frames, from_grid
 from vtcodec.presets import Preset
-from vtcodec.refine import MS_WEIGHT
 from vtcodec.video import read_video
 
 
@@ -41,8 +40,7 @@ def main() -> None:
         base_bits = len(cc.coder.to_bytes(sym)[0]) * 8
         for lv in (int(x) for x in args.levels.split(",")):
             for steps, lr, slope in variants:
-                p = Preset("variant", layer_steps=int(steps), layer_lr=float(lr), layer_rate_slope=float(slope),
-                           ms_weight=MS_WEIGHT)
+                p = Preset("variant", layer_steps=int(steps), layer_lr=float(lr), layer_rate_slope=float(slope))
                 t0 = time.perf_counter()
                 layer = cc.layered.encode(src, shown, lv, batch_frames((w, h)), p, sym)
                 seconds = time.perf_counter() - t0

@@ -234,7 +234,7 @@ def test_a_refining_preset_refines_the_layer_and_the_stream_decodes_exactly():
     assert codec.digest_tokens(tokens) == codec.digest_tokens(dtokens)
     assert np.array_equal(tokens[0], medium_tokens[0])  # the base unrefined: the same base tokens
     assert not np.array_equal(tokens[1], medium_tokens[1])
-    assert psnr(out, src) > psnr(decode(medium)[0], src)  # distortion alone (MSE, no rate term) falls
+    assert psnr(out, src) > psnr(decode(medium)[0], src)  # MSE (with the rate term) falls
     # every iterate is scored on its rounded tokens and the best kept: even a wild search (a step
     # far too large) never returns latents that decode worse than the encoder's own
     net = load_layer(find_layer(LAYERED)).net

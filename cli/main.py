@@ -505,14 +505,14 @@ def rd(
 
 @app.command()
 def bd(
-    results: Annotated[str, typer.Argument(help="results.json or the rd output folder")],
+    results: Annotated[list[str], typer.Argument(help="results.json or rd output folder(s), joined into one set of curves")],
     anchor: Annotated[str, typer.Option("--anchor", help="anchor codec \\[x264]", show_default=False)] = "x264",
     metric: Annotated[list[str] | None, typer.Option("--metric", help="metric(s) \\[psnr-y, psnr-rgb, msssim-rgb, lpips, vmaf]", show_default=False)] = None,
 ) -> None:
     """Print the BD-rate table of rd results against an anchor."""
     from vtcodec import rd as rdm
 
-    rows = rdm.load_results(results)
+    rows = rdm.join_results(results)
     for m in metric or []:
         if m not in rdm.METRICS:
             raise VtcError(f"unknown metric {m!r} (known: {', '.join(rdm.METRICS)})")
@@ -523,7 +523,7 @@ def bd(
 
 @app.command()
 def plot(
-    results: Annotated[str, typer.Argument(help="results.json or the rd output folder")],
+    results: Annotated[list[str], typer.Argument(help="results.json or rd output folder(s), joined into one set of curves")],
     output: Annotated[str, typer.Option("-o", "--output", help="image to write (.png, .pdf, .svg)")] = "rd.png",
     metric: Annotated[str, typer.Option("--metric", help="psnr-y, psnr-yuv, psnr-rgb, ssim-y, ssim-rgb, msssim-y, msssim-rgb, lpips, vmaf")] = "msssim-rgb",
     average: Annotated[bool, typer.Option("--average", help="one panel averaged over the clips")] = False,
@@ -533,7 +533,7 @@ def plot(
     from vtcodec import rd as rdm
     from vtcodec.plot import plot as draw
 
-    path = draw(rdm.load_results(results), metric, output, average, logx)
+    path = draw(rdm.join_results(results), metric, output, average, logx)
     say(f"plot: wrote {path}")
 
 

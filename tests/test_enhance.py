@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 import numpy as np
+import pytest
 import torch
 from conftest import synth_frames
 from vtcodec.models.enhance import EnhanceConfig, Enhancer
@@ -91,6 +92,20 @@ def test_training_runs_resumes_and_leaves_the_base_alone(tmp_path):
     dec = codec.Decoder(tokens_out=back)
     assert data[4] == 4 and len(dec.decode(data) + dec.flush()) == 2
     assert codec.digest_tokens(tokens) == codec.digest_tokens(back) and len(tokens) == 2
+    # a new run warm-starts from the exported layer (its float16 weights), and only from a layer
+    # of the same architecture
+    warm = EnhanceTrainer(replace(cfg, warm_start=str(entry.path)), groups, tmp_path / "warm", log=lambda m: None)
+    assert warm.step == 0
+    assert all(torch.equal(v.half().float(), warm.model.state_dict()[k]) for k, v in loaded.state_dict().items())
+    warm.run()  # and its export records what it started from
+    warmed = export(tmp_path / "warm", tmp_path / "layer2", name="e-tiny2")
+    assert warmed.info["recipe"]["warm_start"] == {"name": "e-tiny", "path": str(entry.path), "sha256": entry.sha256,
+                                                   "steps_done": 3}
+    from vtcodec.errors import ModelError
+
+    wider = replace(cfg, model=replace(TINY, width=12), warm_start=str(entry.path))
+    with pytest.raises(ModelError, match="another architecture"):
+        EnhanceTrainer(wider, groups, tmp_path / "wider", log=lambda m: None)
 
 
 def test_a_temporal_layer_sees_the_frame_before_as_decoded_and_nothing_later():

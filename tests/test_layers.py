@@ -62,6 +62,22 @@ def test_the_ladder_of_a_layered_model_climbs_the_base_then_the_layer():
     assert list(qualities("vt1-fsq")) == list(range(1, 11))
 
 
+def test_the_second_bundled_layer_is_the_first_trained_on_over_the_same_base():
+    """vt1e-fsq-v2 started from vt1e-fsq's weights (its recipe names them by hash) over the same
+    base: below quality 11 both code the same base chunks; above, v2's own layer, decoded exactly."""
+    old, new = find_layer(LAYERED), find_layer("vt1e-fsq-v2")
+    assert new.bundled and (new.base, new.base_sha256) == (old.base, old.base_sha256) and new.sha256 != old.sha256
+    assert new.info["recipe"]["warm_start"]["sha256"] == old.sha256
+    assert new.config == type(new.config)(**{**old.config.to_dict(), "name": new.name})
+    src = synth_frames(40, 24, 2)
+    a, b = encode(src, quality=6)[0], encode(src, quality=6, model=new.name)[0]
+    assert frames_chunks(a) == frames_chunks(b) and a != b  # the header names each layer
+    data, tokens = encode(src, quality=14, model=new.name)
+    assert frames_chunks(data) != frames_chunks(encode(src, quality=14)[0])
+    frames, back = decode(data)
+    assert codec.digest_tokens(back) == codec.digest_tokens(tokens) and frames.shape == src.shape
+
+
 def test_layered_streams_decode_exactly_and_the_layer_adds_quality():
     """Every quality codes a 4.0 stream whose tokens (base and layer) decode exactly; the layer's
     levels add bits and quality over the base alone (quality 6: the base's own bytes)."""

@@ -122,6 +122,15 @@ def test_rd_and_plot_commands(tmp_path):
     assert len(json.loads((out / "results.json").read_text())) == 6
     p = run_cli("bd", str(out), "--metric", "psnr-rgb")
     assert p.returncode == 0 and "BD-rate vs x264" in p.stdout and "same quality" in p.stdout
+    # sweeps run apart (each codec, and a vtcodec point measured twice) join into the same curves
+    rows = json.loads((out / "results.json").read_text())
+    parts = [tmp_path / "a.json", tmp_path / "b.json"]
+    parts[0].write_text(json.dumps([r for r in rows if r["codec"] == "vtcodec"]))
+    stale = dict(next(r for r in rows if r["codec"] == "vtcodec"), bpp=99.0)
+    parts[1].write_text(json.dumps([stale] + [r for r in rows if r["codec"] == "x264"]))
+    assert len(rd.join_results(parts)) == 6 and max(r["bpp"] for r in rd.join_results(parts)) == 99.0
+    p2 = run_cli("bd", str(parts[1]), str(parts[0]), "--metric", "psnr-rgb")
+    assert p2.returncode == 0 and p2.stdout == p.stdout
     for extra in ([], ["--average", "--log-rate"]):
         png = tmp_path / f"rd{len(extra)}.png"
         p = run_cli("plot", str(out), "--metric", "psnr-rgb", "-o", str(png), *extra)

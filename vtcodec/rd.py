@@ -303,6 +303,17 @@ def load_results(path: str | os.PathLike) -> list[dict]:
     return rows
 
 
+def join_results(paths: list[str | os.PathLike]) -> list[dict]:
+    """The rows of several results files (or rd folders) as one: sweeps of the same clips run at
+    different times (new qualities, another codec) join into the same curves. A point measured in
+    more than one (same clip, codec, settings, quality) keeps its last measurement."""
+    joined: dict[tuple, dict] = {}
+    for path in paths:
+        for r in load_results(path):
+            joined[(r.get("clip"), r["codec"], r.get("settings", ""), r.get("quality"))] = r
+    return list(joined.values())
+
+
 def curve_names(rows: list[dict]) -> dict[tuple[str, str], str]:
     """(codec, settings) -> the curve's name: the codec, plus the settings that tell its curves
     apart when the results hold one codec under several (``vtcodec (preset=slow)``; a setting

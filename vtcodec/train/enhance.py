@@ -50,6 +50,10 @@ class EnhanceTrainConfig:
     seed: int = 0
     ckpt_every: int = 250
     log_every: int = 50
+    # a layer (installed name or folder) whose weights start a new run ("" = from scratch): the
+    # same architecture over the same base; its optimizer state is not stored, so the run warms its
+    # learning rate up again (``warmup``), and the rate term needs no warm-up (``rate_warmup = 0``)
+    warm_start: str = ""
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -95,6 +99,10 @@ class EnhanceTrainer(LadderTrainer):
         for p in self.base.parameters():
             p.requires_grad_(False)
         self.model = Enhancer(cfg.model).to(self.device)
+        self.warm = (ck or {}).get("warm_start")
+        if ck is None and cfg.warm_start:
+            self.warm = warm_start(self.model, cfg.warm_start, self.base)
+            log(f"warm start from {self.warm['path']} ({self.warm['steps_done']} steps)")
         self.prepare(groups, Enhancer.lambdas(cfg.lam_min, cfg.lam_max, cfg.model.gains), ck)
 
     def losses(self, x: torch.Tensor, level: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -120,11 +128,32 @@ class EnhanceTrainer(LadderTrainer):
     def checkpoint_extra(self) -> dict:
         """The base model the layer was trained over, by name and weights hash (what ``vtcodec
         export`` writes into the layer folder, so the layer names exactly the base it refines)."""
-        return {"token_model": {"name": self.base.cfg.name, "sha256": self.base.sha256}}
+        extra = {"token_model": {"name": self.base.cfg.name, "sha256": self.base.sha256}}
+        return extra | ({"warm_start": self.warm} if self.warm else {})
 
     def logged(self, out: dict[str, torch.Tensor], psnr: torch.Tensor) -> dict[str, torch.Tensor]:
         """The layer's gain over the base decode of the same clips, dB."""
         return {"gain": psnr + 10 * torch.log10(out["base_mse"].clamp(min=1e-10))}
+
+
+def warm_start(model: Enhancer, source: str, base) -> dict:
+    """Load the weights of layer ``source`` (an installed name or a folder) into ``model``: the same
+    architecture, trained over ``base`` (the same weights, by hash). Returns what the run's
+    checkpoints (and the folder it is exported to) record of it: name, folder, weights sha256 and
+    the steps it was trained for."""
+    from ..errors import ModelError
+    from ..layers import find_layer, load_layer
+
+    entry = find_layer(source)
+    if entry is None:
+        raise ModelError(f"warm start: no layer named {source!r}")
+    if entry.config.to_dict() | {"name": ""} != model.cfg.to_dict() | {"name": ""}:
+        raise ModelError(f"warm start: layer {entry.name!r} has another architecture than the run's")
+    if entry.base_sha256 != base.sha256:
+        raise ModelError(f"warm start: layer {entry.name!r} was trained over another base than {base.cfg.name!r}")
+    model.load_state_dict({k: v.float() for k, v in load_layer(entry).net.state_dict().items()})
+    steps = (entry.info.get("recipe") or {}).get("steps_done")
+    return {"name": entry.name, "path": str(entry.path), "sha256": entry.sha256, "steps_done": steps}
 
 
 def load_enhancer(path: str | os.PathLike, device: str = "cpu") -> Enhancer:

@@ -106,7 +106,8 @@ def export_layer(ck: dict, out: Path, command: str = "", name: str | None = None
     net = Enhancer(cfg.model if name is None else replace(cfg.model, name=name))  # save_layer checks the name
     net.load_state_dict(ck["model"])
     history = ck.get("history", [])
-    info = {"recipe": recipe(cfg.to_dict(), ck, command), "training_history": history[::max(1, len(history) // 40)]}
+    info = {"recipe": recipe(cfg.to_dict(), ck, command) | ({"warm_start": ck["warm_start"]} if ck.get("warm_start") else {}),
+            "training_history": history[::max(1, len(history) // 40)]}
     return save_layer(net, load_model(entry.path, precision="fp32"), out, info)
 
 

@@ -8,6 +8,7 @@ import shutil
 import struct
 import tempfile
 import zlib
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -68,7 +69,7 @@ def test_the_second_bundled_layer_is_the_first_trained_on_over_the_same_base():
     old, new = find_layer(LAYERED), find_layer("vt1e-fsq-v2")
     assert new.bundled and (new.base, new.base_sha256) == (old.base, old.base_sha256) and new.sha256 != old.sha256
     assert new.info["recipe"]["warm_start"]["sha256"] == old.sha256
-    assert new.config == type(new.config)(**{**old.config.to_dict(), "name": new.name})
+    assert new.config == replace(old.config, name=new.name)
     src = synth_frames(40, 24, 2)
     a, b = encode(src, quality=6)[0], encode(src, quality=6, model=new.name)[0]
     assert frames_chunks(a) == frames_chunks(b) and a != b  # the header names each layer

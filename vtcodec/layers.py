@@ -154,6 +154,11 @@ def _state_shapes(cfg: EnhanceConfig) -> dict[str, tuple[int, ...]]:
 _CACHE: dict[tuple, Layered] = {}
 
 
+def layer_state(entry: LayerEntry) -> dict[str, torch.Tensor]:
+    """The tensors of ``entry``'s weights file (float16), checked against its hash and config."""
+    return read_weights(entry.path / "weights.safetensors", entry.sha256, _state_shapes(entry.config))
+
+
 def load_layer(entry: LayerEntry, device: str = "cpu", precision: str | None = None) -> Layered:
     """The layer of ``entry`` with its base model (found among the installed models by the name and
     hash the layer declares: ``ModelError`` when it is not installed, or is not a token model the
@@ -168,9 +173,8 @@ def load_layer(entry: LayerEntry, device: str = "cpu", precision: str | None = N
     if base.levels or base.state or base.recon or len(base.alphabets) != entry.config.side:
         raise ModelError(f"layer {entry.name!r}: its base {entry.base!r} is not a token model it can refine "
                          f"(it needs {entry.config.side} token channels, no quality levels)")
-    state = read_weights(weights, entry.sha256, _state_shapes(entry.config))
     net = Enhancer(entry.config)
-    net.load_state_dict(state, strict=True)
+    net.load_state_dict(layer_state(entry), strict=True)
     net.eval().requires_grad_(False).to(device)
     layered = Layered(entry, base, net)
     _CACHE[key] = layered

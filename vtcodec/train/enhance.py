@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import os
 import sys
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -142,16 +142,16 @@ def warm_start(model: Enhancer, source: str, base) -> dict:
     checkpoints (and the folder it is exported to) record of it: name, folder, weights sha256 and
     the steps it was trained for."""
     from ..errors import ModelError
-    from ..layers import find_layer, load_layer
+    from ..layers import find_layer, layer_state
 
     entry = find_layer(source)
     if entry is None:
         raise ModelError(f"warm start: no layer named {source!r}")
-    if entry.config.to_dict() | {"name": ""} != model.cfg.to_dict() | {"name": ""}:
+    if replace(entry.config, name=model.cfg.name) != model.cfg:
         raise ModelError(f"warm start: layer {entry.name!r} has another architecture than the run's")
     if entry.base_sha256 != base.sha256:
         raise ModelError(f"warm start: layer {entry.name!r} was trained over another base than {base.cfg.name!r}")
-    model.load_state_dict({k: v.float() for k, v in load_layer(entry).net.state_dict().items()})
+    model.load_state_dict(layer_state(entry))  # float16 values, copied into the float32 net
     steps = (entry.info.get("recipe") or {}).get("steps_done")
     return {"name": entry.name, "path": str(entry.path), "sha256": entry.sha256, "steps_done": steps}
 

@@ -106,13 +106,12 @@ def export_layer(ck: dict, out: Path, command: str = "", name: str | None = None
     net = Enhancer(cfg.model if name is None else replace(cfg.model, name=name))  # save_layer checks the name
     net.load_state_dict(ck["model"])
     history = ck.get("history", [])
-    info = {"recipe": recipe(cfg.to_dict(), ck, command) | ({"warm_start": ck["warm_start"]} if ck.get("warm_start") else {}),
-            "training_history": history[::max(1, len(history) // 40)]}
+    info = {"recipe": recipe(cfg.to_dict(), ck, command), "training_history": history[::max(1, len(history) // 40)]}
     return save_layer(net, load_model(entry.path, precision="fp32"), out, info)
 
 
 def recipe(train_config: dict, ck: dict, command: str) -> dict:
     """The ``recipe`` a model, decoder or layer folder records: its run's settings, steps, command
-    and code version."""
+    and code version, and the weights it started from where its checkpoint names them."""
     return {"train_config": train_config, "steps_done": ck["step"], "command": command,
-            "code_version": ck.get("version", "")}
+            "code_version": ck.get("version", ""), **({"warm_start": ck["warm_start"]} if ck.get("warm_start") else {})}

@@ -90,7 +90,7 @@ JOBS_HELP = ("chunks coded at once, in worker processes that share the cores: sa
 def encode(
     input: Annotated[str, typer.Argument(help="input video (anything PyAV reads; - for standard input; .yuv with --size)")],
     output: Annotated[str, typer.Option("-o", "--output", help="output .vtc file")],
-    quality: Annotated[int | None, typer.Option("--quality", "-q", help="quality 1..10 (higher is better), each level ~1.4x the bits of the one below; 6 codes at the source size (a model with quality levels: 1 its coarsest, 10 its finest; a layered model such as vt1e-fsq: 1..16, 11..16 adding its enhancement layer, 32-39 dB at the top) [6]", show_default=False)] = None,
+    quality: Annotated[int | None, typer.Option("--quality", "-q", help="quality 1..10 (higher is better), each level ~1.4x the bits of the one below; 6 codes at the source size (a model with quality levels: 1 its coarsest, 10 its finest; a layered model such as vt1e-fsq-v3: 1..16, 9..16 adding its enhancement layer, 32-44 dB at the top) [6]", show_default=False)] = None,
     crf: Annotated[float | None, typer.Option("--crf", help="x264-style constant quality instead of -q: lower is better; 23 is -q 6, every 3 lower one level up (37 and above: -q 1; 12 and below: -q 10, or a layered model's top)", show_default=False)] = None,
     bitrate: Annotated[str | None, typer.Option("--bitrate", "-b", help="target rate in kb/s: 500, 500k, 1.5M (the quality varies per chunk)")] = None,
     bpp: Annotated[float | None, typer.Option("--bpp", help="target bits per pixel, e.g. 0.05")] = None,
@@ -352,7 +352,7 @@ def models() -> None:
             table.add_row(e.name, e.base, str(e.config.gains), f"{e.size / 1e6:.1f}", e.sha256[:16],
                           "bundled" if e.bundled else str(e.path))
         Console(highlight=False).print(table)
-        say("a layered model adds an enhancement layer to its base: vtcodec encode IN -o OUT --model NAME -q 11..")
+        say("a layered model adds an enhancement layer to its base: vtcodec encode IN -o OUT --model NAME -q 9..")
 
 
 @app.command()

@@ -1,5 +1,6 @@
-"""Layered streams (format 4.0, vtcodec.layers): the bundled enhancement layer vt1e-fsq over
-vt1-fsq, coded by the codec, decoded exactly, refused cleanly when damaged."""
+"""Layered streams (format 5.0, and 4.0 without block skips; vtcodec.layers, vtcodec.skip): the
+bundled enhancement layers over vt1-fsq, coded by the codec, decoded exactly, refused cleanly when
+damaged."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from vtcodec.bitstream import Chunk, chunk_spans, header_size, payload_of, seal_
 from vtcodec import codec, files
 from vtcodec.errors import CorruptChunk, ModelError, VtcError
 from vtcodec.layers import find_layer, qualities
+from vtcodec.presets import PRESETS
 from vtcodec.rate import Ladder
 
 LAYERED = "vt1e-fsq"
@@ -53,45 +55,47 @@ def frames_chunks(data: bytes) -> list[bytes]:
 
 
 def test_the_ladder_of_a_layered_model_climbs_the_base_then_the_layer():
-    """--quality: the base's 10 grids, then the layer from its level 2; target-rate mode: every
-    grid, then every level."""
+    """--quality: the base's grids up to 1.41x (qualities 1-8), then the layer from its level 0
+    (9-16); target-rate mode: every one of those grids, then every level."""
     ladder = Ladder(0, 8)
     assert list(ladder.qualities) == list(range(1, 17)) and list(qualities(LAYERED)) == list(range(1, 17))
-    assert ([ladder.rung(ladder.quality(q)) for q in (1, 6, 10, 11, 16)]
-            == [(108, 0), (128, 0), (144, 0), (128, 3), (128, 8)])
-    assert (ladder.lo, ladder.hi) == (96, 152) and ladder.rung(145) == (128, 1)
+    assert ([ladder.rung(ladder.quality(q)) for q in (1, 6, 8, 9, 11, 16)]
+            == [(108, 0), (128, 0), (136, 0), (128, 1), (128, 3), (128, 8)])
+    assert (ladder.lo, ladder.hi) == (96, 144) and ladder.rung(137) == (128, 1) and ladder.rung(136) == (136, 0)
     assert list(qualities("vt1-fsq")) == list(range(1, 11))
 
 
-def test_the_second_bundled_layer_is_the_first_trained_on_over_the_same_base():
-    """vt1e-fsq-v2 started from vt1e-fsq's weights (its recipe names them by hash) over the same
-    base: below quality 11 both code the same base chunks; above, v2's own layer, decoded exactly."""
-    old, new = find_layer(LAYERED), find_layer("vt1e-fsq-v2")
+@pytest.mark.parametrize("older,newer", [(LAYERED, "vt1e-fsq-v2"), ("vt1e-fsq-v2", "vt1e-fsq-v3")])
+def test_each_later_bundled_layer_is_the_one_before_trained_on_over_the_same_base(older, newer):
+    """vt1e-fsq-v2 started from vt1e-fsq's weights, v3 from v2's (each recipe names them by hash),
+    over the same base: below quality 9 both code the same base chunks; above, each its own layer,
+    decoded exactly."""
+    old, new = find_layer(older), find_layer(newer)
     assert new.bundled and (new.base, new.base_sha256) == (old.base, old.base_sha256) and new.sha256 != old.sha256
     assert new.info["recipe"]["warm_start"]["sha256"] == old.sha256
     assert new.config == replace(old.config, name=new.name)
     src = synth_frames(40, 24, 2)
-    a, b = encode(src, quality=6)[0], encode(src, quality=6, model=new.name)[0]
+    a, b = encode(src, quality=6, model=old.name)[0], encode(src, quality=6, model=new.name)[0]
     assert frames_chunks(a) == frames_chunks(b) and a != b  # the header names each layer
     data, tokens = encode(src, quality=14, model=new.name)
-    assert frames_chunks(data) != frames_chunks(encode(src, quality=14)[0])
+    assert frames_chunks(data) != frames_chunks(encode(src, quality=14, model=old.name)[0])
     frames, back = decode(data)
     assert codec.digest_tokens(back) == codec.digest_tokens(tokens) and frames.shape == src.shape
 
 
 def test_layered_streams_decode_exactly_and_the_layer_adds_quality():
-    """Every quality codes a 4.0 stream whose tokens (base and layer) decode exactly; the layer's
+    """Every quality codes a 5.0 stream whose tokens (base and layer) decode exactly; the layer's
     levels add bits and quality over the base alone (quality 6: the base's own bytes)."""
     src = synth_frames(40, 24, 3, seed=3)
     base, base_tokens = encode(src, model="vt1-fsq", quality=6, gop=2)
     sizes, quality = [], []
-    for q in (6, 10, 11, 16):
+    for q in (6, 8, 9, 16):
         data, tokens = encode(src, quality=q, gop=2)
-        assert data[4:6] == bytes([4, 0])
+        assert data[4:6] == bytes([5, 0])
         out, dtokens = decode(data)
         assert out.shape == src.shape
         assert codec.digest_tokens(tokens) == codec.digest_tokens(dtokens)
-        assert len(tokens) == (2 if q <= 10 else 4)  # two chunks: base symbols, plus the layer's
+        assert len(tokens) == (2 if q <= 8 else 4)  # two chunks: base symbols, plus the layer's
         sizes.append(len(data))
         quality.append(psnr(out, src))
         if q == 6:  # the base layer alone: vt1-fsq's tokens and frames
@@ -117,12 +121,52 @@ def test_a_layered_chunk_decodes_from_any_frame():
         assert np.array_equal(part(f.name, 1, 1), whole[1:2])
 
 
+def test_still_blocks_are_skipped_and_show_the_previous_frame(tmp_path):
+    """5.0: where a clip stands still, the encoder skips the layer's blocks (fewer bytes than with
+    skips off, about the same quality), and the decoder shows the previous output frame there; the
+    tokens decode exactly and random access inside the chunk gives the same frames."""
+    src = synth_frames(48, 32, 4, seed=7)
+    src[:, 16:] = src[0, 16:]  # the lower half stands still
+    data, tokens = encode(src, quality=12, gop=4)
+    off, _ = encode(src, quality=12, gop=4, preset=replace(PRESETS["medium"], layer_skip=0.0))
+    out, back = decode(data)
+    assert codec.digest_tokens(back) == codec.digest_tokens(tokens)
+    assert len(data) < 0.9 * len(off), (len(data), len(off))
+    assert psnr(out, src) > psnr(decode(off)[0], src) - 0.5
+    assert all(np.array_equal(out[t, 16:], out[0, 16:]) for t in range(1, 4))  # copied, not re-coded
+    assert not np.array_equal(out[1, :16], out[0, :16])  # the moving half is coded
+    path = tmp_path / "s.vtc"
+    path.write_bytes(data)
+    assert np.array_equal(np.concatenate(list(files.iter_decode(str(path), start=2, frames=2))), out[2:4])
+
+
+def test_a_skipped_block_shows_the_previous_frame_displaced_with_its_edges_replicated():
+    """vtcodec.skip.predict (SPEC.md, "Block skips"): pixel (y, x) of a skipped block is the previous
+    output's (clamp(y + dy), clamp(x + dx)); coded blocks keep their own pixels; blocks at the edge
+    are cut short."""
+    from vtcodec.skip import predict
+
+    prev = np.arange(20 * 36 * 3, dtype=np.int64).reshape(20, 36, 3).astype(np.uint8)
+    coded = np.zeros_like(prev)
+    flags = np.array([[1, 0, 1], [0, 0, 1]])  # 2 x 3 blocks of 16 px over 20 x 36
+    mvs = np.zeros((2, 3, 2), dtype=np.int64)
+    mvs[0, 0] = (-3, 2)
+    mvs[1, 2] = (5, 7)
+    out = predict(prev, flags, mvs, coded)
+    ys, xs = np.clip(np.arange(16)[:, None] - 3, 0, 19), np.clip(np.arange(16)[None, :] + 2, 0, 35)
+    assert np.array_equal(out[:16, :16], prev[ys, xs])
+    assert np.array_equal(out[:16, 32:], prev[:16, 32:])  # a zero vector: the same place
+    ys, xs = np.clip(np.arange(16, 20)[:, None] + 5, 0, 19), np.clip(np.arange(32, 36)[None, :] + 7, 0, 35)
+    assert np.array_equal(out[16:, 32:], prev[ys, xs])  # the corner block, cut to 4 x 4
+    assert not out[:16, 16:32].any() and not out[16:, :32].any()
+
+
 def test_target_rate_mode_climbs_into_the_layer():
     """A rate above every grid of the base is reached with the layer (chunk by chunk, the error
     of one paid back by the next)."""
     src = synth_frames(32, 24, 8, seed=5)
-    top, _ = encode(src, quality=10, gop=1)  # the base's largest grid
-    target = 1.5 * len(top) * 8 / src[..., 0].size
+    top, _ = encode(src, quality=8, gop=1)  # the base's largest grid
+    target = 3 * len(top) * 8 / src[..., 0].size
     data, _ = encode(src, bpp=target, gop=1)
     assert sum(payload_of(c, 0)[1] >= 1 for c in frames_chunks(data)) >= 4
     assert abs(len(data) * 8 / src[..., 0].size / target - 1) < 0.25

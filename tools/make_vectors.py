@@ -215,6 +215,15 @@ def main() -> None:
                                                                     quality=16)
     v["32-format-4.0-layered-quality-6-base-layer-alone"] = lambda: stream(moving_pattern(40, 24, 3, seed=31),
                                                                            model=LAYERED, quality=6)
+    # format 5.0: a layered model whose layer skips blocks (the previous output frame, moved by a
+    # motion vector, shown instead); 4.0's vectors above stay as vtcodec 0.15 wrote them
+    v["33-format-5.0-layered-block-skips-gop-4"] = lambda: stream(moving_pattern(48, 32, 6, seed=32), model=LAYERED,
+                                                                  gop=4, quality=12)
+    v["34-format-5.0-layered-panning-motion-vectors"] = lambda: stream(
+        np.stack([f[:, 2 * t:2 * t + 48] for t, f in enumerate(moving_pattern(64, 32, 6, seed=33))]),
+        model=LAYERED, gop=8, quality=13)
+    v["35-format-5.0-layered-quality-16-odd-size"] = lambda: stream(moving_pattern(27, 19, 3, seed=34), model=LAYERED,
+                                                                    quality=16)
 
     u = vectors["uncommon"]
     u["01-minor-version-9-extra-header-field"] = seal_stream(header_with(base, body_extra=b"\x05hello", minor=9), frames)
@@ -313,7 +322,7 @@ def main() -> None:
                                                                      frames4[1]])
     fz["39-format-4.0-base-layer-length-past-the-payload"] = seal_stream(
         head4, [with_payload(frames4[0], payload[:2] + struct.pack("<I", len(payload)) + payload[6:]), frames4[1]])
-    fz["40-newer-major-version-5"] = base[:4] + b"\x05" + base[5:]
+    fz["40-newer-major-version-6"] = base[:4] + b"\x06" + base[5:]
     fz["41-format-4.0-header-naming-a-token-model"] = seal_stream(header_with(head4, model=DEFAULT, weights_sha256=bytes.fromhex(
         find_model(DEFAULT).sha256)), frames4)
     old = bytearray(head4)
@@ -321,6 +330,11 @@ def main() -> None:
     old[32] = 10  # (the quality byte within 3.x's range)
     old[-4:] = struct.pack("<I", zlib.crc32(bytes(old[:-4])))
     fz["42-format-3.2-header-naming-a-layer"] = seal_stream(bytes(old), frames4)
+
+    head5, frames5 = frames_chunks(v["33-format-5.0-layered-block-skips-gop-4"])
+    payload = payload_of(frames5[0], 0)
+    fz["43-format-5.0-layer-words-one-word-short"] = seal_stream(head5, [with_payload(frames5[0], payload[:-4]),
+                                                                         *frames5[1:]])
 
     manifest = {"tolerance": TOLERANCE, "vectors": []}
     # format 1.0 streams, kept as written (this encoder writes 2.0 only)

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-__version__ = "0.16.0"
+__version__ = "0.17.0"
 
 _EXPORTS = {
     "compress": "codec", "decompress": "codec", "encode_file": "files", "decode_file": "files",

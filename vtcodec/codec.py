@@ -70,6 +70,7 @@ from .layers import Layered, find_installed_layer, find_layer, load_layer, side_
 from .presets import DEFAULT_PRESET, Preset, get_preset
 from .rate import Ladder, RateControl, check_quality
 from .refine import refine_latents
+from .skip import blocks, predict, skip_lambda
 from .tokens import TokenCoder
 from .workers import Workers, check_jobs
 from .zoo import DEFAULT_MODEL, find_installed, find_model, load_model, resolve_precision
@@ -210,11 +211,12 @@ def _env_int(name: str, default: int) -> int:
 
 # ----------------------------------------------------------------------------------- encoding
 def version_of(model, layered: Layered | None = None) -> dict[str, int]:
-    """The format version a stream of ``model`` is written as (SPEC.md, "Version policy"): 4.0 for
-    a layered model (``layered``: an enhancement layer over ``model``), 3.2 for a model with a
+    """The format version a stream of ``model`` is written as (SPEC.md, "Version policy"): 5.0 for
+    a layered model (``layered``: an enhancement layer over ``model``; 4.0 streams, without block
+    skips, are read but no longer written), 3.2 for a model with a
     decoded-frame context, 3.1 for one with a temporal state, 3.0 for one with quality levels
     only, 2.1 for the others."""
-    major, minor = ((4, 0) if layered is not None else (3, 2) if model.recon else (3, 1) if model.state
+    major, minor = ((5, 0) if layered is not None else (3, 2) if model.recon else (3, 1) if model.state
                     else (3, 0) if model.levels else (2, 1))
     return {"major": major, "minor": minor}
 
@@ -227,7 +229,7 @@ class ChunkCoder:
                  device: str = "cpu", precision: str | None = None, preset: str | Preset = DEFAULT_PRESET,
                  sha256: str | None = None) -> None:
         self.width, self.height = int(width), int(height)
-        layer = find_layer(model)  # a layered model (format 4.0), named like a model
+        layer = find_layer(model)  # a layered model (format 5.0), named like a model
         self.layered = None if layer is None else load_layer(layer, device, precision)
         self.model = load_model(model, device=device, precision=precision) if layer is None else self.layered.base
         have = self.model.sha256 if layer is None else self.layered.sha256
@@ -266,10 +268,11 @@ class ChunkCoder:
 
     def code_layer(self, frames: np.ndarray, symbols: torch.Tensor, level: int,
                    refine: bool = True) -> tuple[torch.Tensor, bytes, float]:
-        """The enhancement layer of a chunk (format 4.0) at ``level``: the base decode of its base
+        """The enhancement layer of a chunk (format 5.0) at ``level``: the base decode of its base
         symbols ``symbols`` (as the decoder reconstructs it: ``StreamDecoder``), the layer's
-        tokens over it (refined by a refining preset) and their payload -> (layer symbols,
-        payload, ideal bits)."""
+        tokens over it (refined by a refining preset), the blocks of its later frames that show the
+        previous output frame instead (``vtcodec.skip``, with the preset's ``layer_skip``) and
+        their payload -> (layer symbols, payload, ideal bits)."""
         w, h = self.width, self.height
         batch = batch_frames((w, h), (w, h))
         shown = []
@@ -277,14 +280,21 @@ class ChunkCoder:
             x = self.model.reconstruct(symbols[i:i + batch].to(self.device), starts_chunk=i == 0,
                                        before=symbols[i - 1].to(self.device) if i else None)
             shown.append(from_grid(x, (h, w), (h, w)))
-        layer = self.layered.encode(frames, np.concatenate(shown), level, batch,
-                                    self.preset if refine else None, symbols)
-        return (layer, *self.layer_coder.to_bytes(layer, level, self.layered.sides(symbols)))
+        shown = np.concatenate(shown)
+        layer = self.layered.encode(frames, shown, level, batch, self.preset if refine else None, symbols)
+        side = self.layered.sides(symbols)
+        flags = np.zeros((len(layer), *blocks(*layer.shape[2:])), dtype=np.int64)
+        skips = flags, np.zeros((*flags.shape, 2), dtype=np.int64)
+        lam = skip_lambda(level, self.preset.layer_skip)
+        if lam > 0 and len(layer) > 1:  # 5.0: blocks that show the previous output frame
+            bits = self.layer_coder.position_bits(layer, level, side)
+            layer, skips = self.layered.choose_skips(frames, shown, layer, level, bits, lam, batch)
+        return (layer, *self.layer_coder.to_bytes(layer, level, side, skips))
 
     def head(self, r: int) -> bytes:
         """The bytes that start a frames chunk's payload at rung ``r``: the scale index, and the
         quantizer level for a model with levels (format 3.0) or the layer byte for a layered
-        model (4.0)."""
+        model (4.0 and 5.0)."""
         k, level = self.ladder.rung(r)
         return bytes([k, level]) if self.model.levels or self.layered is not None else bytes([k])
 
@@ -698,17 +708,22 @@ class StreamDecoder:
 
     def _layered_frames(self, chunk: Chunk, lo: int, hi: int, tokens_out: list | None, level: int,
                         payload: bytes) -> Iterator[np.ndarray]:
-        """``frames`` for a 4.x chunk that carries the enhancement layer at ``level``: each frame's
-        base symbols, then its layer symbols (whose prior's side planes are those base symbols),
-        the two range-coder streams read side by side; the base decode, then the layer's."""
+        """``frames`` for a 4.x or 5.x chunk that carries the enhancement layer at ``level``: each
+        frame's base symbols, then its layer symbols (whose prior's side planes are those base
+        symbols), the two range-coder streams read side by side; the base decode, then the
+        layer's. In 5.x a frame's skipped blocks show the previous output frame, so the chunk's
+        frames reconstruct in order from its first (``vtcodec.skip``)."""
         header, what, layered = self.header, chunk.what, self.layered
         base_words, layer_words = split_layers(payload, what)
         w, h = header.width, header.height
         rows, cols = token_grid(w, h, SCALE_ONE)
         base: list[torch.Tensor | None] = []  # the base symbols decoded so far (the layer's side planes)
+        skips: list | None = [] if header.major >= 5 else None  # each frame's block flags and vectors
         bases = self.coder.from_bytes(base_words, chunk.n_frames, rows, cols, hi, f"{what}, base layer")
         layers = self.layer_coder.from_bytes(layer_words, chunk.n_frames, *layered.grid(rows, cols), hi,
-                                             f"{what}, enhancement layer", level, side_source(layered, base))
+                                             f"{what}, enhancement layer", level, side_source(layered, base), skips)
+        first = 0 if skips is not None else lo
+        shown = None  # 5.x: the latest output frame
         batch = batch_frames((w, h), (w, h))
         kept: list[tuple[torch.Tensor, torch.Tensor]] = []
         pending: list[tuple[torch.Tensor, torch.Tensor]] = []
@@ -722,7 +737,7 @@ class StreamDecoder:
                 layer = next(layers)[0]
                 if tokens_out is not None:
                     kept.append((symbols, layer))
-                if i >= lo:
+                if i >= first:
                     if not pending:
                         before = base[i - 1] if i else None
                     pending.append((symbols, layer))
@@ -731,8 +746,15 @@ class StreamDecoder:
                     x = self.model.reconstruct(torch.stack([b for b, _ in pending]).to(self.device),
                                                starts_chunk=start == 0,
                                                before=before.to(self.device) if start else None)
-                    y = layered.reconstruct(torch.stack([e for _, e in pending]), from_grid(x, (h, w), (h, w)), level)
-                    yield from_grid(y, (h, w), (h, w))
+                    y = from_grid(layered.reconstruct(torch.stack([e for _, e in pending]),
+                                                      from_grid(x, (h, w), (h, w)), level), (h, w), (h, w))
+                    if skips is not None:
+                        for j in range(len(y)):
+                            if shown is not None:
+                                y[j] = predict(shown, *skips[start + j], y[j])
+                            shown = y[j].copy()  # what is yielded is the caller's to change
+                    if i >= lo:
+                        yield y[max(lo - start, 0):]
                     pending = []
             if hi == chunk.n_frames:  # both streams read to their end: each checks its own length
                 for coded in (bases, layers):

@@ -1,5 +1,5 @@
 """Layered models: an enhancement layer (``models/enhance.py``) over a token model, as a stream
-carries them (format 4.0, SPEC.md "Layered streams").
+carries them (format 4.0; 5.0 adds block skips, ``vtcodec.skip``; SPEC.md "Layered streams").
 
 A layer is a folder holding ``weights.safetensors`` (the ``Enhancer``'s tensors) and
 ``layer.json``: its name, the sha256 of its weights, its config (``EnhanceConfig``) and the base
@@ -29,11 +29,12 @@ import numpy as np
 import torch
 
 from .errors import ModelError
-from .grid import to_grid
+from .grid import from_grid, to_grid
 from .models.config import NAME
 from .models.enhance import EnhanceConfig, Enhancer
 from .presets import Preset
 from .refine import refine_layer
+from .skip import blocks, choose, predict, token_mask
 from .zoo import (
     ZOO_DIR,
     _candidates,
@@ -203,7 +204,7 @@ def save_layer(net: Enhancer, base, folder: str | os.PathLike, info: dict | None
 
 class Layered:
     """A base token model and the enhancement layer over it: what an encoder and a decoder of a
-    format 4.0 stream hold (module docstring)."""
+    layered (format 4.0 or 5.0) stream hold (module docstring)."""
 
     def __init__(self, entry: LayerEntry, base, net: Enhancer) -> None:
         self.entry, self.base, self.net = entry, base, net
@@ -246,6 +247,30 @@ class Layered:
                              side, level, preset.layer_steps, preset.layer_lr, preset.ms_weight, batch,
                              preset.layer_rate_slope)
         return self.net.quantizer.encode(z, level).cpu()
+
+    def choose_skips(self, frames: np.ndarray, shown: np.ndarray, symbols: torch.Tensor, level: int,
+                     bits: np.ndarray, lam: float, batch: int) -> tuple[torch.Tensor, tuple[np.ndarray, np.ndarray]]:
+        """A 5.0 chunk's block skips (``vtcodec.skip``): source frames, their base decode
+        ``[T, H, W, 3]`` uint8, the layer's symbols ``[T, S, 2h, 2w]`` and the bits of each of their
+        positions ``[T, 2h, 2w]`` -> (the symbols with each skipped block's the previous frame's,
+        (flags ``[T, hb, wb]``, vectors ``[T, hb, wb, 2]``)), frame after frame against the output
+        the decoder will show."""
+        h, w = frames.shape[1:3]
+        rows, cols = symbols.shape[2:]
+        coded = np.concatenate([from_grid(self.reconstruct(symbols[i:i + batch], shown[i:i + batch], level),
+                                          (h, w), (h, w)) for i in range(0, len(symbols), batch)])
+        out, symbols = coded[0], symbols.clone()
+        flags = np.zeros((len(symbols), *blocks(rows, cols)), dtype=np.int64)
+        mvs = np.zeros((*flags.shape, 2), dtype=np.int64)
+        for t in range(1, len(symbols)):
+            flags[t], mvs[t] = choose(frames[t], coded[t], out, bits[t], lam)
+            if not flags[t].any():
+                out = coded[t]
+                continue
+            symbols[t] = torch.where(torch.from_numpy(token_mask(flags[t], rows, cols)), symbols[t - 1], symbols[t])
+            y = from_grid(self.reconstruct(symbols[t:t + 1], shown[t:t + 1], level), (h, w), (h, w))[0]
+            out = predict(out, flags[t], mvs[t], y)
+        return symbols, (flags, mvs)
 
     @torch.inference_mode()
     def reconstruct(self, symbols: torch.Tensor, shown: np.ndarray, level: int) -> torch.Tensor:

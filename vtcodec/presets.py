@@ -8,7 +8,12 @@ objective: without them, 12-30 steps spent 2-7% more bits on ciscovt2people
 ("Presets"). A layered model's layer (format 4.0) is refined with the ``layer_`` settings: on
 foreman and reds (4 frames, the layer's levels 2-7 over a medium base, ``D + 0.8 lambda R``
 scored on the real tokens) 30 steps gave +0.1 dB at levels 2-4, +0.4 at level 5 (foreman) and +0.8-0.9 dB
-PSNR-RGB at level 7 at the same bits (models/README.md, "vt1e-fsq", presets).
+PSNR-RGB at level 7 at the same bits (models/README.md, "vt1e-fsq", presets); measured again on
+vt1e-fsq-v2 (`benchmarks/refine_layer.py --model vt1e-fsq-v2 --frames 4`: foreman at levels 2,
+5 and 7, reds at level 2), slow's 8 steps gave 0 to +0.03 dB at levels 2 and 5 and +0.52 dB at
+level 7, veryslow's 30 +0.02 to +0.14 dB at levels 2 and 5 (for up to 1.6% more bits) and +0.61
+dB at level 7. Every preset skips the layer's blocks (format 5.0, ``vtcodec/skip.py``)
+with the same lambda (``layer_skip`` = 1, its scale).
 Variants for experiments: ``dataclasses.replace(PRESETS["slow"], refine_steps=12)``.
 """
 
@@ -37,10 +42,12 @@ class Preset:
     layer_steps: int = 0
     layer_lr: float = 0.0
     layer_rate_slope: float = 0.0
+    # a 5.0 layer's block skips (vtcodec/skip.py): the scale of their lambda (0: no block skipped)
+    layer_skip: float = 1.0
 
     def __post_init__(self) -> None:
         if min(self.refine_steps, self.refine_lr, self.rate_slope, self.margin, self.layer_steps,
-               self.layer_lr, self.layer_rate_slope) < 0:
+               self.layer_lr, self.layer_rate_slope, self.layer_skip) < 0:
             raise VtcError(f"preset {self.name!r}: settings must not be negative")
 
 

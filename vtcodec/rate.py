@@ -19,13 +19,14 @@ quantizer, ``models/fsq.py``) has a second knob, the quantizer's step, carried p
 (format 3.0): its ``--quality`` q codes at the source size at level round((q - 1) (G - 1) / 9) of
 its G levels, and ``Ladder`` joins both knobs into one line of rungs for target-rate mode.
 
-A layered model (format 4.0, ``vtcodec.layers``: an enhancement layer of G levels over vt1) keeps
-the base model's qualities 1..10 (its grids, 0.42x to 2x the source size) and goes on above them
-with the layer: ``--quality`` 11 .. 8 + G code the base at the source size plus the layer at its
-level q - 9, from ``LAYER_FROM`` = 2 on. Measured (models/README.md, "vt1e-fsq (bundled)"), vt1's
-quality 10 gives the PSNR-RGB of the layer's level 0 at about half its bits and a higher
-MS-SSIM-RGB on 5 of 7 clips, and level 2 is the first to be better than it in PSNR-RGB on every
-clip; so levels 0 and 1 are left to target-rate mode, whose rungs are every grid, then every level.
+A layered model (``vtcodec.layers``: an enhancement layer of G levels over vt1) keeps the base
+model's qualities 1..``BASE_TOP`` = 8 (its grids, 0.42x to 1.41x the source size) and goes on above
+them with the layer: ``--quality`` 9 .. 8 + G code the base at the source size plus the layer at
+its level q - 9. With format 5.0's block skips (``vtcodec.skip``) the layer's levels 0 and 1 lie
+above the base's curve through its grids above 1.41x (the old qualities 9 and 10: more PSNR-RGB
+for the bits) on 6 of 7 measured clips (models/README.md, "Block skips"), so those grids are left
+out of a layered model's ladder; qualities 11..16 are what they were (levels 2..7). Target-rate
+mode's rungs are the same: every grid up to 1.41x, then every level.
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ from .errors import VtcError
 
 QUALITIES = tuple(range(1, 11))
 DEFAULT_QUALITY = 6
-LAYER_FROM = 2  # the layer level a layered model's first quality above the base's codes (module doc)
+BASE_TOP = 8  # a layered model's top quality below its layer (module doc)
 
 
 def quality_scale(quality: int) -> int:
@@ -54,7 +55,7 @@ def check_quality(quality: int | None, qualities: range | tuple = QUALITIES, mod
     if quality is None:
         return DEFAULT_QUALITY
     if quality not in qualities:
-        which = (f" for the layered model {model!r} ({QUALITIES[-1] + 1}..{qualities[-1]}: its enhancement layer)"
+        which = (f" for the layered model {model!r} ({BASE_TOP + 1}..{qualities[-1]}: its enhancement layer)"
                  if model else "")
         raise VtcError(f"quality must be {qualities[0]}..{qualities[-1]}{which} "
                        f"({DEFAULT_QUALITY} codes at the source size), not {quality}")
@@ -72,18 +73,19 @@ class Ladder:
       the grid shrinks (k = 127 .. 96 at level 0), above its finest it grows (k = 129 .. 144 at
       the top level). Rung ``r``: ``r < 32``: (96 + r, 0); then (128, r - 32) for each level; then
       (129 + j, levels - 1).
-    * A layered model (``layer`` = G levels of its enhancement layer, format 4.0) has the whole
-      scale ladder, then the layer's levels: rung ``r`` <= 144 is (k = r, layer byte 0: the base
-      alone); rung 144 + e is (128, e), the layer at level e - 1 (e = 1 .. G).
+    * A layered model (``layer`` = G levels of its enhancement layer) has the scale ladder up to
+      ``BASE_K`` = 136 (1.41x), then the layer's levels: rung ``r`` <= 136 is (k = r, layer byte
+      0: the base alone); rung 136 + e is (128, e), the layer at level e - 1 (e = 1 .. G).
     """
 
     BELOW = SCALE_ONE - SCALE_MIN  # rungs under the source-size grid
     ABOVE = SCALE_MAX - SCALE_ONE
+    BASE_K = quality_scale(BASE_TOP)  # a layered model's largest base grid
 
     def __init__(self, levels: int = 0, layer: int = 0) -> None:
         self.levels, self.layer = int(levels), int(layer)
         if self.layer:
-            self.lo, self.hi = SCALE_MIN, SCALE_MAX + self.layer
+            self.lo, self.hi = SCALE_MIN, self.BASE_K + self.layer
             self.per_doubling = 8.0
         elif self.levels:
             self.lo, self.hi = 0, self.BELOW + self.levels - 1 + self.ABOVE
@@ -95,7 +97,7 @@ class Ladder:
     def rung(self, r: int) -> tuple[int, int]:
         """(scale index k, quantizer level) of rung ``r``; for a layered model, (k, layer byte)."""
         if self.layer:
-            return (r, 0) if r <= SCALE_MAX else (SCALE_ONE, r - SCALE_MAX)
+            return (r, 0) if r <= self.BASE_K else (SCALE_ONE, r - self.BASE_K)
         if not self.levels:
             return r, 0
         if r < self.BELOW:
@@ -106,17 +108,16 @@ class Ladder:
 
     def quality(self, quality: int) -> int:
         """The rung of a ``--quality`` level (one of ``qualities``)."""
-        top = QUALITIES[-1]
         if self.layer:
-            return quality_scale(quality) if quality <= top else SCALE_MAX + LAYER_FROM + quality - top
+            return quality_scale(quality) if quality <= BASE_TOP else self.BASE_K + quality - BASE_TOP
         if not self.levels:
             return quality_scale(quality)
         return self.BELOW + round((quality - QUALITIES[0]) * (self.levels - 1) / (QUALITIES[-1] - QUALITIES[0]))
 
     @property
     def qualities(self) -> range:
-        """The ``--quality`` levels: 1..10, or 1 .. 10 + G - ``LAYER_FROM`` for a layered model."""
-        top = QUALITIES[-1] + (max(self.layer - LAYER_FROM, 0) if self.layer else 0)
+        """The ``--quality`` levels: 1..10, or 1 .. ``BASE_TOP`` + G for a layered model."""
+        top = BASE_TOP + self.layer if self.layer else QUALITIES[-1]
         return range(QUALITIES[0], top + 1)
 
     @property

@@ -6,6 +6,10 @@ For every frame and every step of the prior's schedule (checkerboard pass x chan
 integer-exact prior gives a frequency table per symbol (``models/intnet.py``); the encoder codes
 all symbols of a chunk in one call, the decoder rebuilds the tables step by step and reads each
 step's symbols in one call.
+
+A 5.0 enhancement layer (``skips``) also codes, before each frame's tokens after a chunk's first,
+a skip flag per 16x16 block (and a skipped block's motion vector), and leaves out the tokens of
+skipped blocks, which are the previous frame's (``vtcodec.skip``; SPEC.md, "Block skips").
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from .errors import CorruptChunk
 from .models import VTModel
 from .models.intnet import pmf_from_logits
 from .models.prior import schedule
+from .skip import TABLE_WIDTH, SkipModel, blocks, token_mask
 
 PRIOR_BATCH = 1  # frames per exact-prior call (the smallest working set; 8 measured no faster)
 
@@ -55,6 +60,40 @@ class TokenCoder:
             self._steps[(h, w)] = out
         return self._steps[(h, w)]
 
+    def order(self, h: int, w: int) -> np.ndarray:
+        """The flat position (into ``h * w``) of each of a frame's symbols, in stream order."""
+        return np.concatenate([pos for _, chans, _ in self.steps(h, w) for _, pos, _ in chans])
+
+    def position_bits(self, symbols: torch.Tensor, level: int | None = None,
+                      side: torch.Tensor | None = None) -> np.ndarray:
+        """-log2 p of the symbols at each position, summed over the channels: ``[T, h, w]`` (the
+        encoder's estimate of what a block's tokens cost)."""
+        t, _, h, w = symbols.shape
+        tables, syms = self._frame_tables(symbols, level, side)
+        f = np.take_along_axis(tables, syms[..., None], axis=2)[..., 0].astype(np.float64)
+        bits = -np.log2(f / tables.sum(axis=2))
+        out = np.zeros((t, h * w))
+        np.add.at(out, (slice(None), self.order(h, w)), bits)
+        return out.reshape(t, h, w)
+
+    def _with_skips(self, tables: np.ndarray, syms: np.ndarray, skips: tuple[np.ndarray, np.ndarray],
+                    h: int, w: int) -> tuple[np.ndarray, np.ndarray]:
+        """A chunk's tables ``[T, N, A]`` and symbols ``[T, N]`` -> the 5.0 stream's, flat: each
+        frame after the first starts with its blocks' flags and vectors, and its skipped blocks'
+        symbols are left out."""
+        width = max(self.amax, TABLE_WIDTH)
+        flags, mvs = skips
+        order, model = self.order(h, w), SkipModel()
+        pad = np.zeros((*tables.shape[:2], width), dtype=np.int64)
+        pad[..., :self.amax] = tables
+        out_t, out_s = [pad[0]], [syms[0]]
+        for i in range(1, len(tables)):
+            ft, fs = model.code(flags[i], mvs[i], flags[i - 1] if i > 1 else None, width)
+            keep = ~token_mask(flags[i], h, w).ravel()[order]
+            out_t += [ft, pad[i][keep]]
+            out_s += [fs, syms[i][keep]]
+        return np.concatenate(out_t), np.concatenate(out_s)
+
     def _tables(self, logits: np.ndarray, chans: list) -> np.ndarray:
         """Logits ``[B, K, A, P]`` of one step's ``K`` channels (``chans``, in order) at its
         positions -> frequency tables ``[B, N, amax]``, rows in stream order."""
@@ -88,10 +127,16 @@ class TokenCoder:
         return np.concatenate(tables, axis=1), np.concatenate(syms, axis=1)
 
     def to_bytes(self, symbols: torch.Tensor, level: int | None = None,
-                 side: torch.Tensor | None = None) -> tuple[bytes, float]:
-        """Symbols ``[T, S, h, w]`` of one chunk -> (payload, ideal bits)."""
+                 side: torch.Tensor | None = None,
+                 skips: tuple[np.ndarray, np.ndarray] | None = None) -> tuple[bytes, float]:
+        """Symbols ``[T, S, h, w]`` of one chunk -> (payload, ideal bits). ``skips``: a 5.0
+        layer's block flags ``[T, hb, wb]`` and vectors ``[T, hb, wb, 2]`` (frame 0's unused; the
+        skipped blocks' symbols must be the previous frame's)."""
         tables, syms = self._frame_tables(symbols, level, side)
-        freqs, flat_syms = tables.reshape(-1, self.amax), syms.reshape(-1)  # frame-major order
+        if skips is None:
+            freqs, flat_syms = tables.reshape(-1, self.amax), syms.reshape(-1)  # frame-major order
+        else:
+            freqs, flat_syms = self._with_skips(tables, syms, skips, *symbols.shape[2:])
         return entropy.write_symbols(flat_syms, freqs), entropy.ideal_bits(flat_syms, freqs)
 
     def frame_bits(self, symbols: torch.Tensor, level: int | None = None) -> np.ndarray:
@@ -101,8 +146,8 @@ class TokenCoder:
 
     def from_bytes(self, payload: bytes, t: int, h: int, w: int, stop: int | None = None,
                    what: str = "chunk", level: int | None = None,
-                   side: torch.Tensor | Callable[[int], torch.Tensor] | None = None
-                   ) -> Iterator[tuple[torch.Tensor, torch.Tensor | None]]:
+                   side: torch.Tensor | Callable[[int], torch.Tensor] | None = None,
+                   skips_out: list | None = None) -> Iterator[tuple[torch.Tensor, torch.Tensor | None]]:
         """The symbols ``[S, h, w]`` (int64) of each frame of a chunk of ``t`` frames, frame by
         frame as they are decoded, each with the exact temporal state ``[1, C, h, w]`` before the
         frame (None for a model without one); with ``stop``, only the first ``stop`` frames. A payload that
@@ -110,7 +155,9 @@ class TokenCoder:
         than the chunk's symbols raises ``CorruptChunk``. ``side``: an enhancement layer's side
         planes ``[T, C, h, w]`` (yielded in the state's place), or ``i -> [1, C, h, w]``, frame
         ``i``'s, asked for only when that frame is about to be decoded (so the base layer can be
-        decoded frame by frame beside the layer)."""
+        decoded frame by frame beside the layer). ``skips_out``: a 5.0 layer (each frame's block
+        flags ``[hb, wb]`` and vectors ``[hb, wb, 2]``, read before its tokens, are appended to
+        this list; zeros for a chunk's first frame)."""
         s = len(self.alphabets)
         reader = entropy.SymbolReader(payload, f"{what}: payload")
         steps = self.steps(h, w)
@@ -118,14 +165,28 @@ class TokenCoder:
         side_at = side if callable(side) or side is None else (lambda i: side[i:i + 1])
         state = side_at(0) if side is not None else self.model.first_state(h, w) if self.model.state else None
         n_frames = t if stop is None else min(stop, t)
+        skip_model, flags, width = SkipModel(), None, max(self.amax, TABLE_WIDTH)
         for i in range(n_frames):
             has_prev = torch.tensor([1.0 if i else 0.0])
             cur = torch.zeros(1, s, h, w, dtype=torch.int64)
+            skipped = np.zeros(h * w, dtype=bool)
+            if skips_out is not None:
+                if i:
+                    flags, mvs = skip_model.read(reader, blocks(h, w), flags if i > 1 else None, width)
+                    skipped = token_mask(flags, h, w).ravel()
+                    cur.view(1, s, -1)[:, :, skipped] = prev.view(1, s, -1)[:, :, skipped]
+                else:
+                    flags, mvs = np.zeros(blocks(h, w), dtype=np.int64), np.zeros((*blocks(h, w), 2), dtype=np.int64)
+                skips_out.append((flags, mvs))
             for known, chans, positions in steps:
-                values = reader.read(self._tables(self.exact.logits(prev, has_prev, cur, known, positions, level,
-                                                                    state, [c for c, _, _ in chans]), chans)[0])
+                tables = self._tables(self.exact.logits(prev, has_prev, cur, known, positions, level,
+                                                        state, [c for c, _, _ in chans]), chans)[0]
+                if skips_out is not None and width > self.amax:  # 5.0: every table has ``width`` entries
+                    tables = np.pad(tables, ((0, 0), (0, width - self.amax)))
+                coded = [pos[~skipped[pos]] for _, pos, _ in chans]
+                values = reader.read(tables[~np.concatenate([skipped[pos] for _, pos, _ in chans])])
                 n = 0
-                for c, pos, _ in chans:
+                for (c, _, _), pos in zip(chans, coded, strict=True):
                     part = values[n:n + len(pos)]
                     if part.max(initial=0) >= self.alphabets[c]:
                         raise CorruptChunk(f"{what}: decoded symbol out of range (corrupt stream)")

@@ -1,0 +1,200 @@
+"""Block skips for an enhancement layer (format 5.0, SPEC.md "Layered streams", "Block skips").
+
+Why: an intra layer codes every frame's correction afresh. Where the picture stands still or moves
+as a whole, the previous frame *as decoded*, moved into place, is already as good as a new
+correction, while the base decode under it changes with the base tokens, so the layer's tokens do
+not repeat (the later frames of a chunk cost 0.85-1.06 of its first's: models/README.md,
+"vt1e-r"). Motion-compensated conditional replenishment, the oldest tool of video coding, adds
+that without a network: for each frame after a chunk's first, each 16x16 block either is coded as
+in 4.0, or is *skipped*: the decoder shows there the chunk's previous output frame displaced by the
+block's motion vector (whole pixels, at most ``MV_RANGE`` each way, edges replicated), and the
+layer's tokens of the block are the previous frame's at the same place (so the prior's context and
+the layer decoder's receptive field see values both sides know), coded as nothing. Each block's
+flag, and a skipped block's vector, are range-coded before the frame's tokens with adaptive models
+(``SkipModel``).
+
+The encoder's choice is a Lagrangian one per block (``choose``): the vector within ``SEARCH`` pixels
+with the least squared error, and skip where that error is at most the coded block's plus lambda
+times the bits of its tokens, lambda the slope of the layer's rate-distortion curve at the level
+(``skip_lambda``). Measured through the codec (models/README.md, "Block skips"; `vtcodec rd`, 7
+clips, 10 frames, vt1e-fsq-v2): at quality 11 the bits fall to 0.34-0.62x of 4.0's for 0.55-1.19 dB
+less PSNR-RGB, at quality 16 to 0.39-0.95x for 0.02-0.76 dB less; all 7 clips need 2.51x x264's
+bits for its PSNR-RGB where they needed 3.04x.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .errors import CorruptChunk
+
+BLOCK = 4  # layer tokens per block side
+PIXELS = 4 * BLOCK  # pixels per block side
+MV_RANGE = 7  # a motion vector's components lie in -7..7
+MV_ALPHABET = 2 * MV_RANGE + 1
+SEARCH = 4  # how far the encoder looks (pixels each way)
+FLAG_ONE = 1 << 12  # a flag's frequency table sums to this
+COUNT_MAX = 255  # a flag context halves its counts once they pass this
+MV_COUNT_MAX = 1023  # and a vector component's table
+CONTEXTS = 6  # the flag's context: previous frame's flag (0/1) + 2 x (left + top flags of this frame)
+TABLE_WIDTH = MV_ALPHABET  # the fewest columns a table of these symbols needs
+
+# the layer's rate-distortion slope (8-bit RGB squared error per bit) at level l is about
+# LAMBDA_0 * LAMBDA_RATIO ** l: measured between adjacent levels of vt1e-fsq-v2 on 7 clips (the
+# geometric mean of d(SSE)/d(bits) from `vtcodec rd`, levels 2-7: 139, 76, 43, 21, 9.7 between
+# neighbours, so about 190, 103, 57, 30, 14, 7 at the levels themselves)
+LAMBDA_0 = 650.0
+LAMBDA_RATIO = 0.54
+MV_BITS = 6.0  # what the encoder reckons a non-zero vector costs (2 for a zero one)
+
+
+def skip_lambda(level: int, scale: float = 1.0) -> float:
+    """The encoder's lambda at a layer ``level`` (``scale`` 0: never skip)."""
+    return scale * LAMBDA_0 * LAMBDA_RATIO ** level
+
+
+def blocks(rows: int, cols: int) -> tuple[int, int]:
+    """The block grid over a layer token grid of ``rows x cols``."""
+    return -(-rows // BLOCK), -(-cols // BLOCK)
+
+
+def token_mask(flags: np.ndarray, rows: int, cols: int) -> np.ndarray:
+    """Block flags ``[hb, wb]`` -> the skipped layer positions ``[rows, cols]`` (bool)."""
+    return np.kron(flags.astype(bool), np.ones((BLOCK, BLOCK), bool))[:rows, :cols]
+
+
+def pixel_mask(flags: np.ndarray, height: int, width: int) -> np.ndarray:
+    """Block flags ``[hb, wb]`` -> the skipped pixels ``[height, width]`` (bool)."""
+    return np.kron(flags.astype(bool), np.ones((PIXELS, PIXELS), bool))[:height, :width]
+
+
+def predict(previous: np.ndarray, flags: np.ndarray, mvs: np.ndarray, coded: np.ndarray) -> np.ndarray:
+    """A frame's output ``[H, W, 3]``: ``coded`` where its blocks are coded; in a skipped block,
+    pixel ``(y, x)`` of ``previous`` at ``(clamp(y + dy), clamp(x + dx))``, ``mvs`` ``[hb, wb, 2]``
+    holding each block's ``(dy, dx)``."""
+    h, w = coded.shape[:2]
+    mask = pixel_mask(flags, h, w)
+    if not mask.any():
+        return coded
+    per_px = np.kron(mvs * flags[..., None], np.ones((PIXELS, PIXELS, 1), dtype=mvs.dtype))[:h, :w]
+    ys = np.clip(np.arange(h)[:, None] + per_px[..., 0], 0, h - 1)
+    xs = np.clip(np.arange(w)[None, :] + per_px[..., 1], 0, w - 1)
+    return np.where(mask[..., None], previous[ys, xs], coded)
+
+
+class SkipModel:
+    """The adaptive models of one chunk's skips (SPEC.md, "Block skips"), in raster order of
+    blocks. A flag's context is ``prev + 2 (left + top)``: the same block's flag in the previous
+    frame (0 for the chunk's second frame) and this frame's flags left of and above it (0 outside
+    the frame); each of the 6 contexts counts the zeros and ones seen so far in the chunk (1 and 1
+    at its start), halved (rounding up) once their sum passes ``COUNT_MAX``, and the flag's table
+    is ``[FLAG_ONE - f1, f1]``, ``f1 = clamp(n1 FLAG_ONE // (n0 + n1), 1, FLAG_ONE - 1)``. A skipped
+    block's ``dy + MV_RANGE``, then ``dx + MV_RANGE``, follow its flag, each with a table that is
+    its component's counts of the values seen so far in the chunk (1 each at its start, +1 per
+    value coded, halved rounding up once their sum passes ``MV_COUNT_MAX``)."""
+
+    def __init__(self) -> None:
+        self.flags = np.ones((CONTEXTS, 2), dtype=np.int64)
+        self.mvs = np.ones((2, MV_ALPHABET), dtype=np.int64)
+
+    def _flag_table(self, ctx: int, width: int) -> np.ndarray:
+        n0, n1 = (int(v) for v in self.flags[ctx])
+        f1 = min(max(n1 * FLAG_ONE // (n0 + n1), 1), FLAG_ONE - 1)
+        row = np.zeros(width, dtype=np.int64)
+        row[0], row[1] = FLAG_ONE - f1, f1
+        return row
+
+    def _mv_table(self, comp: int, width: int) -> np.ndarray:
+        row = np.zeros(width, dtype=np.int64)
+        row[:MV_ALPHABET] = self.mvs[comp]
+        return row
+
+    @staticmethod
+    def _update(counts: np.ndarray, value: int, cap: int) -> None:
+        counts[value] += 1
+        if counts.sum() > cap:
+            counts[:] = (counts + 1) // 2
+
+    @staticmethod
+    def _context(flags: np.ndarray, prev: np.ndarray | None, y: int, x: int) -> int:
+        left = int(flags[y, x - 1]) if x else 0
+        top = int(flags[y - 1, x]) if y else 0
+        return (int(prev[y, x]) if prev is not None else 0) + 2 * (left + top)
+
+    def code(self, flags: np.ndarray, mvs: np.ndarray, prev: np.ndarray | None,
+             width: int) -> tuple[np.ndarray, np.ndarray]:
+        """One frame's flags ``[hb, wb]`` and vectors ``[hb, wb, 2]`` -> (tables ``[N, width]``,
+        symbols ``[N]``) in stream order (the models adapt to them, as the decoder's will)."""
+        tables, symbols = [], []
+        for y, x in np.ndindex(*flags.shape):
+            ctx, f = self._context(flags, prev, y, x), int(flags[y, x])
+            tables.append(self._flag_table(ctx, width))
+            symbols.append(f)
+            self._update(self.flags[ctx], f, COUNT_MAX)
+            if f:
+                for comp in (0, 1):
+                    v = int(mvs[y, x, comp]) + MV_RANGE
+                    tables.append(self._mv_table(comp, width))
+                    symbols.append(v)
+                    self._update(self.mvs[comp], v, MV_COUNT_MAX)
+        return np.array(tables, dtype=np.int64).reshape(-1, width), np.array(symbols, dtype=np.int64)
+
+    def read(self, reader, shape: tuple[int, int], prev: np.ndarray | None,
+             width: int) -> tuple[np.ndarray, np.ndarray]:
+        """Decode one frame's flags ``[hb, wb]`` and vectors ``[hb, wb, 2]`` from ``reader``
+        (``entropy.SymbolReader``)."""
+        flags = np.zeros(shape, dtype=np.int64)
+        mvs = np.zeros((*shape, 2), dtype=np.int64)
+        for y, x in np.ndindex(*shape):
+            ctx = self._context(flags, prev, y, x)
+            f = int(reader.read(self._flag_table(ctx, width)[None])[0])
+            if f > 1:  # a corrupt stream's symbol past the table's values
+                raise CorruptChunk(f"{reader.what}: decoded skip flag out of range (corrupt stream)")
+            flags[y, x] = f
+            self._update(self.flags[ctx], f, COUNT_MAX)
+            if f:
+                for comp in (0, 1):
+                    v = int(reader.read(self._mv_table(comp, width)[None])[0])
+                    if v >= MV_ALPHABET:
+                        raise CorruptChunk(f"{reader.what}: decoded motion vector out of range (corrupt stream)")
+                    mvs[y, x, comp] = v - MV_RANGE
+                    self._update(self.mvs[comp], v, MV_COUNT_MAX)
+        return flags, mvs
+
+
+def block_sums(values: np.ndarray, side: int, shape: tuple[int, int]) -> np.ndarray:
+    """Sums of ``values`` ``[H, W]`` over ``side x side`` blocks -> ``shape`` ``[hb, wb]``
+    (blocks past the edge sum what they cover)."""
+    h, w = values.shape
+    padded = np.zeros((shape[0] * side, shape[1] * side), dtype=np.float64)
+    padded[:h, :w] = values
+    return padded.reshape(shape[0], side, shape[1], side).sum(axis=(1, 3))
+
+
+def _shifted(img: np.ndarray, dy: int, dx: int) -> np.ndarray:
+    h, w = img.shape[:2]
+    return img[np.clip(np.arange(h) + dy, 0, h - 1)][:, np.clip(np.arange(w) + dx, 0, w - 1)]
+
+
+def choose(source: np.ndarray, coded: np.ndarray, previous: np.ndarray, bits: np.ndarray,
+           lam: float, search: int = SEARCH) -> tuple[np.ndarray, np.ndarray]:
+    """One frame's (flags ``[hb, wb]``, vectors ``[hb, wb, 2]``): per block the vector within
+    ``search`` pixels whose displaced ``previous`` output frame has the least squared error (plus
+    lambda times what the vector costs), skipped where that is at most the coded block's error plus
+    ``lam`` times ``bits``, the -log2 p of its tokens (per layer position ``[rows, cols]``).
+    ``source``, ``coded`` (the frame as its own tokens decode) and ``previous``: ``[H, W, 3]`` uint8."""
+    shape = blocks(*bits.shape)
+    x = source.astype(np.float32)
+    prev = previous.astype(np.float32)
+    best = np.full(shape, np.inf)
+    mvs = np.zeros((*shape, 2), dtype=np.int64)
+    for dy in range(-search, search + 1):
+        for dx in range(-search, search + 1):
+            d = block_sums(((x - _shifted(prev, dy, dx)) ** 2).sum(-1), PIXELS, shape)
+            d += lam * (2.0 if dy == dx == 0 else MV_BITS)
+            better = d < best
+            best[better] = d[better]
+            mvs[better] = (dy, dx)
+    d_code = block_sums(((x - coded) ** 2).sum(-1), PIXELS, shape)
+    flags = (best <= d_code + lam * block_sums(bits, BLOCK, shape)).astype(np.int64)
+    return flags, mvs * flags[..., None]

@@ -90,12 +90,12 @@ JOBS_HELP = ("chunks coded at once, in worker processes that share the cores: sa
 def encode(
     input: Annotated[str, typer.Argument(help="input video (anything PyAV reads; - for standard input; .yuv with --size)")],
     output: Annotated[str, typer.Option("-o", "--output", help="output .vtc file")],
-    quality: Annotated[int | None, typer.Option("--quality", "-q", help="quality 1..10 (higher is better), each level ~1.4x the bits of the one below; 6 codes at the source size (a model with quality levels: 1 its coarsest, 10 its finest; a layered model such as vt1e-fsq-v3: 1..16, 9..16 adding its enhancement layer, 32-44 dB at the top) [6]", show_default=False)] = None,
-    crf: Annotated[float | None, typer.Option("--crf", help="x264-style constant quality instead of -q: lower is better; 23 is -q 6, every 3 lower one level up (37 and above: -q 1; 12 and below: -q 10, or a layered model's top)", show_default=False)] = None,
+    quality: Annotated[int | None, typer.Option("--quality", "-q", help="quality (higher is better) 1..16 with the default layered model: 1..8 code on grids 0.42x..1.41x the source size, each level ~1.4x the bits of the one below, 6 at the source size; 9..16 add its enhancement layer's levels (26-29 dB at 9, 32-44 dB at 16 on the dev clips). A token model: 1..10, 10 at 2x the source size (a model with quality levels: 1 its coarsest, 10 its finest) [6]", show_default=False)] = None,
+    crf: Annotated[float | None, typer.Option("--crf", help="x264-style constant quality instead of -q: lower is better; 23 is -q 6, every 3 lower one level up (37 and above: -q 1; 12: -q 10; 0: -q 14 with the default model, a token model's 10)", show_default=False)] = None,
     bitrate: Annotated[str | None, typer.Option("--bitrate", "-b", help="target rate in kb/s: 500, 500k, 1.5M (the quality varies per chunk)")] = None,
     bpp: Annotated[float | None, typer.Option("--bpp", help="target bits per pixel, e.g. 0.05")] = None,
     preset: Annotated[str, typer.Option("--preset", help="medium, slow or veryslow: the slower, the better the tokens at about the same rate (see README) \\[medium]", show_default=False)] = "medium",
-    model: Annotated[str, typer.Option("--model", help="model name or folder \\[vt1-fsq]", show_default=False)] = "vt1-fsq",
+    model: Annotated[str, typer.Option("--model", help="model or layered model: name or folder (`vtcodec models`) \\[vt1e-fsq-v3]", show_default=False)] = vtcodec.DEFAULT_MODEL,
     gop: Annotated[int, typer.Option("--gop", help="frames per chunk (random-access unit) [32]", show_default=False)] = 32,
     seek: Annotated[int, typer.Option("--seek", help="first frame to encode [0]", show_default=False)] = 0,
     frames: Annotated[int | None, typer.Option("--frames", help="number of frames to encode \\[all]", show_default=False)] = None,
@@ -287,7 +287,7 @@ def compare(
     frame: Annotated[int | None, typer.Option("--frame", help="frame shown \\[the middle one]", show_default=False)] = None,
     crop: Annotated[str | None, typer.Option("--crop", help="region shown, WxH+X+Y \\[the centre, at most 256x256]", show_default=False)] = None,
     decoder: Annotated[str | None, typer.Option("--decoder", help="perceptual decoder \\[the first installed for the model]", show_default=False)] = None,
-    model: Annotated[str, typer.Option("--model", help="vtcodec model \\[vt1-fsq]", show_default=False)] = "vt1-fsq",
+    model: Annotated[str, typer.Option("--model", help="vtcodec model or layered model \\[vt1e-fsq-v3]", show_default=False)] = vtcodec.DEFAULT_MODEL,
     force: Annotated[bool, typer.Option("-f", "--force", help="overwrite the output")] = False,
 ) -> None:
     """A picture of one crop from the source, x264, x265 and vtcodec's faithful and perceptual
@@ -331,10 +331,10 @@ def models() -> None:
         else:
             q = f"BSQ {c.bsq_bits}"
         bits = sum(math.log2(x) for x in c.fsq_levels) if c.quantizer == "fsq" else c.bsq_bits
-        name = e.name + (" *" if e.name == vtcodec.DEFAULT_MODEL and e.path in bundled else "")
+        name = e.name + (" +" if e.name == vtcodec.DEFAULT_BASE and e.path in bundled else "")
         table.add_row(name, q, f"{bits:.2f}", f"{e.size / 1e6:.1f}", e.sha256[:16], "bundled" if e.path in bundled else str(e.path))
     Console(highlight=False).print(table)
-    say("* the default model; FSQ ... 6lv: 6 quality levels; st4: a temporal state of 4 channels")
+    say("+ the default model's base; FSQ ... 6lv: 6 quality levels; st4: a temporal state of 4 channels")
     say("  rc16: a decoded-frame context of 16 channels (the decoder sees the frame before)")
     decoders = vtcodec.list_decoders()
     if decoders:
@@ -349,10 +349,10 @@ def models() -> None:
         table = Table("layered model", "over", "levels", "MB", "sha256", "where", box=box.SIMPLE_HEAD, pad_edge=False)
         table.columns[-1].max_width = 16  # a long folder wraps in its cell: the table fits 80 columns
         for e in layers:
-            table.add_row(e.name, e.base, str(e.config.gains), f"{e.size / 1e6:.1f}", e.sha256[:16],
+            table.add_row(e.name + (" *" if e.name == vtcodec.DEFAULT_MODEL and e.bundled else ""), e.base, str(e.config.gains), f"{e.size / 1e6:.1f}", e.sha256[:16],
                           "bundled" if e.bundled else str(e.path))
         Console(highlight=False).print(table)
-        say("a layered model adds an enhancement layer to its base: vtcodec encode IN -o OUT --model NAME -q 9..")
+        say("* the default model (encode without --model): qualities 1..8 its base's, 9.. its enhancement layer's")
 
 
 @app.command()
@@ -443,7 +443,7 @@ def rd(
     vtc_presets: Annotated[str, typer.Option("--vtcodec-preset", help="vtcodec encoder preset(s), comma-separated: medium, slow, veryslow \\[medium]", show_default=False)] = "medium",
     tune: Annotated[str | None, typer.Option("--tune", help="encoder tune for the anchors, e.g. psnr")] = None,
     lowdelay: Annotated[bool, typer.Option("--lowdelay", help="anchors without B-frames (causal, like vtcodec)")] = False,
-    model: Annotated[str, typer.Option("--model", help="vtcodec model \\[vt1-fsq]", show_default=False)] = "vt1-fsq",
+    model: Annotated[str, typer.Option("--model", help="vtcodec model or layered model \\[vt1e-fsq-v3]", show_default=False)] = vtcodec.DEFAULT_MODEL,
     decoders: Annotated[str, typer.Option("--decoders", help="vtcodec decoders, comma-separated, each a curve: the model's name (its own, faithful) or a decoder's (vtcodec models) \\[the model's own]", show_default=False)] = "",
     anchor: Annotated[str, typer.Option("--anchor", help="BD-rate anchor codec \\[x264]", show_default=False)] = "x264",
     jobs: Annotated[int, typer.Option("--jobs", "-j", help="points measured in parallel [1]", show_default=False)] = 1,
@@ -594,7 +594,7 @@ def batch_encode(
     bitrate: Annotated[str | None, typer.Option("--bitrate", "-b", help="target rate in kb/s: 500, 500k, 1.5M")] = None,
     bpp: Annotated[float | None, typer.Option("--bpp", help="target bits per pixel, e.g. 0.05")] = None,
     preset: Annotated[str, typer.Option("--preset", help="medium, slow or veryslow \\[medium]", show_default=False)] = "medium",
-    model: Annotated[str, typer.Option("--model", help="model name or folder \\[vt1-fsq]", show_default=False)] = "vt1-fsq",
+    model: Annotated[str, typer.Option("--model", help="model or layered model: name or folder (`vtcodec models`) \\[vt1e-fsq-v3]", show_default=False)] = vtcodec.DEFAULT_MODEL,
     gop: Annotated[int, typer.Option("--gop", help="frames per chunk [32]", show_default=False)] = 32,
     jobs: BatchJobs = 1,
     ray: Ray = None,

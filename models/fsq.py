@@ -45,11 +45,14 @@ class FSQ(nn.Module):
             raise ValueError(f"gained FSQ needs odd level counts, got {levels}")
         self.levels = tuple(int(x) for x in levels)
         self.gains = int(gains)
+        # built from Python values, not by ops on ``lv``: under a meta device (``state_shapes``) an op
+        # loads torch's meta kernels, ~1.5 s of imports before a decoder's first frame
         lv = torch.tensor(self.levels, dtype=torch.float32).view(1, -1, 1, 1)
         self.register_buffer("_levels", lv, persistent=False)
-        self.register_buffer("_half_width", torch.floor(lv / 2), persistent=False)
+        self.register_buffer("_half_width", torch.tensor([x // 2 for x in self.levels], dtype=torch.float32)
+                             .view(1, -1, 1, 1), persistent=False)
         if self.gains:  # level 0 the coarsest: log-spaced from 1/16 to 1 (training keeps them there)
-            start = torch.linspace(math.log(1 / 16), 0.0, self.gains).view(-1, 1).repeat(1, len(self.levels))
+            start = torch.linspace(math.log(1 / 16), 0.0, self.gains, device="cpu").view(-1, 1).repeat(1, len(self.levels))
             self.log_gain = nn.Parameter(start)
 
     def gain(self, level: int | torch.Tensor | None, like: torch.Tensor) -> torch.Tensor | float:

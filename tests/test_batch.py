@@ -95,7 +95,7 @@ def test_batch_decode_and_bad_arguments(videos, tmp_path):
     assert cli("decode", str(coded / "c.vtc"), "-o", str(tmp_path / "c.y4m")).returncode == 0
     assert (tmp_path / "dec" / "c.y4m").read_bytes() == (tmp_path / "c.y4m").read_bytes()
     for args, message in [(["batch", "encode", "-o", str(tmp_path / "x")], "no inputs"),
-                          (["batch", "encode", str(videos), "-o", str(tmp_path / "x"), "-q", "11"], "quality"),
+                          (["batch", "encode", str(videos), "-o", str(tmp_path / "x"), "-q", "17"], "quality"),
                           (["batch", "encode", str(videos), "-o", str(tmp_path / "x"), "--jobs", "0"], "jobs"),
                           (["batch", "decode", str(coded), "-o", str(tmp_path / "x"), "--format", "avi"], "--format"),
                           (["batch", "encode", str(tmp_path), "-o", str(tmp_path / "x"), "--from", str(tmp_path / "nope")],

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import re
 
@@ -231,16 +232,36 @@ def test_crafted_decoder_folders_each_give_one_clear_error(tiny_decoder, tmp_pat
     assert "tiny-bright" in {d.name for d in decoders.list_decoders()}
 
 
-def test_the_bundled_perceptual_decoder_serves_the_default_model():
-    from vtcodec.zoo import DEFAULT_MODEL, find_model
+def test_the_bundled_perceptual_decoder_serves_the_default_models_base(tiny_decoder, tmp_path):
+    from vtcodec.bitstream import read_header
+
+    import vtcodec
+    from vtcodec.zoo import find_model
 
     entry = decoders.find_decoder("vt1-fsq-sharp")
-    assert entry.bundled and entry.serves == DEFAULT_MODEL
-    assert entry.serves_sha256 == find_model(DEFAULT_MODEL).sha256
+    assert entry.bundled and entry.serves == vtcodec.DEFAULT_BASE
+    assert entry.serves_sha256 == find_model(vtcodec.DEFAULT_BASE).sha256
+    assert [d.name for d in decoders.decoders_for(vtcodec.DEFAULT_MODEL)] == ["vt1-fsq-sharp"]
+    assert decoders.decoders_for(vtcodec.DEFAULT_BASE) == decoders.decoders_for(vtcodec.DEFAULT_MODEL)
     frames = synth_frames(48, 32, 3)
+    # the default quality codes the default (layered) model's base alone: the decoder changes the frames
     data = codec.compress(frames, quality=6)
+    assert read_header(io.BytesIO(data)).model == vtcodec.DEFAULT_MODEL
     tokens_a: list = []
     tokens_b: list = []
     fa = np.stack(codec.Decoder(tokens_out=tokens_a).decode(data))
     fb = np.stack(codec.Decoder(tokens_out=tokens_b, decoder="vt1-fsq-sharp").decode(data))
     assert codec.digest_tokens(tokens_a) == codec.digest_tokens(tokens_b) and not np.array_equal(fa, fb)
+    # a chunk with the layer decodes over the base's own decoder (what the layer's encoder saw),
+    # and the command line says that --decoder changed nothing there
+    layered = codec.compress(frames, quality=9)
+    assert np.array_equal(codec.decompress(layered, decoder="vt1-fsq-sharp"), codec.decompress(layered))
+    (tmp_path / "l.vtc").write_bytes(layered)
+    r = cli("decode", str(tmp_path / "l.vtc"), "-o", str(tmp_path / "l.y4m"), "--decoder", "vt1-fsq-sharp")
+    assert r.returncode == 0 and "changes only chunks coded on the base alone" in r.stderr, r.stderr
+    # the layer's own name is its own decoder; a decoder of another model is refused in one line
+    assert np.array_equal(codec.decompress(data, decoder=vtcodec.DEFAULT_MODEL), fa)
+    (tmp_path / "a.vtc").write_bytes(data)
+    r = cli("decode", str(tmp_path / "a.vtc"), "-o", str(tmp_path / "x.y4m"), "--decoder", "tiny-bright")
+    assert r.returncode == 1 and not (tmp_path / "x.y4m").exists()
+    assert r.stderr.count("\n") == 1 and "not the stream's 'vt1-fsq'" in r.stderr, r.stderr

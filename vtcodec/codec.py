@@ -33,7 +33,7 @@ from typing import Self
 import numpy as np
 import torch
 
-from . import __version__
+from . import DEFAULT_MODEL, __version__
 from .bitstream import (
     CHUNK_AUDIO_PACKETS,
     CHUNK_AUDIO_STREAM,
@@ -73,7 +73,7 @@ from .refine import refine_latents
 from .skip import blocks, predict, skip_lambda
 from .tokens import TokenCoder
 from .workers import Workers, check_jobs
-from .zoo import DEFAULT_MODEL, find_installed, find_model, load_model, resolve_precision
+from .zoo import find_installed, find_model, load_model, resolve_precision
 
 DEFAULT_GOP = 32
 
@@ -598,13 +598,17 @@ class StreamDecoder:
     def __init__(self, header: Header, device: str = "cpu", precision: str | None = None,
                  max_pixels: int | None = None, decoder: str | os.PathLike | None = None) -> None:
         """``decoder``: decode the tokens with another decoder for the stream's model (its name or
-        folder: ``vtcodec.decoders``) instead of the model's own."""
+        folder: ``vtcodec.decoders``) instead of the model's own. A layered stream's decoder is one
+        for its base model: it decodes the chunks coded on the base alone (qualities 1..8), while
+        a chunk that carries the layer decodes as the layer needs: the base's own decoder under
+        the layer's correction."""
         check_limits(header, max_pixels)
         self.header = header
         self.layered = self.layer_coder = None
         if header.major >= 4:  # a layered model: the header names the layer, the layer its base
-            self.layered = self._find_layer(header, decoder, device, precision)
-            self.model, decoder = self.layered.base, None
+            self.layered = self._find_layer(header, device, precision)
+            self.model = self.layered.base
+            decoder = None if decoder is not None and str(decoder) == header.model else decoder
             self.model_folder = self.layered.entry.path
             self.layer_coder = TokenCoder(self.layered.net)
         else:
@@ -629,15 +633,12 @@ class StreamDecoder:
         self.device = next(self.model.parameters()).device
 
     @staticmethod
-    def _find_layer(header: Header, decoder, device: str, precision: str | None) -> Layered:
+    def _find_layer(header: Header, device: str, precision: str | None) -> Layered:
         sha = header.weights_sha256.hex()
         entry = find_installed_layer(header.model, sha)
         if entry is None:
             raise ModelError(f"stream needs the layered model {header.model!r} with weights sha256 {sha[:16]}..., "
                              "which is not installed: give its folder with --model or VTCODEC_MODEL_PATH")
-        if decoder is not None and str(decoder) not in ("", header.model):
-            raise ModelError(f"decoder {str(decoder)!r}: a layered stream ({header.model!r}) decodes with its "
-                             "layer's own decoder only")
         return load_layer(entry, device, precision)
 
     @property

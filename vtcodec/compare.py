@@ -41,7 +41,7 @@ def panels(src: np.ndarray, fps: Fraction, bpp: float, decoder: str | None, mode
     for each codec that cannot code the clip."""
     from . import anchors, lpips
     from .codec import compress, decompress
-    from .decoders import find_decoder, list_decoders
+    from .decoders import decoders_for, find_decoder
     from .metrics import psnr
 
     say = progress or (lambda m: None)
@@ -53,12 +53,9 @@ def panels(src: np.ndarray, fps: Fraction, bpp: float, decoder: str | None, mode
         return Panel(label, frames, nbytes * 8 / pixels, psnr(src, frames), lp)
 
     if decoder is None:
-        from .zoo import find_model
-
-        name = find_model(model).name
-        choice = [d for d in list_decoders() if d.serves == name]
+        choice = decoders_for(model)
         if not choice:
-            raise VtcError(f"no perceptual decoder is installed for model {name!r} (give --decoder)")
+            raise VtcError(f"no perceptual decoder is installed for model {str(model)!r} (give --decoder)")
         decoder = choice[0].name
     else:
         decoder = find_decoder(decoder).name
@@ -122,12 +119,15 @@ def render(items: list[Panel], index: int, crop: tuple[int, int, int, int], path
 
 def compare(src_path: str | os.PathLike, out: str | os.PathLike, bpp: float = 0.03, frames: int | None = 30,
             frame: int | None = None, crop: str | None = None, decoder: str | None = None,
-            model: str = "vt1-fsq", force: bool = False, progress=None,
+            model: str | None = None, force: bool = False, progress=None,
             notes: list[str] | None = None) -> list[Panel]:
     """Code the first ``frames`` frames of ``src_path`` with each codec and write the PNG
     ``out`` of frame ``frame`` (the middle one by default). Returns the panels; see ``panels``."""
+    from . import DEFAULT_MODEL
     from .output import atomic_output
     from .video import read_video
+
+    model = DEFAULT_MODEL if model is None else model
 
     if not bpp > 0:
         raise VtcError("--bpp must be above 0")

@@ -102,6 +102,18 @@ def find_decoder(name_or_path: str | os.PathLike) -> DecoderEntry:
     raise ModelError(f"unknown decoder {str(name_or_path)!r} (installed: {names}; or give a decoder folder)")
 
 
+def decoders_for(model: str | os.PathLike) -> list[DecoderEntry]:
+    """The installed decoders for a model's streams (a name or folder): those serving that token
+    model, or for a layered model those serving its base (they decode its chunks coded on the base
+    alone: ``StreamDecoder``)."""
+    from .layers import find_layer
+    from .zoo import find_model
+
+    layer = find_layer(model)
+    name, sha = (layer.base, layer.base_sha256) if layer is not None else (find_model(model).name, find_model(model).sha256)
+    return [d for d in list_decoders() if (d.serves, d.serves_sha256) == (name, sha)]
+
+
 def _state_shapes(cfg: ModelConfig, dim: int) -> dict[str, tuple[int, ...]]:
     with torch.device("meta"):
         net = SynthesisNet(cfg, dim)

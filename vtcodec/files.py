@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, BinaryIO
 
 import numpy as np
 
+from . import DEFAULT_MODEL
 from .bitstream import (
     CHUNK_AUDIO_PACKETS,
     CHUNK_AUDIO_STREAM,
@@ -57,8 +58,9 @@ from .grid import batch_frames
 from .layers import find_any
 from .output import atomic_output, is_stream
 from .presets import DEFAULT_PRESET, Preset
+from .rate import BASE_TOP
 from .workers import Workers, check_jobs
-from .zoo import DEFAULT_MODEL, ModelEntry, register_model
+from .zoo import ModelEntry, register_model
 
 if TYPE_CHECKING:
     from .video import RawFormat
@@ -584,6 +586,16 @@ class _Side:
         self.side.clear()
 
 
+def _decoder_note(header: Header, decoder: str | os.PathLike | None) -> str:
+    """What ``decoder`` did not change: a layered stream's chunks with the layer, which decode over
+    the base's own decoder (``StreamDecoder``), when the header's quality says every chunk has it."""
+    if not decoder or header.major < 4 or str(decoder) == header.model or header.quality <= BASE_TOP:
+        return ""
+    return (f"quality {header.quality} carries {header.model}'s enhancement layer, which decodes over its "
+            f"base's own decoder: --decoder {decoder} changes only chunks coded on the base alone "
+            f"(qualities 1..{BASE_TOP})")
+
+
 def decode_file(src: str | os.PathLike, dst: str | os.PathLike, force: bool = False,
                 progress: Progress | None = None, tokens_out: list | None = None,
                 device: str = "cpu", start: int = 0, frames: int | None = None,
@@ -636,7 +648,7 @@ def decode_file(src: str | os.PathLike, dst: str | os.PathLike, force: bool = Fa
             extra.write(writer)
         finally:
             writer.close()
-        stats.note = "; ".join(n for n in (writer.note, extra.note) if n)
+        stats.note = "; ".join(n for n in (writer.note, extra.note, _decoder_note(header, decoder)) if n)
 
     if str(dst) == "-":
         try:

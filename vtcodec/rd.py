@@ -30,6 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
+from . import DEFAULT_MODEL
 from .errors import VtcError
 from .workers import threads_per_worker
 
@@ -65,7 +66,7 @@ class Job:
     preset: str = "medium"
     tune: str | None = None
     lowdelay: bool = False
-    model: str = "vt1-fsq"
+    model: str = DEFAULT_MODEL
     lpips: bool = True
     vmaf: bool = False
     precision: str | None = None  # vtcodec's tokenizer nets (zoo.resolve_precision)
@@ -216,7 +217,7 @@ class Sweep:
 
 def plan(inputs: Iterable[str], codecs: Iterable[str], qualities: dict[str, list[int]],
          frames: int | None = None, preset: str = "medium", tune: str | None = None,
-         lowdelay: bool = False, model: str = "vt1-fsq", lpips: bool = True,
+         lowdelay: bool = False, model: str = DEFAULT_MODEL, lpips: bool = True,
          vtc_presets: Iterable[str] = ("medium",), vmaf: bool = False,
          decoders: Iterable[str | None] = (None,)) -> tuple[list[Job], list[str]]:
     """The jobs of a sweep, and the (clip, codec) pairs skipped with the reason. ``preset`` is
@@ -230,8 +231,9 @@ def plan(inputs: Iterable[str], codecs: Iterable[str], qualities: dict[str, list
     from .video import VideoReader
 
     vtc_presets = [get_preset(p).name for p in vtc_presets]  # before any work
-    if "vtcodec" in codecs:
-        decoders = [None if d in (None, "", find_any(model).name) else find_decoder(d).name for d in decoders]
+    if "vtcodec" in codecs:  # the model's own decoder by its name (a layered model's: or its base's)
+        own = {"", find_any(model).name, getattr(find_any(model), "base", "")}
+        decoders = [None if d is None or d in own else find_decoder(d).name for d in decoders]
 
     jobs, skipped = [], []
     for spec in inputs:

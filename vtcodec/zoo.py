@@ -26,6 +26,7 @@ from pathlib import Path
 
 import torch
 
+from . import DEFAULT_BASE
 from .errors import ModelError, VtcError
 from .models import ModelConfig, VTModel
 
@@ -34,7 +35,6 @@ if not ZOO_DIR.is_dir():  # installed wheel: models/ is the vtcodec.models packa
     from . import models as _models
 
     ZOO_DIR = Path(_models.__file__).resolve().parent / "zoo"
-DEFAULT_MODEL = "vt1-fsq"
 MAX_META_BYTES = 1 << 20  # model.json
 MAX_WEIGHTS_BYTES = 1 << 28  # weights.safetensors (the bundled models: 0.6 and 6.3 MB)
 SHA256 = re.compile(r"[0-9a-f]{64}")
@@ -305,7 +305,7 @@ def read_weights(weights: Path, sha256: str, expected: dict[str, tuple[int, ...]
     return state
 
 
-def load_model(name_or_path: str | os.PathLike = DEFAULT_MODEL, device: str = "cpu",
+def load_model(name_or_path: str | os.PathLike = DEFAULT_BASE, device: str = "cpu",
                precision: str | None = None) -> VTModel:
     """Build a model and load its weights, after checking them (see the module's docstring).
     ``precision``: see ``resolve_precision`` (the tokenizer's nets only; the prior always runs

@@ -89,6 +89,45 @@ def patches(x: torch.Tensor) -> torch.Tensor:
     return F.pixel_unshuffle(x * 2 - 1, 4)
 
 
+def synthesize(net: nn.Module, q: torch.Tensor, base: torch.Tensor, ctx: torch.Tensor | None = None) -> torch.Tensor:
+    """A layer's decoder (``net``'s ``dec_*`` modules: an ``Enhancer`` or a ``LayerSynthesis``):
+    dequantized latents ``[B, D, h, w]``, the base decode ``[B, 3, 4h, 4w]`` and the frame's
+    context -> frames."""
+    h = net.dec_stem(torch.cat([q.to(base.dtype), patches(base)], 1))
+    if ctx is not None:
+        h = h + net.dec_ctx(ctx).to(h.dtype)
+    h = net.dec_head(F.silu(net.dec_blocks(h)))
+    return base + F.pixel_shuffle(h, 4).to(base.dtype) / 2
+
+
+class LayerSynthesis(nn.Module):
+    """The decoder of an ``Enhancer`` alone (its ``dec_*`` modules, the same tensor names): what
+    another decoder of a layer's tokens holds (``vtcodec.decoders``; a perceptual one, trained
+    by ``vtcodec.train.perceptual``)."""
+
+    PREFIXES = ("dec_stem.", "dec_blocks.", "dec_head.", "dec_ctx.")
+
+    def __init__(self, cfg: EnhanceConfig) -> None:
+        super().__init__()
+        self.cfg = cfg
+        w = cfg.width
+        self.dec_stem = nn.Conv2d(cfg.dim + 48, w, 3, padding=1)
+        self.dec_blocks = nn.Sequential(*[ResBlock(w) for _ in range(cfg.blocks)])
+        self.dec_head = nn.Conv2d(w, 48, 3, padding=1)
+        if cfg.recon:
+            self.dec_ctx = zero_conv(cfg.recon, w)
+
+    @classmethod
+    def of(cls, layer: Enhancer) -> LayerSynthesis:
+        """A copy of ``layer``'s decoder."""
+        net = cls(layer.cfg).to(next(layer.parameters()).device)
+        net.load_state_dict({k: v for k, v in layer.state_dict().items() if k.startswith(cls.PREFIXES)})
+        return net
+
+    def forward(self, q: torch.Tensor, base: torch.Tensor, ctx: torch.Tensor | None = None) -> torch.Tensor:
+        return synthesize(self, q, base, ctx)
+
+
 class Enhancer(nn.Module):
     def __init__(self, cfg: EnhanceConfig) -> None:
         super().__init__()
@@ -157,11 +196,7 @@ class Enhancer(nn.Module):
     def synthesize(self, q: torch.Tensor, base: torch.Tensor, ctx: torch.Tensor | None = None) -> torch.Tensor:
         """Dequantized latents ``[B, D, h, w]``, the base decode ``[B, 3, 4h, 4w]`` and the frame's
         context -> frames."""
-        h = self.dec_stem(torch.cat([q.to(base.dtype), patches(base)], 1))
-        if ctx is not None:
-            h = h + self.dec_ctx(ctx).to(h.dtype)
-        h = self.dec_head(F.silu(self.dec_blocks(h)))
-        return base + F.pixel_shuffle(h, 4).to(base.dtype) / 2
+        return synthesize(self, q, base, ctx)
 
     def unroll(self, x: torch.Tensor, base: torch.Tensor, level,
                use_context: bool = True) -> tuple[torch.Tensor, torch.Tensor]:

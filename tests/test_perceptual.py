@@ -264,4 +264,85 @@ def test_the_bundled_perceptual_decoder_serves_the_default_models_base(tiny_deco
     (tmp_path / "a.vtc").write_bytes(data)
     r = cli("decode", str(tmp_path / "a.vtc"), "-o", str(tmp_path / "x.y4m"), "--decoder", "tiny-bright")
     assert r.returncode == 1 and not (tmp_path / "x.y4m").exists()
-    assert r.stderr.count("\n") == 1 and "not the stream's 'vt1-fsq'" in r.stderr, r.stderr
+    assert r.stderr.count("\n") == 1 and f"not the stream's layered model '{vtcodec.DEFAULT_MODEL}'" in r.stderr, r.stderr
+
+
+def test_a_layer_decoder_decodes_every_quality_of_a_layered_stream(tmp_path, monkeypatch):
+    from vtcodec.models.enhance import LayerSynthesis
+
+    import vtcodec
+    from vtcodec.layers import find_layer, load_layer
+
+    layered = load_layer(find_layer(vtcodec.DEFAULT_MODEL), precision="fp32")
+    net = LayerSynthesis.of(layered.net)
+    q = torch.rand(1, layered.cfg.dim, 6, 8) - 0.5
+    base = torch.rand(1, 3, 24, 32)
+    assert torch.equal(net(q, base), layered.net.synthesize(q, base))  # a copy of the layer's decoder
+    with torch.no_grad():
+        net.dec_head.bias += 0.02  # a brighter correction
+    root = tmp_path / "decoders"
+    sharp = decoders.find_decoder("vt1-fsq-sharp")
+    entry = decoders.save_decoder(net, layered, root / "bright", "layer-bright", {"note": "test"}, sharp)
+    decoders.save_decoder(net, layered, root / "bright-alone", "layer-bright-alone")
+    monkeypatch.setenv("VTCODEC_MODEL_PATH", str(root))
+    assert entry.layer and entry.serves == vtcodec.DEFAULT_MODEL and entry.base_decoder == ("vt1-fsq-sharp", sharp.sha256)
+    assert [d.name for d in decoders.decoders_for(vtcodec.DEFAULT_MODEL)][:2] == ["layer-bright", "layer-bright-alone"]
+    frames = synth_frames(48, 32, 3)
+    fine = codec.compress(frames, quality=12)
+    tokens_a: list = []
+    tokens_b: list = []
+    fa = np.stack(codec.Decoder(tokens_out=tokens_a).decode(fine))
+    fb = np.stack(codec.Decoder(tokens_out=tokens_b, decoder="layer-bright").decode(fine))
+    assert codec.digest_tokens(tokens_a) == codec.digest_tokens(tokens_b)
+    assert fb.astype(int).mean() > fa.astype(int).mean() + 1  # the layer's chunks: its correction replaced
+    # the base's chunks decode with the base decoder the layer decoder names (else the base's own)
+    low = codec.compress(frames, quality=6)
+    assert np.array_equal(codec.decompress(low, decoder="layer-bright"), codec.decompress(low, decoder="vt1-fsq-sharp"))
+    assert np.array_equal(codec.decompress(low, decoder="layer-bright-alone"), codec.decompress(low))
+    # the command line, one and two jobs, without the note a base decoder gets
+    (tmp_path / "f.vtc").write_bytes(fine)
+    for jobs in ("1", "2"):
+        r = cli("decode", str(tmp_path / "f.vtc"), "-o", str(tmp_path / f"f{jobs}.y4m"), "--decoder", "layer-bright",
+                "-j", jobs)
+        assert r.returncode == 0 and "changes only" not in r.stderr, r.stderr
+    assert (tmp_path / "f1.y4m").read_bytes() == (tmp_path / "f2.y4m").read_bytes()
+    # another layered model's stream, or a token model's, refuses it in one line
+    other = codec.compress(frames, quality=12, model="vt1e-fsq-v2")
+    with pytest.raises(ModelError, match="decodes layered model 'vt1e-fsq-v3'.*not the stream's layered model 'vt1e-fsq-v2'"):
+        codec.decompress(other, decoder="layer-bright")
+    (tmp_path / "t.vtc").write_bytes(codec.compress(frames, quality=6, model="vt1-fsq"))
+    r = cli("decode", str(tmp_path / "t.vtc"), "-o", str(tmp_path / "t.y4m"), "--decoder", "layer-bright")
+    assert r.returncode == 1 and r.stderr.count("\n") == 1 and "not the stream's 'vt1-fsq'" in r.stderr, r.stderr
+    # a base decoder that serves another model, and a broken serves entry, are refused
+    with pytest.raises(ModelError, match="does not decode"):
+        decoders.save_decoder(net, layered, root / "x", "x", None, decoders.find_decoder(root / "bright"))
+    meta = json.loads((entry.path / "decoder.json").read_text())
+    meta["serves"]["base_decoder"] = {"name": "vt1-fsq-sharp"}
+    (entry.path / "decoder.json").write_text(json.dumps(meta))
+    with pytest.raises(ModelError, match="sha256"):
+        decoders.find_decoder(entry.path)
+
+
+def test_a_layer_decoder_trains_and_exports(tmp_path, monkeypatch):
+    import vtcodec
+    from vtcodec.train.perceptual import PerceptualConfig, PerceptualTrainer
+
+    rng = np.random.default_rng(0)
+    groups = {"stills": [rng.integers(0, 256, (1, 64, 64, 3), dtype=np.uint8)],
+              "sequences": [synth_frames(64, 64, 4)]}
+    cfg = PerceptualConfig(name="v3-sharp", token_model=vtcodec.DEFAULT_MODEL, base_decoder="vt1-fsq-sharp", steps=2,
+                           batch=2, crop=32, frames=2, scales=(1.0,), adv_start=1, ckpt_every=1, log_every=1)
+    run = tmp_path / "run"
+    trainer = PerceptualTrainer(cfg, groups, run, log=lambda m: None)
+    own = {k: v.clone() for k, v in trainer.decoder.state_dict().items()}
+    trainer.run()
+    assert trainer.step == 2 and trainer.history[-1]["d_loss"] > 0
+    assert any(not torch.equal(own[k], v) for k, v in trainer.decoder.state_dict().items())
+    assert all(p.grad is None for p in trainer.layered.net.parameters())  # the layer itself stays frozen
+    r = cli("export", str(run), "-o", str(tmp_path / "out" / "v3-sharp"))
+    assert r.returncode == 0, r.stderr
+    entry = decoders.find_decoder(tmp_path / "out" / "v3-sharp")
+    assert entry.layer and entry.serves == vtcodec.DEFAULT_MODEL and entry.base_decoder[0] == "vt1-fsq-sharp"
+    monkeypatch.setenv("VTCODEC_MODEL_PATH", str(tmp_path / "out"))
+    data = codec.compress(synth_frames(32, 32, 2), quality=10)
+    assert codec.decompress(data, decoder="v3-sharp").shape == (2, 32, 32, 3)

@@ -63,7 +63,7 @@ from .bitstream import (
     split_layers,
     token_grid,
 )
-from .decoders import load_decoder
+from .decoders import base_decoder_of, load_decoder
 from .errors import CorruptChunk, FormatError, ModelError, VtcError
 from .grid import batch_frames, from_grid, resample, to_grid
 from .layers import Layered, find_installed_layer, find_layer, load_layer, side_source
@@ -598,10 +598,12 @@ class StreamDecoder:
     def __init__(self, header: Header, device: str = "cpu", precision: str | None = None,
                  max_pixels: int | None = None, decoder: str | os.PathLike | None = None) -> None:
         """``decoder``: decode the tokens with another decoder for the stream's model (its name or
-        folder: ``vtcodec.decoders``) instead of the model's own. A layered stream's decoder is one
-        for its base model: it decodes the chunks coded on the base alone (qualities 1..8), while
-        a chunk that carries the layer decodes as the layer needs: the base's own decoder under
-        the layer's correction."""
+        folder: ``vtcodec.decoders``) instead of the model's own. A layered stream takes a decoder
+        of its layer, or one of its base model. A base decoder decodes the chunks coded on the
+        base alone (qualities 1..8), while a chunk that carries the layer decodes as the layer
+        needs: the base's own decoder (the base decode the layer's encoder saw) under the layer's
+        correction. A layer decoder replaces the layer's correction, and decodes the chunks on the
+        base alone with the base decoder it names (else the base's own)."""
         check_limits(header, max_pixels)
         self.header = header
         self.layered = self.layer_coder = None
@@ -625,7 +627,12 @@ class StreamDecoder:
         if header.major == 3 and (version != need if version <= (3, 2) else version < need):
             raise FormatError(f"model {header.model!r} writes format {need[0]}.{need[1]} streams, "
                               f"but the stream is format {header.major}.{header.minor} (corrupt header)")
-        self.synthesis = load_decoder(decoder, self.model, device)
+        self.synthesis = load_decoder(decoder, self.model, device, self.layered)
+        self.layer_synthesis = None  # a layer decoder (``LayerSynthesis``) for the chunks with the layer
+        self.chosen = None if self.synthesis is None else self.synthesis.entry
+        if self.chosen is not None and self.chosen.layer:
+            self.layer_synthesis, base = self.synthesis, base_decoder_of(self.chosen)
+            self.synthesis = None if base is None else load_decoder(base.path, self.model, device)
         self.coder = TokenCoder(self.model)
         self.n_layer = 0 if self.layered is None else self.layered.n_symbols
         self.max_payload = payload_limit(header, self.model.n_symbols, self.n_layer)
@@ -643,8 +650,8 @@ class StreamDecoder:
 
     @property
     def decoder_folder(self) -> str | None:
-        """The folder of the decoder in use instead of the model's own (None: the model's own)."""
-        return None if self.synthesis is None else str(self.synthesis.entry.path.resolve())
+        """The folder of the decoder asked for instead of the model's own (None: the model's own)."""
+        return None if self.chosen is None else str(self.chosen.path.resolve())
 
     def frames_for_bytes(self, nbytes: int) -> int:
         """The most frames ``nbytes`` of frames chunks can hold under the work limit (the bound on
@@ -748,7 +755,8 @@ class StreamDecoder:
                                                starts_chunk=start == 0,
                                                before=before.to(self.device) if start else None)
                     y = from_grid(layered.reconstruct(torch.stack([e for _, e in pending]),
-                                                      from_grid(x, (h, w), (h, w)), level), (h, w), (h, w))
+                                                      from_grid(x, (h, w), (h, w)), level, self.layer_synthesis),
+                                  (h, w), (h, w))
                     if skips is not None:
                         for j in range(len(y)):
                             if shown is not None:

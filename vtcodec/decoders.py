@@ -25,8 +25,10 @@ from pathlib import Path
 import torch
 
 from .errors import ModelError
+from .layers import check_config as check_layer_config
 from .models import ModelConfig
 from .models.config import NAME
+from .models.enhance import EnhanceConfig, LayerSynthesis
 from .models.tokenizer import SynthesisNet
 from .zoo import (
     ZOO_DIR,
@@ -51,10 +53,17 @@ class DecoderEntry:
     path: Path  # folder
     sha256: str  # of the weights file
     size: int
-    serves: str  # the token model's name
+    serves: str  # the token model's name (a layer decoder's: the layered model's)
     serves_sha256: str  # and its weights' sha256
-    config: ModelConfig  # the token model's config (the decoder's architecture)
+    config: ModelConfig | EnhanceConfig  # the model's or the layer's config (the decoder's architecture)
     info: dict
+    # a layer decoder: the decoder (name, weights sha256) for the chunks coded on the base alone, or None
+    base_decoder: tuple[str, str] | None = None
+
+    @property
+    def layer(self) -> bool:
+        """Whether it decodes a layered model's enhancement layer (else a token model's tokens)."""
+        return isinstance(self.config, EnhanceConfig)
 
     @property
     def bundled(self) -> bool:
@@ -72,16 +81,33 @@ def _entry(folder: Path) -> DecoderEntry:
     folder = Path(folder)
     meta_path, meta, serves = read_meta(folder, META, "serves")
     name, sha = meta.get("name"), meta.get("sha256")
+    layer = "layer" in serves  # a layer decoder: serves {"layer": NAME, "sha256", "config" (EnhanceConfig)}
     try:
-        cfg = ModelConfig.from_dict(serves.get("config"))
-    except (ValueError, TypeError) as exc:
-        raise ModelError(f"{meta_path}: bad config ({exc})") from None
+        cfg = (EnhanceConfig.from_dict(serves.get("config")) if layer
+               else ModelConfig.from_dict(serves.get("config")))
+        if layer:
+            check_layer_config(cfg)
+    except (ValueError, TypeError, AttributeError) as exc:
+        raise ModelError(f"{meta_path}: bad config ({str(exc)[:200]})") from None
     if not isinstance(name, str) or not NAME.fullmatch(name):
         raise ModelError(f"{meta_path}: name must be 1..64 letters, digits or ._+-")
     check_sha256(meta_path, sha, serves.get("sha256"))
-    if serves.get("model") != cfg.name:
-        raise ModelError(f"{meta_path}: serves model {serves.get('model')!r}, but its config is {cfg.name!r}'s")
-    return DecoderEntry(name, folder, sha, weights_size(folder), cfg.name, serves["sha256"], cfg, meta)
+    base_decoder = None
+    if layer:
+        served = serves.get("layer")
+        if not isinstance(served, str) or not NAME.fullmatch(served):
+            raise ModelError(f"{meta_path}: serves layer must be a layered model's name")
+        if serves.get("base_decoder") is not None:  # the decoder of the base-only chunks
+            bd = serves["base_decoder"]
+            if not isinstance(bd, dict) or not isinstance(bd.get("name"), str) or not NAME.fullmatch(bd["name"]):
+                raise ModelError(f"{meta_path}: base_decoder must name a decoder (name and sha256)")
+            check_sha256(meta_path, bd.get("sha256"))
+            base_decoder = (bd["name"], bd["sha256"])
+    else:
+        served = cfg.name
+        if serves.get("model") != cfg.name:
+            raise ModelError(f"{meta_path}: serves model {serves.get('model')!r}, but its config is {cfg.name!r}'s")
+    return DecoderEntry(name, folder, sha, weights_size(folder), served, serves["sha256"], cfg, meta, base_decoder)
 
 
 def list_decoders() -> list[DecoderEntry]:
@@ -104,14 +130,18 @@ def find_decoder(name_or_path: str | os.PathLike) -> DecoderEntry:
 
 def decoders_for(model: str | os.PathLike) -> list[DecoderEntry]:
     """The installed decoders for a model's streams (a name or folder): those serving that token
-    model, or for a layered model those serving its base (they decode its chunks coded on the base
-    alone: ``StreamDecoder``)."""
+    model; for a layered model, those of its layer (every chunk), then those serving its base
+    (its chunks coded on the base alone: ``StreamDecoder``)."""
     from .layers import find_layer
     from .zoo import find_model
 
     layer = find_layer(model)
-    name, sha = (layer.base, layer.base_sha256) if layer is not None else (find_model(model).name, find_model(model).sha256)
-    return [d for d in list_decoders() if (d.serves, d.serves_sha256) == (name, sha)]
+    if layer is None:
+        entry = find_model(model)
+        return [d for d in list_decoders() if not d.layer and (d.serves, d.serves_sha256) == (entry.name, entry.sha256)]
+    found = list_decoders()
+    return ([d for d in found if d.layer and (d.serves, d.serves_sha256) == (layer.name, layer.sha256)]
+            + [d for d in found if not d.layer and (d.serves, d.serves_sha256) == (layer.base, layer.base_sha256)])
 
 
 def _state_shapes(cfg: ModelConfig, dim: int) -> dict[str, tuple[int, ...]]:
@@ -120,50 +150,92 @@ def _state_shapes(cfg: ModelConfig, dim: int) -> dict[str, tuple[int, ...]]:
     return {k: tuple(v.shape) for k, v in net.state_dict().items()}
 
 
-_CACHE: dict[tuple, SynthesisNet] = {}
+def _layer_shapes(cfg: EnhanceConfig) -> dict[str, tuple[int, ...]]:
+    with torch.device("meta"):
+        net = LayerSynthesis(cfg)
+    return {k: tuple(v.shape) for k, v in net.state_dict().items()}
 
 
-def load_decoder(name_or_path: str | os.PathLike | None, model, device: str = "cpu") -> SynthesisNet | None:
-    """The decoder network to decode ``model``'s tokens with: ``None`` (or the model's own name)
-    for the model's own decoder; else an installed decoder's name or a decoder folder, which must
-    serve exactly this model (``ModelError`` otherwise, saying which model it serves)."""
-    if name_or_path is None or str(name_or_path) in ("", model.cfg.name):
+_CACHE: dict[tuple, torch.nn.Module] = {}
+
+
+def load_decoder(name_or_path: str | os.PathLike | None, model, device: str = "cpu",
+                 layered=None) -> SynthesisNet | LayerSynthesis | None:
+    """The decoder network to decode ``model``'s tokens with (``layered``: the stream's layered
+    model, whose base ``model`` is): ``None`` (or the model's or the layered model's own name) for
+    the own decoder; else an installed decoder's name or a decoder folder, which must serve
+    exactly this model, or this layered model's layer (a ``LayerSynthesis``); ``ModelError``
+    otherwise, saying which model it serves."""
+    own = {"", model.cfg.name} | ({layered.name} if layered is not None else set())
+    if name_or_path is None or str(name_or_path) in own:
         return None
     entry = find_decoder(name_or_path)
-    if (entry.serves, entry.serves_sha256) != (model.cfg.name, model.sha256):
-        raise ModelError(f"decoder {entry.name!r} decodes model {entry.serves!r} (weights "
-                         f"{entry.serves_sha256[:16]}...), not the stream's {model.cfg.name!r} (weights "
-                         f"{model.sha256[:16]}...)")
+    name, sha = (layered.name, layered.sha256) if entry.layer and layered is not None else (model.cfg.name, model.sha256)
+    if (entry.serves, entry.serves_sha256) != (name, sha):
+        stream = (f"{model.cfg.name!r} (weights {model.sha256[:16]}...)" if layered is None else
+                  f"layered model {layered.name!r} (weights {layered.sha256[:16]}...) or its base "
+                  f"{model.cfg.name!r} (weights {model.sha256[:16]}...)")
+        raise ModelError(f"decoder {entry.name!r} decodes {'layered ' if entry.layer else ''}model {entry.serves!r} "
+                         f"(weights {entry.serves_sha256[:16]}...), not the stream's {stream}")
     weights = entry.path / "weights.safetensors"
     st = weights.stat()
     key = (str(entry.path.resolve()), str(device), st.st_mtime_ns, st.st_size, entry.sha256)
     if key in _CACHE:
         return _CACHE[key]
-    dim = model.quantizer.dim
-    state = read_weights(weights, entry.sha256, _state_shapes(entry.config, dim))
-    net = SynthesisNet(entry.config, dim)
+    if entry.layer:
+        state = read_weights(weights, entry.sha256, _layer_shapes(entry.config))
+        net = LayerSynthesis(entry.config)
+    else:
+        dim = model.quantizer.dim
+        state = read_weights(weights, entry.sha256, _state_shapes(entry.config, dim))
+        net = SynthesisNet(entry.config, dim)
     net.load_state_dict(state, strict=True)
-    net.eval().requires_grad_(False).to(device).to(memory_format=torch.channels_last)
+    net.eval().requires_grad_(False).to(device)
+    if not entry.layer:
+        net.to(memory_format=torch.channels_last)
     net.entry = entry
     _CACHE[key] = net
     return net
 
 
-def save_decoder(net: SynthesisNet, model, folder: str | os.PathLike, name: str, info: dict | None = None) -> DecoderEntry:
+def base_decoder_of(entry: DecoderEntry) -> DecoderEntry | None:
+    """The decoder a layer decoder names for its stream's chunks coded on the base alone (found by
+    name and weights hash among the installed decoders; ``ModelError`` when it is not installed)."""
+    if entry.base_decoder is None:
+        return None
+    name, sha = entry.base_decoder
+    found = [d for d in list_decoders() if (d.name, d.sha256) == (name, sha)]
+    if not found:
+        raise ModelError(f"decoder {entry.name!r} needs the decoder {name!r} (weights {sha[:16]}...) for the "
+                         "chunks on the base alone, which is not installed")
+    return found[0]
+
+
+def save_decoder(net: SynthesisNet | LayerSynthesis, model, folder: str | os.PathLike, name: str,
+                 info: dict | None = None, base_decoder: DecoderEntry | None = None) -> DecoderEntry:
     """Write a decoder folder for ``net``, which decodes ``model``'s tokens (a loaded model: its
-    name and weights sha256 go into ``serves``). ``name`` may be neither an installed model's nor
-    another installed decoder's (``--decoder`` and ``vtcodec models`` find a decoder by name)."""
+    name and weights sha256 go into ``serves``; a ``LayerSynthesis``: ``model`` is the loaded
+    ``Layered`` whose layer it decodes, and ``base_decoder`` the decoder of that stream's chunks
+    on the base alone, if any). ``name`` may be neither an installed model's nor another
+    installed decoder's (``--decoder`` and ``vtcodec models`` find a decoder by name)."""
     if not NAME.fullmatch(name):
         raise ModelError(f"decoder name {name!r} must be 1..64 letters, digits or ._+-")
     folder = Path(folder)
-    taken = [e for e in list_models() if e.name == name]
+    from .layers import list_layers
+
+    taken = [e for e in [*list_models(), *list_layers()] if e.name == name]
     if taken:
         raise ModelError(f"decoder name {name!r} is a model's name ({taken[0].path}); choose another")
     taken = [e for e in list_decoders() if e.name == name and e.path.resolve() != folder.resolve()]
     if taken:
         raise ModelError(f"decoder name {name!r} is taken ({taken[0].path}); choose another with --name")
-    write_folder(folder, weights_state(net), META, {
-        "kind": "decoder", "name": name,
-        "serves": {"model": model.cfg.name, "sha256": model.sha256, "config": json.loads(model.cfg.to_json())},
-        **(info or {})})
+    if isinstance(net, LayerSynthesis):
+        serves = {"layer": model.name, "sha256": model.sha256, "config": model.cfg.to_dict()}
+        if base_decoder is not None:
+            if (base_decoder.serves, base_decoder.serves_sha256) != (model.base.cfg.name, model.base.sha256):
+                raise ModelError(f"decoder {base_decoder.name!r} does not decode {model.name!r}'s base")
+            serves["base_decoder"] = {"name": base_decoder.name, "sha256": base_decoder.sha256}
+    else:
+        serves = {"model": model.cfg.name, "sha256": model.sha256, "config": json.loads(model.cfg.to_json())}
+    write_folder(folder, weights_state(net), META, {"kind": "decoder", "name": name, "serves": serves, **(info or {})})
     return _entry(folder)

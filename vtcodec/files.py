@@ -53,7 +53,7 @@ from .bitstream import (
 )
 from .bitstream.audio import AudioStream
 from .codec import DEFAULT_GOP, Decoder, Encoder, Stats, StreamDecoder
-from .errors import FormatError, OutputClosed, VideoError, VtcError
+from .errors import FormatError, ModelError, OutputClosed, VideoError, VtcError
 from .grid import batch_frames
 from .layers import find_any
 from .output import atomic_output, is_stream
@@ -588,8 +588,16 @@ class _Side:
 
 def _decoder_note(header: Header, decoder: str | os.PathLike | None) -> str:
     """What ``decoder`` did not change: a layered stream's chunks with the layer, which decode over
-    the base's own decoder (``StreamDecoder``), when the header's quality says every chunk has it."""
+    the base's own decoder (``StreamDecoder``) unless it is a layer decoder, when the header's
+    quality says every chunk has the layer."""
+    from .decoders import find_decoder
+
     if not decoder or header.major < 4 or str(decoder) == header.model or header.quality <= BASE_TOP:
+        return ""
+    try:
+        if find_decoder(decoder).layer:
+            return ""
+    except ModelError:  # the base model's name: its own decoder
         return ""
     return (f"quality {header.quality} carries {header.model}'s enhancement layer, which decodes over its "
             f"base's own decoder: --decoder {decoder} changes only chunks coded on the base alone "

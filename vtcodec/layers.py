@@ -273,11 +273,15 @@ class Layered:
         return symbols, (flags, mvs)
 
     @torch.inference_mode()
-    def reconstruct(self, symbols: torch.Tensor, shown: np.ndarray, level: int) -> torch.Tensor:
+    def reconstruct(self, symbols: torch.Tensor, shown: np.ndarray, level: int,
+                    decoder: torch.nn.Module | None = None) -> torch.Tensor:
         """The layer's symbols ``[B, S, 2h, 2w]`` and the frames' base decode ``[B, H, W, 3]`` uint8
-        -> frames ``[B, 3, H8, W8]`` in [0, 1] (edge-padded, as ``vtcodec.grid.from_grid`` takes them)."""
+        -> frames ``[B, 3, H8, W8]`` in [0, 1] (edge-padded, as ``vtcodec.grid.from_grid`` takes them).
+        ``decoder``: another decoder of the layer's tokens (``vtcodec.decoders``, a
+        ``LayerSynthesis``) instead of the layer's own."""
         q = self.net.quantizer.decode(symbols.to(self.device), level)
-        return self.net.synthesize(q, to_grid(shown, self.device)).float().clamp(0, 1)
+        net = self.net.synthesize if decoder is None else decoder
+        return net(q, to_grid(shown, self.device)).float().clamp(0, 1)
 
 
 def side_source(layered: Layered, base_symbols: list[torch.Tensor]) -> Callable[[int], torch.Tensor]:

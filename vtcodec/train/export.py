@@ -80,13 +80,27 @@ def export_decoder(ck: dict, out: Path, command: str = "", name: str | None = No
     from .perceptual import PerceptualConfig
 
     cfg = PerceptualConfig.from_dict(ck["config"])
-    serves = ck.get("token_model") or {}
-    model = load_model(find_installed(str(serves.get("name")), str(serves.get("sha256"))).path, precision="fp32")
-    name = name or cfg.name
-    net = SynthesisNet(model.cfg, model.quantizer.dim)
-    net.load_state_dict(ck["decoder"])
     info = {"recipe": recipe(asdict(cfg), ck, command),
             "training_history": ck.get("history", [])[-40:]}
+    name = name or cfg.name
+    if ck.get("layer"):  # a layered model's layer decoder (and the decoder of its base-only chunks)
+        from ..decoders import find_decoder
+        from ..errors import ModelError
+        from ..layers import find_installed_layer, load_layer
+        from ..models.enhance import LayerSynthesis
+
+        layer = find_installed_layer(str(ck["layer"].get("name")), str(ck["layer"].get("sha256")))
+        if layer is None:
+            raise ModelError(f"the run decodes the layered model {ck['layer'].get('name')!r}, which is not installed")
+        layered = load_layer(layer, precision="fp32")
+        net = LayerSynthesis(layered.cfg)
+        net.load_state_dict(ck["decoder"])
+        base = find_decoder(cfg.base_decoder) if cfg.base_decoder else None
+        return save_decoder(net, layered, out, name, info, base)
+    serves = ck.get("token_model") or {}
+    model = load_model(find_installed(str(serves.get("name")), str(serves.get("sha256"))).path, precision="fp32")
+    net = SynthesisNet(model.cfg, model.quantizer.dim)
+    net.load_state_dict(ck["decoder"])
     return save_decoder(net, model, out, name, info)
 
 

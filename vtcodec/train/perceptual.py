@@ -23,6 +23,15 @@ per frame of a clip of ``frames`` consecutive frames (the first one starts a chu
 
 The decoder has the token model's decoder architecture and starts from its weights: the same
 speed at decode time, and a warm start that a CPU can fine-tune in hours.
+
+``token_model`` may name a layered model (``vtcodec.layers``): then the decoder of its
+enhancement layer learns (``models.enhance.LayerSynthesis``), its base model, the layer's encoder
+and prior frozen. Each clip draws one of the layer's levels; the base codes the clip's frames at
+the source size as the codec does, and the layer's decoder sees its tokens at that level over the
+base decode as the decoder shows it (8-bit); the discriminator sees the frame and the base
+tokens. ``base_decoder`` names the decoder the exported one records for the stream's chunks on
+the base alone (e.g. vt1-fsq-sharp; "" for the base's own), so that one ``--decoder`` serves every
+quality.
 """
 
 from __future__ import annotations
@@ -38,6 +47,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..models.enhance import LayerSynthesis
 from ..models.tokenizer import SynthesisNet
 from .loop import autocast
 from .mixrun import MixTrainer
@@ -65,6 +75,7 @@ class PerceptualConfig:
     seed: int = 0
     ckpt_every: int = 200
     log_every: int = 50
+    base_decoder: str = ""  # a layered model's: the decoder the export names for its base-only chunks
 
     @classmethod
     def from_dict(cls, data: dict) -> PerceptualConfig:
@@ -106,6 +117,7 @@ class PerceptualTrainer(MixTrainer):
         """``resume``: continue the run in ``out`` with its own settings (``steps`` may extend it)."""
         from dataclasses import replace
 
+        from ..layers import find_layer, load_layer
         from ..lpips import LPIPS
         from ..zoo import load_model
         from .loop import load_checkpoint
@@ -118,13 +130,19 @@ class PerceptualTrainer(MixTrainer):
             cfg = PerceptualConfig.from_dict(ck["config"])
         self.cfg = cfg = replace(cfg, steps=steps) if steps else cfg
         torch.manual_seed(cfg.seed)
-        self.tokens = load_model(cfg.token_model, device=device, precision="bf16")
+        layer = find_layer(cfg.token_model)
+        self.layered = None if layer is None else load_layer(layer, device, precision="bf16")
+        self.tokens = load_model(cfg.token_model, device=device, precision="bf16") if layer is None else self.layered.base
         mcfg = self.tokens.cfg
         if mcfg.state or mcfg.recon:
             raise ValueError(f"{cfg.token_model}: perceptual decoders for a model with a temporal state or a "
                              "decoded-frame context are not supported yet")
-        self.decoder = SynthesisNet(mcfg, self.tokens.quantizer.dim).to(self.device)
-        self.decoder.load_state_dict(self.tokens.decoder.state_dict())
+        if self.layered is None:
+            self.decoder = SynthesisNet(mcfg, self.tokens.quantizer.dim).to(self.device)
+            self.decoder.load_state_dict(self.tokens.decoder.state_dict())
+        else:
+            self.decoder = LayerSynthesis.of(self.layered.net).float().to(self.device)
+            self.decoder.requires_grad_(True)
         self.disc = PatchDiscriminator(self.tokens.quantizer.dim).to(self.device)
         self.lpips = LPIPS().requires_grad_(False).to(self.device)
         self.opt = torch.optim.AdamW(self.decoder.parameters(), lr=cfg.lr, betas=(0.9, 0.99), weight_decay=0.0)
@@ -142,7 +160,9 @@ class PerceptualTrainer(MixTrainer):
         self.write_checkpoint({"kind": "decoder", "decoder": self.decoder.state_dict(), "disc": self.disc.state_dict(),
                                "opt": self.opt.state_dict(), "d_opt": self.d_opt.state_dict(),
                                "config": asdict(self.cfg), "token_model": {"name": self.tokens.cfg.name,
-                                                                            "sha256": self.tokens.sha256}})
+                                                                            "sha256": self.tokens.sha256},
+                               **({} if self.layered is None else
+                                  {"layer": {"name": self.layered.name, "sha256": self.layered.sha256}})})
 
     def token_values(self, x: torch.Tensor) -> torch.Tensor:
         """Clips ``[B, T, 3, H, W]`` -> the decoder's input ``[B, T, D, h, w]``, tokenized as the
@@ -159,6 +179,25 @@ class PerceptualTrainer(MixTrainer):
                        else quant.encode(z[:, i], level))
         return torch.stack([quant.decode(s, level) for s in sym], dim=1)
 
+    @torch.no_grad()
+    def layer_inputs(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Clips ``[B, T, 3, H, W]`` -> a layered model's base decode as the decoder shows it
+        (8-bit) ``[B * T, 3, H, W]``, its layer's token values ``[B * T, D, H/4, W/4]`` at a level
+        drawn per clip, and the base token values ``[B * T, 4, H/8, W/8]`` (the discriminator's
+        condition)."""
+        from .enhance import base_layer
+
+        b, t = x.shape[:2]
+        net = self.layered.net
+        amp = autocast(self.device)
+        symbols, base = base_layer(self.tokens, x, amp)
+        base = (base * 255).round() / 255
+        level = torch.randint(0, self.layered.levels, (b,), device=x.device).repeat_interleave(t)
+        with amp:
+            z = net.latents(x.flatten(0, 1), base, level).float()
+        q = net.quantizer.decode(net.quantizer.encode(z, level), level)
+        return base, q, self.tokens.quantizer.decode(symbols)
+
     def train_step(self, x: torch.Tensor) -> dict:
         cfg = self.cfg
         b, t = x.shape[:2]
@@ -166,14 +205,19 @@ class PerceptualTrainer(MixTrainer):
         for g in self.opt.param_groups:
             g["lr"] = lr
         x = x.to(self.device, non_blocking=True)
-        q = self.token_values(x)
-        q_prev = torch.cat([torch.zeros_like(q[:, :1]), q[:, :-1]], dim=1)
-        has_prev = (torch.arange(t, device=self.device) > 0).float().repeat(b)
-        flat_q = q.flatten(0, 1)
         use_adv = cfg.adv > 0 and self.step >= cfg.adv_start
         amp = autocast(self.device)
+        if self.layered is None:
+            q = self.token_values(x)
+            q_prev = torch.cat([torch.zeros_like(q[:, :1]), q[:, :-1]], dim=1)
+            has_prev = (torch.arange(t, device=self.device) > 0).float().repeat(b)
+            flat_q = q.flatten(0, 1)
+            inputs = (flat_q, q_prev.flatten(0, 1), has_prev)
+        else:
+            base, q_layer, flat_q = self.layer_inputs(x)  # the discriminator's condition: the base tokens
+            inputs = (q_layer, base)
         with amp:
-            recon = self.decoder(flat_q, q_prev.flatten(0, 1), has_prev)
+            recon = self.decoder(*inputs)
             lp = self.lpips(recon.clamp(0, 1), x.flatten(0, 1)).float().mean()
             g_adv = F.softplus(-self.disc(recon, flat_q)).float().mean() if use_adv else x.new_zeros(())
         recon = recon.float()

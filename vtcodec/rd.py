@@ -5,7 +5,9 @@ source frames it was given (the first ``frames`` frames, RGB as ``video.read_vid
 Rates: the .vtc file's bytes (header and index included) for vtcodec; coded packets less the
 encoders' informational SEI for the anchors (see ``anchors``); bpp counts luma pixels of the frames
 compared. Each point is cached as ``OUT/points/KEY.json`` as soon as it is measured, KEY hashing
-everything the point depends on, so an interrupted sweep resumes where it stopped.
+everything the point depends on, so an interrupted sweep resumes where it stopped; vtcodec's
+streams are kept in ``OUT/streams/`` (by the point's key without its decoder), so that the curves
+of several decoders (``--decoders``) code each stream once.
 
 BD-rates come from the ``bjontegaard`` package (log-rate interpolated over the distortion axis, on
 the interval where both curves exist). Where that interval covers less than ``MIN_OVERLAP`` of
@@ -109,22 +111,45 @@ def _load(clip: str, frames: int | None):
     return src, info
 
 
-def measure(job: Job) -> dict:
-    """Code, decode and measure one point."""
+def _stream(job: Job, src: np.ndarray, fps, streams: Path | None) -> tuple[bytes, float]:
+    """vtcodec's stream of a job and the seconds its encode took: coded, or read back from
+    ``streams`` where a job that differs only by its decoder (the same stream) left it."""
+    from dataclasses import replace
+
+    from .codec import compress
+
+    key = replace(job, decoder=None).key() if streams is not None else ""
+    if streams is not None and (streams / f"{key}.json").is_file():
+        try:
+            return (streams / f"{key}.vtc").read_bytes(), json.loads((streams / f"{key}.json").read_text())["encode_s"]
+        except (OSError, ValueError, KeyError):
+            pass  # a damaged entry: code it again
+    t0 = time.perf_counter()
+    data = compress(src, quality=job.quality, model=job.model, fps=fps, precision=job.precision, preset=job.vtc_preset)
+    enc_s = time.perf_counter() - t0
+    if streams is not None:  # the stream first, then the entry that says it is whole
+        streams.mkdir(parents=True, exist_ok=True)
+        for name, content in ((f"{key}.vtc", data), (f"{key}.json", json.dumps({"encode_s": enc_s}).encode())):
+            tmp = streams / f"{name}.{os.getpid()}.tmp"  # workers measuring two decoders at once: no clash
+            tmp.write_bytes(content)
+            tmp.replace(streams / name)
+    return data, enc_s
+
+
+def measure(job: Job, streams: str | os.PathLike | None = None) -> dict:
+    """Code, decode and measure one point. ``streams``: a folder where vtcodec's streams are kept,
+    so that the curves of several decoders (``Job.decoder``) code each stream once."""
     from . import anchors, metrics
 
     src, info = _load(job.clip, job.frames)
     t, h, w, _ = src.shape
     if job.codec == "vtcodec":
-        from .codec import compress, decompress
+        from .codec import decompress
         from .zoo import register_model
 
         if Path(job.model).is_dir():  # a model folder (--model FOLDER): its streams must decode too
             register_model(job.model)
-        t0 = time.perf_counter()
-        data = compress(src, quality=job.quality, model=job.model, fps=info.fps, precision=job.precision,
-                        preset=job.vtc_preset)
-        enc_s = time.perf_counter() - t0
+        data, enc_s = _stream(job, src, info.fps, None if streams is None else Path(streams))
         t0 = time.perf_counter()
         dec = decompress(data, precision=job.precision, decoder=job.decoder)
         dec_s = time.perf_counter() - t0
@@ -162,8 +187,8 @@ def _worker(job: Job, cache: str, threads: int) -> dict:
 
     torch.set_num_threads(threads)
     os.environ.setdefault("SVT_LOG", "1")
-    row = measure(job)
     path = Path(cache)
+    row = measure(job, path.parent.parent / "streams")
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps(row))
     tmp.replace(path)

@@ -321,6 +321,11 @@ def test_a_layer_decoder_decodes_every_quality_of_a_layered_stream(tmp_path, mon
     with pytest.raises(ModelError, match="does not decode"):
         decoders.save_decoder(net, layered, root / "x", "x", None, decoders.find_decoder(root / "bright"))
     meta = json.loads((entry.path / "decoder.json").read_text())
+    meta["serves"]["config"]["width"] = 32  # another architecture than the layer's it names
+    (entry.path / "decoder.json").write_text(json.dumps(meta))
+    with pytest.raises(ModelError, match="its config is not the layer's"):
+        codec.decompress(fine, decoder=str(entry.path))
+    meta["serves"]["config"]["width"] = layered.cfg.width
     meta["serves"]["base_decoder"] = {"name": "vt1-fsq-sharp"}
     (entry.path / "decoder.json").write_text(json.dumps(meta))
     with pytest.raises(ModelError, match="sha256"):

@@ -610,7 +610,6 @@ class StreamDecoder:
         if header.major >= 4:  # a layered model: the header names the layer, the layer its base
             self.layered = self._find_layer(header, device, precision)
             self.model = self.layered.base
-            decoder = None if decoder is not None and str(decoder) == header.model else decoder
             self.model_folder = self.layered.entry.path
             self.layer_coder = TokenCoder(self.layered.net)
         else:

@@ -26,6 +26,7 @@ import torch
 
 from .errors import ModelError
 from .layers import check_config as check_layer_config
+from .layers import list_layers
 from .models import ModelConfig
 from .models.config import NAME
 from .models.enhance import EnhanceConfig, LayerSynthesis
@@ -177,6 +178,8 @@ def load_decoder(name_or_path: str | os.PathLike | None, model, device: str = "c
                   f"{model.cfg.name!r} (weights {model.sha256[:16]}...)")
         raise ModelError(f"decoder {entry.name!r} decodes {'layered ' if entry.layer else ''}model {entry.serves!r} "
                          f"(weights {entry.serves_sha256[:16]}...), not the stream's {stream}")
+    if entry.layer and entry.config != layered.cfg:
+        raise ModelError(f"decoder {entry.name!r}: its config is not the layer's it serves ({layered.name!r})")
     weights = entry.path / "weights.safetensors"
     st = weights.stat()
     key = (str(entry.path.resolve()), str(device), st.st_mtime_ns, st.st_size, entry.sha256)
@@ -221,8 +224,6 @@ def save_decoder(net: SynthesisNet | LayerSynthesis, model, folder: str | os.Pat
     if not NAME.fullmatch(name):
         raise ModelError(f"decoder name {name!r} must be 1..64 letters, digits or ._+-")
     folder = Path(folder)
-    from .layers import list_layers
-
     taken = [e for e in [*list_models(), *list_layers()] if e.name == name]
     if taken:
         raise ModelError(f"decoder name {name!r} is a model's name ({taken[0].path}); choose another")

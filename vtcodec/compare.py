@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from . import DEFAULT_MODEL
 from .errors import VtcError
 
 PANEL_MIN = 256  # panels smaller than this are enlarged by a whole factor (nearest neighbour)
@@ -119,15 +120,12 @@ def render(items: list[Panel], index: int, crop: tuple[int, int, int, int], path
 
 def compare(src_path: str | os.PathLike, out: str | os.PathLike, bpp: float = 0.03, frames: int | None = 30,
             frame: int | None = None, crop: str | None = None, decoder: str | None = None,
-            model: str | None = None, force: bool = False, progress=None,
+            model: str = DEFAULT_MODEL, force: bool = False, progress=None,
             notes: list[str] | None = None) -> list[Panel]:
     """Code the first ``frames`` frames of ``src_path`` with each codec and write the PNG
     ``out`` of frame ``frame`` (the middle one by default). Returns the panels; see ``panels``."""
-    from . import DEFAULT_MODEL
     from .output import atomic_output
     from .video import read_video
-
-    model = DEFAULT_MODEL if model is None else model
 
     if not bpp > 0:
         raise VtcError("--bpp must be above 0")

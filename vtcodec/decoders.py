@@ -37,6 +37,7 @@ from .zoo import (
     _inside,
     check_sha256,
     list_models,
+    meta_shapes,
     read_meta,
     read_weights,
     readable,
@@ -145,18 +146,6 @@ def decoders_for(model: str | os.PathLike) -> list[DecoderEntry]:
             + [d for d in found if not d.layer and (d.serves, d.serves_sha256) == (layer.base, layer.base_sha256)])
 
 
-def _state_shapes(cfg: ModelConfig, dim: int) -> dict[str, tuple[int, ...]]:
-    with torch.device("meta"):
-        net = SynthesisNet(cfg, dim)
-    return {k: tuple(v.shape) for k, v in net.state_dict().items()}
-
-
-def _layer_shapes(cfg: EnhanceConfig) -> dict[str, tuple[int, ...]]:
-    with torch.device("meta"):
-        net = LayerSynthesis(cfg)
-    return {k: tuple(v.shape) for k, v in net.state_dict().items()}
-
-
 _CACHE: dict[tuple, torch.nn.Module] = {}
 
 
@@ -186,11 +175,11 @@ def load_decoder(name_or_path: str | os.PathLike | None, model, device: str = "c
     if key in _CACHE:
         return _CACHE[key]
     if entry.layer:
-        state = read_weights(weights, entry.sha256, _layer_shapes(entry.config))
+        state = read_weights(weights, entry.sha256, meta_shapes(LayerSynthesis, entry.config))
         net = LayerSynthesis(entry.config)
     else:
         dim = model.quantizer.dim
-        state = read_weights(weights, entry.sha256, _state_shapes(entry.config, dim))
+        state = read_weights(weights, entry.sha256, meta_shapes(SynthesisNet, entry.config, dim))
         net = SynthesisNet(entry.config, dim)
     net.load_state_dict(state, strict=True)
     net.eval().requires_grad_(False).to(device)

@@ -44,6 +44,7 @@ from .zoo import (
     find_model,
     list_models,
     load_model,
+    meta_shapes,
     read_meta,
     read_weights,
     readable,
@@ -146,18 +147,12 @@ def qualities(model: str | os.PathLike) -> range:
     return Ladder(0, 0 if layer is None else layer.config.gains).qualities
 
 
-def _state_shapes(cfg: EnhanceConfig) -> dict[str, tuple[int, ...]]:
-    with torch.device("meta"):
-        net = Enhancer(cfg)
-    return {k: tuple(v.shape) for k, v in net.state_dict().items()}
-
-
 _CACHE: dict[tuple, Layered] = {}
 
 
 def layer_state(entry: LayerEntry) -> dict[str, torch.Tensor]:
     """The tensors of ``entry``'s weights file (float16), checked against its hash and config."""
-    return read_weights(entry.path / "weights.safetensors", entry.sha256, _state_shapes(entry.config))
+    return read_weights(entry.path / "weights.safetensors", entry.sha256, meta_shapes(Enhancer, entry.config))
 
 
 def load_layer(entry: LayerEntry, device: str = "cpu", precision: str | None = None) -> Layered:

@@ -257,7 +257,8 @@ def plan(inputs: Iterable[str], codecs: Iterable[str], qualities: dict[str, list
 
     vtc_presets = [get_preset(p).name for p in vtc_presets]  # before any work
     if "vtcodec" in codecs:  # the model's own decoder by its name (a layered model's: or its base's)
-        own = {"", find_any(model).name, getattr(find_any(model), "base", "")}
+        entry = find_any(model)
+        own = {"", entry.name, getattr(entry, "base", "")}
         decoders = [None if d is None or d in own else find_decoder(d).name for d in decoders]
 
     jobs, skipped = [], []

@@ -305,6 +305,14 @@ def read_weights(weights: Path, sha256: str, expected: dict[str, tuple[int, ...]
     return state
 
 
+def meta_shapes(cls, *args) -> dict[str, tuple[int, ...]]:
+    """Name and shape of every tensor in the state of ``cls(*args)``, a network built on the meta
+    device (no memory for its weights): what a weights file is checked against before loading."""
+    with torch.device("meta"):
+        net = cls(*args)
+    return {k: tuple(v.shape) for k, v in net.state_dict().items()}
+
+
 def load_model(name_or_path: str | os.PathLike = DEFAULT_BASE, device: str = "cpu",
                precision: str | None = None) -> VTModel:
     """Build a model and load its weights, after checking them (see the module's docstring).

@@ -141,8 +141,7 @@ class PerceptualTrainer(MixTrainer):
             self.decoder = SynthesisNet(mcfg, self.tokens.quantizer.dim).to(self.device)
             self.decoder.load_state_dict(self.tokens.decoder.state_dict())
         else:
-            self.decoder = LayerSynthesis.of(self.layered.net).float().to(self.device)
-            self.decoder.requires_grad_(True)
+            self.decoder = LayerSynthesis.of(self.layered.net)  # a fresh float32 net: it learns
         self.disc = PatchDiscriminator(self.tokens.quantizer.dim).to(self.device)
         self.lpips = LPIPS().requires_grad_(False).to(self.device)
         self.opt = torch.optim.AdamW(self.decoder.parameters(), lr=cfg.lr, betas=(0.9, 0.99), weight_decay=0.0)

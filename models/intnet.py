@@ -13,6 +13,16 @@ decoding"). vtcodec therefore never feeds float results into the range coder:
    device; then ``a = clamp(floor(relu(acc) / 2**s))`` (division by a power of two: exact).
    Convolutions are written as sums of matrix products over shifted views of the padded input
    (one per kernel tap), so no Winograd/FFT path can be chosen and no patch matrix is built.
+   A layer runs in float32 instead (half the memory traffic) where that is just as exact: when
+   no partial sum can reach ``2**24``, float32's last exact integer. The bound is taken per call,
+   from each input channel's largest ``|a|`` and the weights' absolute sums,
+   ``max_o (sum_c |W|[o, c] * max|a_c| + |b_o|)``; every partial sum of any order is an integer
+   below it. The integers computed are the same either way; only the time differs, and only where
+   float32 products are IEEE (``float32_matmul_is_exact``). Measured on the dev clips
+   (``benchmarks/exact_prior.py``): every layer of vt1-fsq's prior stays under the bound (2**23.2
+   at most) and so does the default layer's at its level 0 (2**23.9); at its level 7 a third of
+   the layer evaluations exceed it and run in float64. The decode's integer networks took 1.2-1.7x
+   less time where every layer fit.
 3. The head's integer logits (bits, in units of ``2**-ACT_BITS``) become integer frequencies
    through a 16-entry table of ``2**(-j/16)`` (``pmf_from_logits``), with a floor so that every
    symbol stays codable. Only these integers reach constriction.
@@ -27,6 +37,7 @@ import torch
 
 ACT_BITS = 6  # activations and logits are integers in units of 2**-6
 WEIGHT_BITS = 10  # largest |weight| of a layer maps to at most 2**10
+FLOAT32_EXACT = 2.0**24  # float32 holds every integer below this exactly
 ACT_LIMIT = 2.0**20  # activations are clamped to +-2**20 (keeps every sum far below 2**53)
 PMF_BITS = 30
 # round(2**30 * 2**(-j/16)) for j = 0..15, written out so no libm is involved at run time
@@ -63,6 +74,13 @@ class IntConvNet:
         # each layer's weights split per kernel tap ``[k * k, O, C]`` (contiguous, for _conv)
         self.taps = [w_int.view(w_int.shape[0], -1, k * k).permute(2, 0, 1).contiguous()
                      for w_int, _, _, k in self.layers]
+        # for the float32 path: the same integers in float32, and per layer the absolute weight
+        # sums [O, C] over the kernel taps and |bias| [O], the inputs of the exactness bound
+        self.taps32 = [t.float() for t in self.taps]
+        self.w32 = [w_int.float() for w_int, _, _, _ in self.layers]
+        self.b32 = [b_int.float() for _, b_int, _, _ in self.layers]
+        self.wabs = [t.abs().sum(0) for t in self.taps]
+        self.babs = [b_int.abs().view(-1) for _, b_int, _, _ in self.layers]
         # 1x1 layers after the last spatial one run only where outputs are wanted
         spatial = [i for i, layer in enumerate(self.layers) if layer[3] > 1]
         self.pointwise_from = spatial[-1] + 1 if spatial else 0
@@ -78,8 +96,24 @@ class IntConvNet:
         (indices; default all), in that order: the head computes those alone.
 
         Hidden layers compute ``clamp(floor(acc / 2**s), 0, ACT_LIMIT)``, which equals
-        ``min(floor(relu(acc) / 2**s), ACT_LIMIT)``, in place (three passes, no temporaries)."""
+        ``min(floor(relu(acc) / 2**s), ACT_LIMIT)``, in place (three passes, no temporaries).
+        Each layer runs in float32 where its bound allows (module doc); the result is float64."""
         return torch.stack([self._one(x, positions, rows) for x in x_int])
+
+    def bound(self, i: int, a: torch.Tensor, rows: torch.Tensor | None = None) -> float:
+        """A bound on every partial sum layer ``i`` forms on input ``a`` ``[C, L]`` (its head's
+        ``rows`` alone, if given): ``max_o (sum_c |W|[o, c] * max|a_c| + |b_o|)``."""
+        wabs, babs = self.wabs[i], self.babs[i]
+        if rows is not None:
+            wabs, babs = wabs[rows], babs[rows]
+        amax = a.abs().amax(1).to(torch.float64)  # [C]; a "span" layout's junk only adds margin
+        return float((wabs @ amax + babs).max())
+
+    def _float32_exact(self, i: int, a: torch.Tensor, rows: torch.Tensor | None) -> bool:
+        """Whether layer ``i`` on input ``a`` may run in float32: every partial sum below 2**24."""
+        if not float32_matmul_is_exact(a.device):
+            return False
+        return a.numel() == 0 or self.bound(i, a, rows) < FLOAT32_EXACT
 
     def _one(self, x: torch.Tensor, positions: torch.Tensor | None, rows: torch.Tensor | None) -> torch.Tensor:
         _, h, w = x.shape
@@ -87,11 +121,16 @@ class IntConvNet:
         a, layout = x.reshape(x.shape[0], h * w), "flat"  # "flat": [C, h * w]; "span": see _conv
         for i, (w_int, b_int, inv_scale, k) in enumerate(self.layers):
             taps = self.taps[i]
-            if i == last and rows is not None:
-                w_int, b_int, taps = w_int[rows], b_int[:, rows], taps[:, rows]
+            head_rows = rows if i == last else None
             if i == self.pointwise_from and positions is not None:
                 a = _select(a, positions, h, w) if layout == "span" else a[:, positions]
                 layout = "points"
+            if self._float32_exact(i, a, head_rows):
+                w_int, b_int, taps, a = self.w32[i], self.b32[i], self.taps32[i], a.float()
+            else:
+                a = a.double()
+            if head_rows is not None:
+                w_int, b_int, taps = w_int[rows], b_int[:, rows], taps[:, rows]
             if k > 1:
                 acc = _conv(a, layout, taps, k, h, w)
                 layout = "span"
@@ -105,7 +144,33 @@ class IntConvNet:
             a = acc
         if layout == "span":
             a = _select(a, None, h, w)
+        a = a.double()
         return a if positions is not None else a.view(a.shape[0], h, w)
+
+
+def float32_matmul_is_exact(device: torch.device) -> bool:
+    """Whether float32 matrix products on ``device`` are IEEE float32 throughout: not where torch
+    may compute them in bfloat16 or TF32, by the calling process's settings
+    (``torch.set_float32_matmul_precision``, ``torch.backends.cuda.matmul.allow_tf32``, or
+    torch 2.9's ``fp32_precision`` attributes). Any doubt (another device, a setting this code
+    cannot read) answers False: the float64 path is exact on its own."""
+    if device.type not in ("cpu", "cuda"):
+        return False
+    try:
+        backend = torch.backends.mkldnn if device.type == "cpu" else torch.backends.cuda
+        matmul = getattr(backend.matmul, "fp32_precision", None)
+        if matmul is not None:
+            # torch >= 2.9: "none" inherits from the backend, then from torch.backends; the legacy
+            # calls above set these too, and reading the legacy ones after these raises
+            for setting in (matmul, getattr(backend, "fp32_precision", "none"), torch.backends.fp32_precision):
+                if setting != "none":
+                    return setting == "ieee"
+            return True
+        if torch.get_float32_matmul_precision() != "highest":
+            return False
+        return device.type == "cpu" or not torch.backends.cuda.matmul.allow_tf32
+    except (AttributeError, RuntimeError):
+        return False
 
 
 def _conv(a: torch.Tensor, layout: str, taps: torch.Tensor, k: int, h: int, w: int) -> torch.Tensor:

@@ -1,6 +1,7 @@
 import numpy as np
 import torch
 import torch.nn.functional as F
+from vtcodec.models import intnet
 from vtcodec.models.intnet import ACT_BITS, IntConvNet, pmf_from_logits
 
 
@@ -65,3 +66,52 @@ def test_integer_net_at_positions_and_odd_grids():
         assert torch.equal(full, reference(net.layers, x))
         pos = torch.arange(h * w)[torch.arange(h * w) % 2 == 1] if h * w > 1 else torch.arange(1)
         assert torch.equal(net(x, pos), full.reshape(2, full.shape[1], h * w)[:, :, pos])
+
+
+def test_float32_where_the_bound_allows_float64_elsewhere_the_same_integers(monkeypatch):
+    """Small activations run every layer in float32, large ones fall back to float64; both equal
+    the float64 reference. Forcing float32 past the bound does not, so the bound is what keeps the
+    float32 path exact."""
+    net = IntConvNet(convs(2))
+    small = torch.randint(-4, 4, (2, 5, 9, 7)).double() * 2**ACT_BITS
+    large = torch.randint(-2**13, 2**13, (2, 5, 9, 7)).double() * 2**ACT_BITS
+    chosen = []
+    check = net._float32_exact
+    monkeypatch.setattr(net, "_float32_exact", lambda *args: chosen.append(check(*args)) or chosen[-1])
+    assert torch.equal(net(small), reference(net.layers, small))
+    assert chosen == [True] * len(chosen) and len(chosen) == 2 * len(net.layers)
+    chosen.clear()
+    want = reference(net.layers, large)
+    assert torch.equal(net(large), want)
+    assert False in chosen
+    monkeypatch.setattr(intnet, "FLOAT32_EXACT", float("inf"))  # float32 everywhere
+    assert not torch.equal(net(large), want)
+
+
+def test_reduced_precision_matmul_settings_keep_the_exact_path():
+    """A process that lets torch compute float32 products in TF32 or bfloat16 (the legacy call or
+    torch 2.9's attributes) gets float64 products, and no error from mixing the two APIs."""
+    net = IntConvNet(convs(3))
+    x = torch.randint(-8, 8, (1, 5, 6, 6)).double() * 2**ACT_BITS
+    want = reference(net.layers, x)
+    cpu = torch.device("cpu")
+    assert intnet.float32_matmul_is_exact(cpu)
+    try:
+        torch.set_float32_matmul_precision("medium")
+        assert not intnet.float32_matmul_is_exact(cpu)
+        assert torch.equal(net(x), want)
+    finally:
+        torch.set_float32_matmul_precision("highest")
+    if hasattr(torch.backends.mkldnn.matmul, "fp32_precision"):  # torch >= 2.9
+        leaves = {torch.backends.mkldnn.matmul: "bf16", torch.backends.cuda.matmul: "tf32"}
+        before = {leaf: leaf.fp32_precision for leaf in leaves}
+        try:
+            for leaf, setting in leaves.items():
+                leaf.fp32_precision = setting
+            assert not intnet.float32_matmul_is_exact(cpu)
+            assert not intnet.float32_matmul_is_exact(torch.device("cuda"))
+            assert torch.equal(net(x), want)
+        finally:
+            for leaf, setting in before.items():
+                leaf.fp32_precision = setting
+    assert intnet.float32_matmul_is_exact(cpu)

@@ -106,7 +106,8 @@ class IntConvNet:
         wabs, babs = self.wabs[i], self.babs[i]
         if rows is not None:
             wabs, babs = wabs[rows], babs[rows]
-        amax = a.abs().amax(1).to(torch.float64)  # [C]; a "span" layout's junk only adds margin
+        # [C] largest |a| (two reductions, no |a| temporary); a "span" layout's junk only adds margin
+        amax = torch.maximum(a.amax(1), a.amin(1).neg()).to(torch.float64)
         return float((wabs @ amax + babs).max())
 
     def _float32_exact(self, i: int, a: torch.Tensor, rows: torch.Tensor | None) -> bool:

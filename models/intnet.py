@@ -77,7 +77,6 @@ class IntConvNet:
         # for the float32 path: the same integers in float32, and per layer the absolute weight
         # sums [O, C] over the kernel taps and |bias| [O], the inputs of the exactness bound
         self.taps32 = [t.float() for t in self.taps]
-        self.w32 = [w_int.float() for w_int, _, _, _ in self.layers]
         self.b32 = [b_int.float() for _, b_int, _, _ in self.layers]
         self.wabs = [t.abs().sum(0) for t in self.taps]
         self.babs = [b_int.abs().view(-1) for _, b_int, _, _ in self.layers]
@@ -98,7 +97,8 @@ class IntConvNet:
         Hidden layers compute ``clamp(floor(acc / 2**s), 0, ACT_LIMIT)``, which equals
         ``min(floor(relu(acc) / 2**s), ACT_LIMIT)``, in place (three passes, no temporaries).
         Each layer runs in float32 where its bound allows (module doc); the result is float64."""
-        return torch.stack([self._one(x, positions, rows) for x in x_int])
+        allowed = float32_matmul_is_exact(x_int.device)  # the process's settings, read once a call
+        return torch.stack([self._one(x, positions, rows, allowed) for x in x_int])
 
     def bound(self, i: int, a: torch.Tensor, rows: torch.Tensor | None = None) -> float:
         """A bound on every partial sum layer ``i`` forms on input ``a`` ``[C, L]`` (its head's
@@ -110,33 +110,33 @@ class IntConvNet:
         amax = torch.maximum(a.amax(1), a.amin(1).neg()).to(torch.float64)
         return float((wabs @ amax + babs).max())
 
-    def _float32_exact(self, i: int, a: torch.Tensor, rows: torch.Tensor | None) -> bool:
-        """Whether layer ``i`` on input ``a`` may run in float32: every partial sum below 2**24."""
-        if not float32_matmul_is_exact(a.device):
-            return False
-        return a.numel() == 0 or self.bound(i, a, rows) < FLOAT32_EXACT
+    def _float32_exact(self, i: int, a: torch.Tensor, rows: torch.Tensor | None, allowed: bool) -> bool:
+        """Whether layer ``i`` on input ``a`` may run in float32: float32 products are IEEE
+        (``allowed``) and every partial sum stays below 2**24."""
+        return allowed and (a.numel() == 0 or self.bound(i, a, rows) < FLOAT32_EXACT)
 
-    def _one(self, x: torch.Tensor, positions: torch.Tensor | None, rows: torch.Tensor | None) -> torch.Tensor:
+    def _one(self, x: torch.Tensor, positions: torch.Tensor | None, rows: torch.Tensor | None,
+             allowed: bool) -> torch.Tensor:
         _, h, w = x.shape
         last = len(self.layers) - 1
         a, layout = x.reshape(x.shape[0], h * w), "flat"  # "flat": [C, h * w]; "span": see _conv
-        for i, (w_int, b_int, inv_scale, k) in enumerate(self.layers):
-            taps = self.taps[i]
+        for i, (_, b_int, inv_scale, k) in enumerate(self.layers):
+            taps = self.taps[i]  # [k * k, O, C]; a 1x1 layer's weights are taps[0]
             head_rows = rows if i == last else None
             if i == self.pointwise_from and positions is not None:
                 a = _select(a, positions, h, w) if layout == "span" else a[:, positions]
                 layout = "points"
-            if self._float32_exact(i, a, head_rows):
-                w_int, b_int, taps, a = self.w32[i], self.b32[i], self.taps32[i], a.float()
+            if self._float32_exact(i, a, head_rows, allowed):
+                b_int, taps, a = self.b32[i], self.taps32[i], a.float()
             else:
                 a = a.double()
             if head_rows is not None:
-                w_int, b_int, taps = w_int[rows], b_int[:, rows], taps[:, rows]
+                b_int, taps = b_int[:, rows], taps[:, rows]
             if k > 1:
                 acc = _conv(a, layout, taps, k, h, w)
                 layout = "span"
             else:
-                acc = torch.matmul(w_int, a)
+                acc = torch.matmul(taps[0], a)
             acc.add_(b_int[0]).mul_(inv_scale).floor_()
             if i < last:
                 acc.clamp_(0, ACT_LIMIT)

@@ -10,7 +10,9 @@ latents unrounded (the bounded latent times the level's gain, divided back, as i
 without the rounding). PSNR-RGB of each over the frames (the layer without block skips: every
 frame coded). Where (b) stands close to (a) at the finest level, finer quantization has nothing
 left to give and only a wider latent or a stronger decoder can lift the top; where (b) is far
-above, the top levels are short of bits, not of capacity.
+above, the top levels are short of bits, not of capacity. ``--split N``: also the share of
+non-zero coded symbols in channels below ``N`` and from ``N`` on (a layer widened from ``N``
+channels, ``vtcodec.train.enhance.widened``: how much the new channels are used).
 """
 
 from __future__ import annotations
@@ -42,7 +44,7 @@ def psnr_rgb(src: np.ndarray, out: torch.Tensor, h: int, w: int, info) -> float:
 
 
 @torch.no_grad()
-def measure(net, clip: str, frames: int, base_quality: int) -> None:
+def measure(net, clip: str, frames: int, base_quality: int, split: int = 0) -> None:
     src, info = read_video(clip, frames)
     t, h, w, _ = src.shape
     with codec.Encoder(w, h, quality=base_quality, model=net.cfg.base, gop=t) as enc:
@@ -53,8 +55,9 @@ def measure(net, clip: str, frames: int, base_quality: int) -> None:
     q = net.quantizer
     base_db = psnr_rgb(src, b, h, w, info)
     print(f"\n{Path(clip).name}, {t} frames: base (quality {base_quality}) {base_db:.2f} dB")
-    print("| level | rounded (coded) dB | unrounded dB | gap dB |")
-    print("|---|---|---|---|")
+    used = f" non-zero symbols, channels < {split} / >= {split} |" if split else ""
+    print("| level | rounded (coded) dB | unrounded dB | gap dB |" + used)
+    print("|---|---|---|---|" + ("---|" if split else ""))
     for level in range(net.cfg.gains):
         lv = torch.full((t,), level)
         z = net.latents(x, b, lv).float()
@@ -62,7 +65,9 @@ def measure(net, clip: str, frames: int, base_quality: int) -> None:
         scaled = q._scaled(z, lv)
         unrounded = net.synthesize(scaled / (q._half_width * q.gain(lv, scaled)), b).float()
         a, c = psnr_rgb(src, rounded, h, w, info), psnr_rgb(src, unrounded, h, w, info)
-        print(f"| {level} | {a:.2f} | {c:.2f} | {c - a:+.2f} |", flush=True)
+        nz = q.encode(z, lv) != q._half_width.long()  # the middle symbol: a latent of 0
+        used = f" {nz[:, :split].float().mean():.3f} / {nz[:, split:].float().mean():.3f} |" if split else ""
+        print(f"| {level} | {a:.2f} | {c:.2f} | {c - a:+.2f} |" + used, flush=True)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -71,12 +76,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("clips", nargs="+")
     ap.add_argument("--frames", type=int, default=10)
     ap.add_argument("--base-quality", type=int, default=6)
+    ap.add_argument("--split", type=int, default=0, help="also the share of non-zero symbols below / from this channel")
     args = ap.parse_args(argv)
     net = layer_net(args.layer)
     if net.cfg.recon:
         raise SystemExit("a layer with a decoded-frame context is not measured here")
     for clip in args.clips:
-        measure(net, clip, args.frames, args.base_quality)
+        measure(net, clip, args.frames, args.base_quality, args.split)
     return 0
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import replace
 
 import numpy as np
@@ -102,10 +103,48 @@ def test_training_runs_resumes_and_leaves_the_base_alone(tmp_path):
     assert warmed.info["recipe"]["warm_start"] == {"name": "e-tiny", "path": str(entry.path), "sha256": entry.sha256,
                                                    "steps_done": 3}
     from vtcodec.errors import ModelError
+    from vtcodec.layers import layer_state
 
     wider = replace(cfg, model=replace(TINY, width=12), warm_start=str(entry.path))
     with pytest.raises(ModelError, match="another architecture"):
         EnhanceTrainer(wider, groups, tmp_path / "wider", log=lambda m: None)
+    # more latent channels: the layer is widened, and starts coding and decoding as the narrow one
+    six = replace(TINY, dim=6, prior_groups=((0, 1, 4), (2, 3, 5)))
+    wide = EnhanceTrainer(replace(cfg, model=six, warm_start=str(entry.path), widen_warmup=10), groups,
+                          tmp_path / "six", log=lambda m: None)
+    assert wide.warm["widened_from_dim"] == 4
+    narrow, broad = Enhancer(TINY), wide.model
+    narrow.load_state_dict({k: v.float() for k, v in layer_state(entry).items()})
+    x = torch.rand(1, 2, 3, 16, 24)
+    b = (x + 0.1 * torch.randn_like(x)).clamp(0, 1)
+    side = torch.randint(-3, 4, (1, 2, 4, 4, 6)).float()
+    with torch.no_grad():
+        for lv in (0, 2):
+            z4, r4 = narrow.unroll(x, b, lv)
+            z6, r6 = broad.unroll(x, b, lv)
+            s4, s6 = narrow.quantizer.encode(z4, lv), broad.quantizer.encode(z6, lv)
+            assert torch.equal(s6[:, :4], s4) and z6[:, 4:].abs().mean() > 0.05  # new channels carry features
+            assert torch.allclose(r4, r6, atol=1e-6)  # that the decoder does not use yet
+            c4 = narrow.prior_costs(s4.view(1, 2, 4, 4, 6), torch.tensor([lv]), side)
+            c6 = broad.prior_costs(s6.view(1, 2, 6, 4, 6), torch.tensor([lv]), side)
+            assert torch.allclose(c4, c6[:, :, :4], atol=1e-4)  # nor the prior of the old channels
+            assert torch.allclose(c6[:, :, 4:], torch.full_like(c6[:, :, 4:], math.log2(7)), atol=1e-4)
+    # during the widening's warm-up the new channels' rate does not reach their encoder rows
+    # (the prior learns them all the same); after it, it does
+    clip = torch.rand(2, 2, 3, 32, 32)
+    with torch.no_grad():  # a prior that has learned something of them (a uniform one has no slope)
+        wide.model.prior.convs[-1].bias[4 * 7:] = torch.randn(2 * 7)
+    for step, frozen in ((0, True), (10, False)):
+        wide.step = step
+        wide.model.zero_grad()
+        wide.losses(clip, torch.tensor([2, 1]))["bpp"].sum().backward()
+        grad = wide.model.enc_head.weight.grad.abs().flatten(1).sum(1)
+        assert (grad[:4] > 0).all() and (grad[4:] == 0).all() == frozen
+        assert wide.model.prior.convs[-1].bias.grad[4 * 7:].abs().sum() > 0
+    regrouped = replace(six, prior_groups=((0, 2, 4), (1, 3, 5)))  # v3's channels must keep their groups
+    with pytest.raises(ModelError, match="another architecture"):
+        EnhanceTrainer(replace(cfg, model=regrouped, warm_start=str(entry.path)), groups, tmp_path / "re",
+                       log=lambda m: None)
 
 
 def test_a_temporal_layer_sees_the_frame_before_as_decoded_and_nothing_later():

@@ -54,6 +54,11 @@ class EnhanceTrainConfig:
     # same architecture over the same base; its optimizer state is not stored, so the run warms its
     # learning rate up again (``warmup``), and the rate term needs no warm-up (``rate_warmup = 0``)
     warm_start: str = ""
+    # a warm start into more latent channels (``widened``): steps over which the rate's weight on
+    # the new channels' encoder grows from 0 to 1 (the prior learns their symbols throughout). At
+    # full weight from the start, the rate of symbols the prior has not learned yet would drown
+    # the decoder's first use of them
+    widen_warmup: int = 0
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -122,6 +127,10 @@ class EnhanceTrainer(LadderTrainer):
             costs = enh.prior_costs(symbols.view(b, t, *symbols.shape[1:]), level, side).flatten(0, 1)
         bits = soft_bit_map(enh.quantizer, z, costs, lv)
         prior_bits = soft_bit_map(enh.quantizer, z.detach(), costs, lv)
+        new = (self.warm or {}).get("widened_from_dim")
+        if new is not None and self.step < self.cfg.widen_warmup:
+            w = self.step / self.cfg.widen_warmup
+            bits = torch.cat([bits[:, :new], w * bits[:, new:] + (1 - w) * prior_bits[:, new:]], 1)
         base_mse = ((base - target) ** 2).mean(dim=(1, 2, 3)).view(b, t).mean(1)
         return {**self.per_clip(recon, x, bits, prior_bits), "base_mse": base_mse}
 
@@ -147,13 +156,59 @@ def warm_start(model: Enhancer, source: str, base) -> dict:
     entry = find_layer(source)
     if entry is None:
         raise ModelError(f"warm start: no layer named {source!r}")
-    if replace(entry.config, name=model.cfg.name) != model.cfg:
+    wide = replace(entry.config, name=model.cfg.name) != model.cfg
+    if wide and not widens(entry.config, model.cfg):
         raise ModelError(f"warm start: layer {entry.name!r} has another architecture than the run's")
     if entry.base_sha256 != base.sha256:
         raise ModelError(f"warm start: layer {entry.name!r} was trained over another base than {base.cfg.name!r}")
-    model.load_state_dict(layer_state(entry))  # float16 values, copied into the float32 net
+    state = layer_state(entry)  # float16 values, copied into the float32 net
+    model.load_state_dict(widened(state, entry.config, model) if wide else state)
     steps = (entry.info.get("recipe") or {}).get("steps_done")
-    return {"name": entry.name, "path": str(entry.path), "sha256": entry.sha256, "steps_done": steps}
+    return {"name": entry.name, "path": str(entry.path), "sha256": entry.sha256, "steps_done": steps} \
+        | ({"widened_from_dim": entry.config.dim} if wide else {})
+
+
+def widens(src: EnhanceConfig, cfg: EnhanceConfig) -> bool:
+    """Whether a layer of ``src``'s architecture can start a run of ``cfg``'s by widening: the same
+    nets but more latent channels, the source's channels keeping their indices and their prior
+    groups (group ``i`` of ``cfg`` holds ``src``'s group ``i``, and new channels beside them)."""
+    same = replace(src, name=cfg.name, dim=cfg.dim, prior_groups=cfg.prior_groups) == cfg
+    return (same and cfg.dim > src.dim and len(cfg.prior_groups) == len(src.prior_groups)
+            and all(set(a) <= set(b) for a, b in zip(src.prior_groups, cfg.prior_groups)))
+
+
+def widened(state: dict[str, torch.Tensor], src: EnhanceConfig, model: Enhancer) -> dict[str, torch.Tensor]:
+    """``src``'s weights (``state``) set into a wider ``model``'s (``widens``), so that the wider
+    layer starts decoding as the narrow one: the decoder's weights on the new latents are zero,
+    and so are the prior's on them (the old channels' probabilities are the narrow layer's). The
+    new channels' encoder rows keep their fresh initialisation, so their symbols carry the
+    encoder's features from the first step and the decoder's gradient reaches its new weights at
+    once; the prior starts them uniform, and ``widen_warmup`` keeps their rate off the encoder while
+    the prior learns them. (Trial, models/README.md: new rows starting near zero under a prior
+    sure of symbol 0 shrank and stayed at 0 through 250 steps, with or without that warm-up.)
+    New channels take each level's mean gain."""
+    d, n = src.dim, model.cfg.dim
+    out = {k: v.clone().float() for k, v in model.state_dict().items()}
+    for k, v in state.items():
+        if out[k].shape == v.shape:
+            out[k] = v.float()
+    g = state["quantizer.log_gain"].float()
+    out["quantizer.log_gain"] = torch.cat([g, g.mean(1, keepdim=True).expand(-1, n - d)], 1)
+    out["enc_head.weight"][:d], out["enc_head.bias"][:d] = state["enc_head.weight"].float(), state["enc_head.bias"].float()
+    stem = out["dec_stem.weight"]  # input: latents (dim), then the base decode's 48 patch values
+    stem[:, :d], stem[:, d:n], stem[:, n:] = state["dec_stem.weight"][:, :d].float(), 0.0, state["dec_stem.weight"][:, d:].float()
+    first = out["prior.convs.0.weight"]  # input: prev (dim), cur * known (dim), known (dim), the rest
+    old = state["prior.convs.0.weight"].float()
+    first.zero_()
+    for i in range(3):
+        first[:, i * n:i * n + d] = old[:, i * d:(i + 1) * d]
+    first[:, 3 * n:] = old[:, 3 * d:]
+    last = [k for k in out if k.startswith("prior.convs.") and k.endswith(".weight")][-1]
+    a = model.cfg.alphabet
+    hw, hb = out[last], out[last.replace("weight", "bias")]
+    hw[:d * a], hb[:d * a] = state[last].float(), state[last.replace("weight", "bias")].float()
+    hw[d * a:], hb[d * a:] = 0.0, 0.0
+    return out
 
 
 def load_enhancer(path: str | os.PathLike, device: str = "cpu") -> Enhancer:

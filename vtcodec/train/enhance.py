@@ -203,10 +203,10 @@ def widened(state: dict[str, torch.Tensor], src: EnhanceConfig, model: Enhancer)
     for i in range(3):
         first[:, i * n:i * n + d] = old[:, i * d:(i + 1) * d]
     first[:, 3 * n:] = old[:, 3 * d:]
-    last = [k for k in out if k.startswith("prior.convs.") and k.endswith(".weight")][-1]
+    head = f"prior.convs.{len(model.prior.convs) - 1}"  # rows: channel-major, ``alphabet`` each
     a = model.cfg.alphabet
-    hw, hb = out[last], out[last.replace("weight", "bias")]
-    hw[:d * a], hb[:d * a] = state[last].float(), state[last.replace("weight", "bias")].float()
+    hw, hb = out[f"{head}.weight"], out[f"{head}.bias"]
+    hw[:d * a], hb[:d * a] = state[f"{head}.weight"].float(), state[f"{head}.bias"].float()
     hw[d * a:], hb[d * a:] = 0.0, 0.0
     return out
 

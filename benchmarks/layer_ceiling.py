@@ -65,8 +65,10 @@ def measure(net, clip: str, frames: int, base_quality: int, split: int = 0) -> N
         scaled = q._scaled(z, lv)
         unrounded = net.synthesize(scaled / (q._half_width * q.gain(lv, scaled)), b).float()
         a, c = psnr_rgb(src, rounded, h, w, info), psnr_rgb(src, unrounded, h, w, info)
-        nz = q.prior_values(q.encode(z, lv)) != 0
-        used = f" {nz[:, :split].float().mean():.3f} / {nz[:, split:].float().mean():.3f} |" if split else ""
+        used = ""
+        if split:
+            nz = q.prior_values(q.encode(z, lv)) != 0
+            used = f" {nz[:, :split].float().mean():.3f} / {nz[:, split:].float().mean():.3f} |"
         print(f"| {level} | {a:.2f} | {c:.2f} | {c - a:+.2f} |" + used, flush=True)
 
 

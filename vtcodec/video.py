@@ -197,6 +197,10 @@ class VideoReader:
         self.size = size  # optional (width, height) to scale to
         sound = self._container.streams.audio[0] if self._container.streams.audio else None
         self._audio = sound if audio else None  # demuxed along with the video
+        # read now: PyAV 18 refuses a closed container's stream attributes, and the last chunk's
+        # times and audio are taken after iteration has closed it
+        self._time_base = Fraction(self._stream.time_base or Fraction(1, 90000))
+        self._audio_base = Fraction(sound.time_base or Fraction(1, 90000)) if sound is not None else None
         self._packets: list[Packet] = []
         self._times: list[int | None] = []
         self.vfr = False
@@ -237,7 +241,7 @@ class VideoReader:
     @property
     def time_base(self) -> Fraction:
         """Of the frame times ``take_times`` gives."""
-        return Fraction(self._stream.time_base or Fraction(1, 90000))
+        return self._time_base
 
     def take_times(self) -> list[int | None]:
         """The presentation time (in ``time_base``, after the first frame) of each frame yielded
@@ -249,7 +253,7 @@ class VideoReader:
         """The audio packets demuxed since the last call, timestamps relative to the first frame."""
         out, self._packets = self._packets, []
         if out and self._audio is not None and self._t0:
-            shift = round(self._t0 / float(self._audio.time_base))
+            shift = round(self._t0 / float(self._audio_base))
             out = [(None if pts is None else pts - shift, d, k, b) for pts, d, k, b in out]
         return out
 

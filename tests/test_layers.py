@@ -65,7 +65,8 @@ def test_the_ladder_of_a_layered_model_climbs_the_base_then_the_layer():
     assert list(qualities("vt1-fsq")) == list(range(1, 11))
 
 
-@pytest.mark.parametrize("older,newer", [(LAYERED, "vt1e-fsq-v2"), ("vt1e-fsq-v2", "vt1e-fsq-v3")])
+@pytest.mark.parametrize("older,newer", [(LAYERED, "vt1e-fsq-v2"), ("vt1e-fsq-v2", "vt1e-fsq-v3"),
+                                         ("vt1e-w24w", "vt1e-w24w-2")])
 def test_each_later_bundled_layer_is_the_one_before_trained_on_over_the_same_base(older, newer):
     """vt1e-fsq-v2 started from vt1e-fsq's weights, v3 from v2's (each recipe names them by hash),
     over the same base: below quality 9 both code the same base chunks; above, each its own layer,

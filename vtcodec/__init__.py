@@ -21,13 +21,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-__version__ = "0.19.0"
+__version__ = "0.20.0"
 
 # what ``vtcodec encode`` and ``Encoder`` code with when no model is named: a layered model
 # (``vtcodec.layers``; qualities 1..8 its base's grids, 9..16 its enhancement layer), whose base
 # ``DEFAULT_BASE`` is the token model ``load_model()`` loads (here, not in ``zoo``: the command
 # line reads it without importing torch)
-DEFAULT_MODEL = "vt1e-w24w"
+DEFAULT_MODEL = "vt1e-w24w-2"
 DEFAULT_BASE = "vt1-fsq"
 
 _EXPORTS = {

@@ -69,8 +69,8 @@ def test_the_ladder_of_a_layered_model_climbs_the_base_then_the_layer():
                                          ("vt1e-w24w", "vt1e-w24w-2")])
 def test_each_later_bundled_layer_is_the_one_before_trained_on_over_the_same_base(older, newer):
     """vt1e-fsq-v2 started from vt1e-fsq's weights, v3 from v2's, vt1e-w24w-2 from w24w's (each
-    recipe names them by hash), over the same base: below quality 9 both code the same base chunks; above, each its own layer,
-    decoded exactly."""
+    recipe names them by hash), over the same base: below quality 9 both code the same base
+    chunks; above, each its own layer, decoded exactly."""
     old, new = find_layer(older), find_layer(newer)
     assert new.bundled and (new.base, new.base_sha256) == (old.base, old.base_sha256) and new.sha256 != old.sha256
     assert new.info["recipe"]["warm_start"]["sha256"] == old.sha256

@@ -200,7 +200,7 @@ class VideoReader:
         # read now: PyAV 18 refuses a closed container's stream attributes, and the last chunk's
         # times and audio are taken after iteration has closed it
         self._time_base = Fraction(self._stream.time_base or Fraction(1, 90000))
-        self._audio_base = Fraction(sound.time_base or Fraction(1, 90000)) if sound is not None else None
+        self._audio_base = self._audio.time_base if self._audio is not None else None
         self._packets: list[Packet] = []
         self._times: list[int | None] = []
         self.vfr = False

@@ -1,6 +1,8 @@
 """Peak resident memory of encoding and decoding a long clip (loops a source clip).
 
     python benchmarks/memory.py ../shared/data/dev/vid4_walk_720x480.mkv --size 640x360 --frames 300 3000
+    python benchmarks/memory.py ../shared/data/dev/vid4_walk_720x480.mkv --size 1280x720 --frames 32 \
+        --model vt1e-w24w-2 --quality 16      # a layered model's chunk of 32 frames (the default gop)
 
 For each length: writes the looped clip as .y4m (forward then backward, scaled with an area
 filter), then runs ``vtcodec encode`` and ``vtcodec decode`` each in a fresh process and reads
@@ -37,6 +39,7 @@ def main() -> None:
     ap.add_argument("--size", default="640x360")
     ap.add_argument("--frames", type=int, nargs="+", default=[300, 3000])
     ap.add_argument("--model", default="vt1-fsq")
+    ap.add_argument("--quality", type=int, default=None, help="vtcodec encode's --quality [its default]")
     args = ap.parse_args()
     w, h = (int(v) for v in args.size.split("x"))
     base = np.stack(list(VideoReader(args.input, size=(w, h))))
@@ -51,10 +54,12 @@ def main() -> None:
             writer.close()
             vtc, out = Path(tmp) / f"a{n}.vtc", Path(tmp) / f"b{n}.y4m"
             enc_mb, enc_s = child_peak([sys.executable, "-m", "vtcodec", "encode", str(src), "-o", str(vtc),
-                                        "--model", args.model, "--quiet", "-f"])
+                                        "--model", args.model, "--quiet", "-f",
+                                        *(["--quality", str(args.quality)] if args.quality else [])])
             dec_mb, dec_s = child_peak([sys.executable, "-m", "vtcodec", "decode", str(vtc), "-o", str(out),
                                         "--quiet", "-f"])
-            rows.append({"frames": n, "size": args.size, "encode_peak_mib": round(enc_mb, 1),
+            rows.append({"frames": n, "size": args.size, "model": args.model, "quality": args.quality,
+                         "encode_peak_mib": round(enc_mb, 1),
                          "decode_peak_mib": round(dec_mb, 1), "encode_s": round(enc_s, 1),
                          "decode_s": round(dec_s, 1)})
             src.unlink()

@@ -53,7 +53,7 @@ def _timed(owner, name: str, bucket: str) -> None:
 def instrument() -> None:
     _timed(ExactPrior, "logits", "prior")
     _timed(tokens.TokenCoder, "_tables", "prior")
-    _timed(entropy, "write_symbols", "entropy")
+    _timed(entropy.SymbolWriter, "write", "entropy")
     _timed(entropy.SymbolReader, "read", "entropy")
     _timed(VTModel, "reconstruct", "tokenizer")
     _timed(codec, "from_grid", "tokenizer")

@@ -46,6 +46,8 @@ EXP2_TABLE = np.array([
     759250125, 727060411, 696235434, 666717336, 638450708, 611382493, 585461881, 560640218,
 ], dtype=np.int64)
 PMF_FLOOR = 1 << (PMF_BITS - 16)  # every symbol keeps at least ~2**-16 of the top probability
+_EXP2_TABLE32 = EXP2_TABLE.astype(np.int32)
+_D_CAP = float((PMF_BITS + 2) << (4 + ACT_BITS - 4))  # a logit difference past any shift that matters
 
 
 class IntConvNet:
@@ -218,8 +220,16 @@ def _select(a: torch.Tensor, positions: torch.Tensor | None, h: int, w: int) -> 
 
 def pmf_from_logits(logits: np.ndarray, alphabet: int) -> np.ndarray:
     """Integer logits ``[N, A]`` (bits in units of 2**-ACT_BITS) -> integer frequencies
-    ``[N, alphabet]`` (int64). Pure integer arithmetic."""
-    z = logits[:, :alphabet].astype(np.int64)
-    d = (z.max(axis=1, keepdims=True) - z) >> (ACT_BITS - 4)  # units of 1/16 bit, >= 0
+    ``[N, alphabet]`` (int32: each is at most ``2**PMF_BITS + PMF_FLOOR``). Pure integer arithmetic:
+    ``(EXP2_TABLE[d & 15] >> min(d >> 4, PMF_BITS + 1)) + PMF_FLOOR`` with ``d = (max - z) >> (ACT_BITS - 4)``.
+    Differences are capped at ``_D_CAP`` before that (exact in float64): from there on the shift
+    is ``PMF_BITS + 1`` already and the table's entry shifts to 0, so the cap changes no value and
+    lets the rest run in int32."""
+    z = logits[:, :alphabet]
+    d = np.minimum(z.max(axis=1, keepdims=True) - z, _D_CAP).astype(np.int32)
+    d >>= ACT_BITS - 4  # units of 1/16 bit, >= 0
     shift = np.minimum(d >> 4, PMF_BITS + 1)
-    return (EXP2_TABLE[d & 15] >> shift) + PMF_FLOOR
+    out = np.take(_EXP2_TABLE32, d & 15)
+    out >>= shift
+    out += PMF_FLOOR
+    return out

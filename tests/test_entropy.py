@@ -40,6 +40,21 @@ def test_round_trip_in_groups(seed):
     assert ideal <= 8 * len(data) <= ideal * 1.01 + 64  # within 1% of -log2 p, plus the final words
 
 
+@pytest.mark.parametrize("seed", range(3))
+def test_a_writer_fed_group_by_group_writes_the_bytes_of_one_call(seed):
+    """SymbolWriter (the encoder's step-by-step coding) = write_symbols of every group at once, and
+    its ideal bits are ideal_bits's."""
+    rng = np.random.default_rng(seed)
+    groups = [tables(rng, int(rng.integers(0, 300)), 24) for _ in range(7)]
+    symbols = [draw(rng, g) if len(g) else np.zeros(0, np.int64) for g in groups]
+    writer = entropy.SymbolWriter()
+    for g, sym in zip(groups, symbols, strict=True):
+        writer.write(sym, g)
+    flat_s, flat_f = np.concatenate(symbols), np.concatenate(groups)
+    assert writer.finish() == entropy.write_symbols(flat_s, flat_f)
+    assert writer.ideal == pytest.approx(entropy.ideal_bits(flat_s, flat_f), rel=1e-12)
+
+
 def test_empty_groups_and_the_empty_stream():
     assert entropy.write_symbols(np.zeros(0, int), np.zeros((0, 4), int)) == b""
     reader = entropy.SymbolReader(b"")

@@ -2,7 +2,14 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from vtcodec.models import intnet
-from vtcodec.models.intnet import ACT_BITS, IntConvNet, pmf_from_logits
+from vtcodec.models.intnet import (
+    ACT_BITS,
+    EXP2_TABLE,
+    PMF_BITS,
+    PMF_FLOOR,
+    IntConvNet,
+    pmf_from_logits,
+)
 
 
 def convs(seed: int = 0) -> list[torch.nn.Conv2d]:
@@ -50,11 +57,25 @@ def test_integer_net_is_exact_and_thread_independent():
 def test_pmf_from_logits_is_integer_monotone_and_floored():
     z = np.array([[0, 64, 128, -5000], [10, 10, 10, 10]], dtype=np.int64)
     pmf = pmf_from_logits(z, 4)
-    assert pmf.dtype == np.int64
+    assert pmf.dtype == np.int32
     assert pmf[0, 2] > pmf[0, 1] > pmf[0, 0] > pmf[0, 3] > 0
     # one bit (64 units) more logit doubles the probability mass (up to the floor)
     assert abs(pmf[0, 2] / pmf[0, 1] - 2) < 0.01
     assert len(set(pmf[1].tolist())) == 1
+
+
+def test_pmf_from_logits_equals_the_formula_in_int64_for_any_logits():
+    """The int32 path (differences capped) gives the formula's values computed in int64, down to
+    logits far apart (up to 2**50) and alphabets narrower than the logits."""
+    rng = np.random.default_rng(3)
+    z = np.round(rng.normal(size=(4000, 9)) * rng.choice([30.0, 300.0, 3000.0], size=(4000, 1)))
+    z[::5, 2] = 2.0**50
+    z[1::5, 4] = -(2.0**50)
+    for alphabet in (9, 5, 1):
+        zi = z[:, :alphabet].astype(np.int64)
+        d = (zi.max(axis=1, keepdims=True) - zi) >> (ACT_BITS - 4)
+        want = (EXP2_TABLE[d & 15] >> np.minimum(d >> 4, PMF_BITS + 1)) + PMF_FLOOR
+        assert np.array_equal(pmf_from_logits(z, alphabet), want)
 
 
 def test_integer_net_at_positions_and_odd_grids():

@@ -162,6 +162,43 @@ def test_a_skipped_block_shows_the_previous_frame_displaced_with_its_edges_repli
     assert not out[:16, 16:32].any() and not out[16:, :32].any()
 
 
+def test_the_encoders_skip_choice_is_the_plain_search_it_describes():
+    """vtcodec.skip.choose (integer block errors over windows of the edge-padded previous frame)
+    decides as the search written out directly does: every vector within SEARCH, the previous
+    frame read at clamped coordinates, float block sums; odd sizes, blocks cut at the edges, and
+    lambdas from never to always skipping."""
+    from vtcodec.skip import BLOCK, MV_BITS, PIXELS, SEARCH, block_sums, blocks, choose
+
+    def reference(source, coded, previous, bits, lam):
+        shape = blocks(*bits.shape)
+        h, w = source.shape[:2]
+        x, prev = source.astype(np.float64), previous.astype(np.float64)
+        best, mvs = np.full(shape, np.inf), np.zeros((*shape, 2), dtype=np.int64)
+        for dy in range(-SEARCH, SEARCH + 1):
+            for dx in range(-SEARCH, SEARCH + 1):
+                moved = prev[np.clip(np.arange(h) + dy, 0, h - 1)][:, np.clip(np.arange(w) + dx, 0, w - 1)]
+                d = block_sums(((x - moved) ** 2).sum(-1), PIXELS, shape) + lam * (2.0 if dy == dx == 0 else MV_BITS)
+                mvs[d < best] = (dy, dx)
+                best = np.minimum(best, d)
+        flags = (best <= block_sums(((x - coded) ** 2).sum(-1), PIXELS, shape) + lam * block_sums(bits, BLOCK, shape))
+        return flags.astype(np.int64), mvs * flags[..., None]
+
+    rng = np.random.default_rng(5)
+    for h, w in ((37, 53), (32, 48), (9, 17)):
+        src = synth_frames(w, h, 2, seed=h)
+        moved = np.roll(src[1], (2, -3), axis=(0, 1)).astype(int)  # the scene moved, with noise
+        previous = np.clip(moved + rng.integers(-12, 13, moved.shape), 0, 255).astype(np.uint8)
+        coded = np.clip(src[1].astype(int) + rng.integers(-3, 4, src[1].shape), 0, 255).astype(np.uint8)
+        bits = rng.random((-(-h // 8) * 2, -(-w // 8) * 2)) * 30
+        seen = set()
+        for lam in (0.0, *np.geomspace(10.0, 1e3, 9), 1e6):
+            flags, mvs = choose(src[1], coded, previous, bits, lam)
+            want_flags, want_mvs = reference(src[1], coded, previous, bits, lam)
+            assert np.array_equal(flags, want_flags) and np.array_equal(mvs, want_mvs), (h, w, lam)
+            seen.add(float(flags.mean()))
+        assert len(seen) >= 3  # the lambdas span skipping none, some and all
+
+
 def test_target_rate_mode_climbs_into_the_layer():
     """A rate above every grid of the base is reached with the layer (chunk by chunk, the error
     of one paid back by the next)."""

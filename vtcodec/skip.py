@@ -25,6 +25,7 @@ bits for its PSNR-RGB where they needed 3.04x.
 from __future__ import annotations
 
 import numpy as np
+import torch
 
 from .errors import CorruptChunk
 
@@ -171,9 +172,19 @@ def block_sums(values: np.ndarray, side: int, shape: tuple[int, int]) -> np.ndar
     return padded.reshape(shape[0], side, shape[1], side).sum(axis=(1, 3))
 
 
-def _shifted(img: np.ndarray, dy: int, dx: int) -> np.ndarray:
-    h, w = img.shape[:2]
-    return img[np.clip(np.arange(h) + dy, 0, h - 1)][:, np.clip(np.arange(w) + dx, 0, w - 1)]
+def _block_sse(err: torch.Tensor, shape: tuple[int, int]) -> np.ndarray:
+    """Differences ``[3, H, W]`` (int32; overwritten) -> the sum of their squares over each block
+    of ``shape`` ``[hb, wb]`` (float64, exact: integers)."""
+    hb, wb = shape
+    sse = err.square_().sum(0)  # int64 [H, W]
+    h, w = sse.shape
+    if (h, w) != (hb * PIXELS, wb * PIXELS):
+        sse = torch.nn.functional.pad(sse, (0, wb * PIXELS - w, 0, hb * PIXELS - h))
+    return sse.view(hb, PIXELS, wb, PIXELS).sum((1, 3)).numpy().astype(np.float64)
+
+
+def _planes(img: np.ndarray) -> torch.Tensor:
+    return torch.from_numpy(np.ascontiguousarray(img)).permute(2, 0, 1).to(torch.int32)
 
 
 def choose(source: np.ndarray, coded: np.ndarray, previous: np.ndarray, bits: np.ndarray,
@@ -184,17 +195,20 @@ def choose(source: np.ndarray, coded: np.ndarray, previous: np.ndarray, bits: np
     ``lam`` times ``bits``, the -log2 p of its tokens (per layer position ``[rows, cols]``).
     ``source``, ``coded`` (the frame as its own tokens decode) and ``previous``: ``[H, W, 3]`` uint8."""
     shape = blocks(*bits.shape)
-    x = source.astype(np.float32)
-    prev = previous.astype(np.float32)
+    h, w = source.shape[:2]
+    x = _planes(source)
+    # the previous frame edge-padded by ``search``: each displacement is a window of it (the
+    # clamped coordinates of ``predict``); squared errors of 8-bit values are exact in integers
+    prev = _planes(np.pad(previous, ((search, search), (search, search), (0, 0)), mode="edge"))
     best = np.full(shape, np.inf)
     mvs = np.zeros((*shape, 2), dtype=np.int64)
     for dy in range(-search, search + 1):
         for dx in range(-search, search + 1):
-            d = block_sums(((x - _shifted(prev, dy, dx)) ** 2).sum(-1), PIXELS, shape)
+            d = _block_sse(x - prev[:, search + dy:search + dy + h, search + dx:search + dx + w], shape)
             d += lam * (2.0 if dy == dx == 0 else MV_BITS)
             better = d < best
             best[better] = d[better]
             mvs[better] = (dy, dx)
-    d_code = block_sums(((x - coded) ** 2).sum(-1), PIXELS, shape)
+    d_code = _block_sse(x - _planes(coded), shape)
     flags = (best <= d_code + lam * block_sums(bits, BLOCK, shape)).astype(np.int64)
     return flags, mvs * flags[..., None]

@@ -4,8 +4,9 @@ stream inside a chunk payload").
 Stream order: ``for frame, for step, for channel in the step, for position in raster order``.
 For every frame and every step of the prior's schedule (checkerboard pass x channel group) the
 integer-exact prior gives a frequency table per symbol (``models/intnet.py``); the encoder codes
-all symbols of a chunk in one call, the decoder rebuilds the tables step by step and reads each
-step's symbols in one call.
+each step's symbols into the chunk's one range coder as soon as their tables are known (a chunk's
+tables at once would take gigabytes at high resolutions: ``entropy.SymbolWriter``), and the
+decoder rebuilds the tables step by step and reads each step's symbols in one call.
 
 A 5.0 enhancement layer (``skips``) also codes, before each frame's tokens after a chunk's first,
 a skip flag per 16x16 block (and a skipped block's motion vector), and leaves out the tokens of
@@ -25,8 +26,6 @@ from .models import VTModel
 from .models.intnet import pmf_from_logits
 from .models.prior import schedule
 from .skip import TABLE_WIDTH, SkipModel, blocks, token_mask
-
-PRIOR_BATCH = 1  # frames per exact-prior call (the smallest working set; 8 measured no faster)
 
 
 class TokenCoder:
@@ -69,30 +68,11 @@ class TokenCoder:
         """-log2 p of the symbols at each position, summed over the channels: ``[T, h, w]`` (the
         encoder's estimate of what a block's tokens cost)."""
         t, _, h, w = symbols.shape
-        tables, syms = self._frame_tables(symbols, level, side)
-        f = np.take_along_axis(tables, syms[..., None], axis=2)[..., 0].astype(np.float64)
-        bits = -np.log2(f / tables.sum(axis=2))
         out = np.zeros((t, h * w))
-        np.add.at(out, (slice(None), self.order(h, w)), bits)
+        for i, tables, syms, where in self._groups(symbols, level, side):
+            f = tables[np.arange(len(syms)), syms].astype(np.float64)
+            np.add.at(out[i], where, -np.log2(f / tables.sum(axis=1)))
         return out.reshape(t, h, w)
-
-    def _with_skips(self, tables: np.ndarray, syms: np.ndarray, skips: tuple[np.ndarray, np.ndarray],
-                    h: int, w: int) -> tuple[np.ndarray, np.ndarray]:
-        """A chunk's tables ``[T, N, A]`` and symbols ``[T, N]`` -> the 5.0 stream's, flat: each
-        frame after the first starts with its blocks' flags and vectors, and its skipped blocks'
-        symbols are left out."""
-        width = max(self.amax, TABLE_WIDTH)
-        flags, mvs = skips
-        order, model = self.order(h, w), SkipModel()
-        pad = np.zeros((*tables.shape[:2], width), dtype=np.int64)
-        pad[..., :self.amax] = tables
-        out_t, out_s = [pad[0]], [syms[0]]
-        for i in range(1, len(tables)):
-            ft, fs = model.code(flags[i], mvs[i], flags[i - 1] if i > 1 else None, width)
-            keep = ~token_mask(flags[i], h, w).ravel()[order]
-            out_t += [ft, pad[i][keep]]
-            out_s += [fs, syms[i][keep]]
-        return np.concatenate(out_t), np.concatenate(out_s)
 
     def _tables(self, logits: np.ndarray, chans: list) -> np.ndarray:
         """Logits ``[B, K, A, P]`` of one step's ``K`` channels (``chans``, in order) at its
@@ -101,48 +81,63 @@ class TokenCoder:
         parts = []
         for j, (c, _, local) in enumerate(chans):
             z = logits[:, j][:, :, local].transpose(0, 2, 1).reshape(-1, a)  # [B * N_c, A]
-            pmf = np.zeros((z.shape[0], self.amax), dtype=np.int64)
-            pmf[:, :self.alphabets[c]] = pmf_from_logits(z, self.alphabets[c])
+            pmf = pmf_from_logits(z, self.alphabets[c])
+            if self.alphabets[c] < self.amax:
+                pmf = np.pad(pmf, ((0, 0), (0, self.amax - self.alphabets[c])))
             parts.append(pmf.reshape(b, len(local), self.amax))
         return np.concatenate(parts, axis=1)
 
-    def _frame_tables(self, symbols: torch.Tensor, level: int | None = None,
-                      side: torch.Tensor | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """Symbols ``[T, S, h, w]`` of one chunk -> (frequency tables ``[T, N, A]``, symbols
-        ``[T, N]``), each frame's ``N`` symbols in stream order. ``level``: the chunk's quality
-        level (gained models); ``side``: an enhancement layer's side planes (class docstring)."""
+    def _groups(self, symbols: torch.Tensor, level: int | None = None,
+                side: torch.Tensor | None = None) -> Iterator[tuple[int, np.ndarray, np.ndarray, np.ndarray]]:
+        """Symbols ``[T, S, h, w]`` of one chunk -> for each frame ``i`` and each step of the
+        prior's schedule, in stream order: ``(i, frequency tables [N, amax], symbols [N], flat
+        position of each [N])``. One step's tables at a time: a chunk's would be large (``SymbolWriter``).
+        ``level``: the chunk's quality level (gained models); ``side``: an enhancement layer's side
+        planes (class docstring)."""
         t, s, h, w = symbols.shape
-        prev = torch.cat([torch.zeros_like(symbols[:1]), symbols[:-1]])
-        has_prev = (torch.arange(t) > 0).float()
         states = side if side is not None else self.model.exact_states(symbols, level)[0] if self.model.state else None
         flat = symbols.reshape(t, s, h * w).numpy()
-        tables, syms = [], []
-        for known, chans, positions in self.steps(h, w):
-            tables.append(np.concatenate([self._tables(self.exact.logits(
-                prev[i:i + PRIOR_BATCH], has_prev[i:i + PRIOR_BATCH], symbols[i:i + PRIOR_BATCH], known,
-                positions, level, None if states is None else states[i:i + PRIOR_BATCH],
-                [c for c, _, _ in chans]), chans)
-                for i in range(0, t, PRIOR_BATCH)]))  # [T, N, A]
-            syms.append(np.concatenate([flat[:, c][:, pos] for c, pos, _ in chans], axis=1))
-        return np.concatenate(tables, axis=1), np.concatenate(syms, axis=1)
+        for i in range(t):
+            prev = symbols[i - 1:i] if i else torch.zeros_like(symbols[:1])
+            has_prev = torch.tensor([1.0 if i else 0.0])
+            for known, chans, positions in self.steps(h, w):
+                tables = self._tables(self.exact.logits(
+                    prev, has_prev, symbols[i:i + 1], known, positions, level,
+                    None if states is None else states[i:i + 1], [c for c, _, _ in chans]), chans)[0]
+                yield (i, tables, np.concatenate([flat[i, c][pos] for c, pos, _ in chans]),
+                       np.concatenate([pos for _, pos, _ in chans]))
 
     def to_bytes(self, symbols: torch.Tensor, level: int | None = None,
                  side: torch.Tensor | None = None,
                  skips: tuple[np.ndarray, np.ndarray] | None = None) -> tuple[bytes, float]:
         """Symbols ``[T, S, h, w]`` of one chunk -> (payload, ideal bits). ``skips``: a 5.0
         layer's block flags ``[T, hb, wb]`` and vectors ``[T, hb, wb, 2]`` (frame 0's unused; the
-        skipped blocks' symbols must be the previous frame's)."""
-        tables, syms = self._frame_tables(symbols, level, side)
-        if skips is None:
-            freqs, flat_syms = tables.reshape(-1, self.amax), syms.reshape(-1)  # frame-major order
-        else:
-            freqs, flat_syms = self._with_skips(tables, syms, skips, *symbols.shape[2:])
-        return entropy.write_symbols(flat_syms, freqs), entropy.ideal_bits(flat_syms, freqs)
+        skipped blocks' symbols must be the previous frame's): each frame after the first starts
+        with its blocks' flags and vectors, its skipped blocks' symbols are left out, and every
+        table has ``max(amax, TABLE_WIDTH)`` entries."""
+        h, w = symbols.shape[2:]
+        writer = entropy.SymbolWriter()
+        width = self.amax if skips is None else max(self.amax, TABLE_WIDTH)
+        skip_model, frame, keep = SkipModel(), 0, None
+        for i, tables, syms, where in self._groups(symbols, level, side):
+            if skips is not None and i != frame:  # a later frame's first step: its blocks first
+                frame, (flags, mvs) = i, skips
+                ft, fs = skip_model.code(flags[i], mvs[i], flags[i - 1] if i > 1 else None, width)
+                writer.write(fs, ft)
+                keep = ~token_mask(flags[i], h, w).ravel()
+            if keep is not None:
+                tables, syms = tables[keep[where]], syms[keep[where]]
+            if width > self.amax:
+                tables = np.pad(tables, ((0, 0), (0, width - self.amax)))
+            writer.write(syms, tables)
+        return writer.finish(), writer.ideal
 
     def frame_bits(self, symbols: torch.Tensor, level: int | None = None) -> np.ndarray:
         """-log2 p of each frame's symbols ``[T, S, h, w]`` under the prior (for analysis)."""
-        tables, syms = self._frame_tables(symbols, level)
-        return np.array([entropy.ideal_bits(s, f) for f, s in zip(tables, syms, strict=True)])
+        bits = np.zeros(len(symbols))
+        for i, tables, syms, _ in self._groups(symbols, level):
+            bits[i] += entropy.ideal_bits(syms, tables)
+        return bits
 
     def from_bytes(self, payload: bytes, t: int, h: int, w: int, stop: int | None = None,
                    what: str = "chunk", level: int | None = None,

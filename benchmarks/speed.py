@@ -57,7 +57,7 @@ def instrument() -> None:
     _timed(entropy.SymbolReader, "read", "entropy")
     _timed(VTModel, "reconstruct", "tokenizer")
     _timed(codec, "from_grid", "tokenizer")
-    _timed(codec.Encoder, "tokenize", "tokenizer")
+    _timed(codec.ChunkCoder, "tokenize", "tokenizer")
     _timed(layers.Layered, "encode", "tokenizer")  # a layered model's enhancement layer (format 4.0)
     _timed(layers.Layered, "reconstruct", "tokenizer")
 

@@ -218,15 +218,19 @@ def _select(a: torch.Tensor, positions: torch.Tensor | None, h: int, w: int) -> 
     return a[:, positions // w * _pitch(a, h, w) + positions % w]
 
 
-def pmf_from_logits(logits: np.ndarray, alphabet: int) -> np.ndarray:
-    """Integer logits ``[N, A]`` (bits in units of 2**-ACT_BITS) -> integer frequencies
-    ``[N, alphabet]`` (int32: each is at most ``2**PMF_BITS + PMF_FLOOR``). Pure integer arithmetic:
+def pmf_from_logits(logits: np.ndarray, alphabet: int, axis: int = -1) -> np.ndarray:
+    """Integer logits ``[N, A]`` (bits in units of 2**-ACT_BITS; any integer dtype, or float64
+    holding integers) -> integer frequencies ``[N, alphabet]`` (int32: each is at most ``2**PMF_BITS
+    + PMF_FLOOR``); ``axis``: where the alphabet lies instead (e.g. ``[B, A, N]`` with ``axis=1``,
+    which numpy reduces faster than a short last axis). Pure integer arithmetic:
     ``(EXP2_TABLE[d & 15] >> min(d >> 4, PMF_BITS + 1)) + PMF_FLOOR`` with ``d = (max - z) >> (ACT_BITS - 4)``.
     Differences are capped at ``_D_CAP`` before that (exact in float64): from there on the shift
     is ``PMF_BITS + 1`` already and the table's entry shifts to 0, so the cap changes no value and
     lets the rest run in int32."""
-    z = logits[:, :alphabet]
-    d = np.minimum(z.max(axis=1, keepdims=True) - z, _D_CAP).astype(np.int32)
+    index = [slice(None)] * logits.ndim
+    index[axis] = slice(0, alphabet)
+    z = logits[tuple(index)]
+    d = np.minimum(z.max(axis=axis, keepdims=True) - z, _D_CAP).astype(np.int32)
     d >>= ACT_BITS - 4  # units of 1/16 bit, >= 0
     shift = np.minimum(d >> 4, PMF_BITS + 1)
     out = np.take(_EXP2_TABLE32, d & 15)

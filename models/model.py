@@ -315,7 +315,7 @@ class ExactPrior:
                state: torch.Tensor | None = None, channels: list[int] | None = None) -> np.ndarray:
         """``prev``/``cur`` symbols ``[B, S, h, w]`` (int), ``has_prev`` ``[B]``, ``known`` symbol
         mask ``[S, h, w]`` (bool), ``state`` the exact temporal state ``[B, C, h, w]`` (models with
-        one). Returns int64 logits ``[B, S, A, h, w]``, or ``[B, S, A, P]`` at ``positions``
+        one). Returns integer logits (float64, exact) ``[B, S, A, h, w]``, or ``[B, S, A, P]`` at ``positions``
         (flat indices into ``h * w``) only; with ``channels``, those symbol channels' alone, in
         that order (``S = len(channels)``: the head computes no others)."""
         q, dev = self.model.quantizer, self.device
@@ -327,4 +327,4 @@ class ExactPrior:
         rows = None if channels is None else self.model.prior.head_rows(torch.tensor(channels, device=dev))
         out = self.net(torch.ldexp(x, torch.tensor(ACT_BITS, dtype=torch.float64, device=dev)),
                        None if positions is None else positions.to(dev), rows)
-        return out.view(out.shape[0], -1, self.amax, *out.shape[2:]).cpu().numpy().astype(np.int64)
+        return out.view(out.shape[0], -1, self.amax, *out.shape[2:]).cpu().numpy()

@@ -27,8 +27,9 @@ _FAMILY = constriction.stream.model.Categorical(perfect=False)
 
 def _probabilities(freqs: np.ndarray) -> np.ndarray:
     """Integer frequencies ``[N, A]`` -> float64 probabilities. Sums of integers below 2**53 are
-    exact and IEEE division is correctly rounded, so the result is identical on every machine."""
-    f = freqs.astype(np.float64)
+    exact and IEEE division is correctly rounded, so the result is identical on every machine.
+    Row-major whatever the tables' layout: constriction reads the buffer as ``[N, A]`` rows."""
+    f = np.ascontiguousarray(freqs, dtype=np.float64)
     return f / f.sum(axis=1, keepdims=True)
 
 

@@ -76,15 +76,14 @@ class TokenCoder:
 
     def _tables(self, logits: np.ndarray, chans: list) -> np.ndarray:
         """Logits ``[B, K, A, P]`` of one step's ``K`` channels (``chans``, in order) at its
-        positions -> frequency tables ``[B, N, amax]``, rows in stream order."""
-        b, _, a, _ = logits.shape
+        positions -> frequency tables ``[B, N, amax]`` (int32), rows in stream order."""
         parts = []
         for j, (c, _, local) in enumerate(chans):
-            z = logits[:, j][:, :, local].transpose(0, 2, 1).reshape(-1, a)  # [B * N_c, A]
-            pmf = pmf_from_logits(z, self.alphabets[c])
+            z = logits[:, j] if len(local) == logits.shape[-1] else logits[:, j][:, :, local]  # [B, A, N_c]
+            pmf = pmf_from_logits(z, self.alphabets[c], axis=1)
             if self.alphabets[c] < self.amax:
-                pmf = np.pad(pmf, ((0, 0), (0, self.amax - self.alphabets[c])))
-            parts.append(pmf.reshape(b, len(local), self.amax))
+                pmf = np.pad(pmf, ((0, 0), (0, self.amax - self.alphabets[c]), (0, 0)))
+            parts.append(pmf.transpose(0, 2, 1))
         return np.concatenate(parts, axis=1)
 
     def _groups(self, symbols: torch.Tensor, level: int | None = None,

@@ -25,7 +25,7 @@ from .errors import CorruptChunk
 _FAMILY = constriction.stream.model.Categorical(perfect=False)
 
 
-def _probabilities(freqs: np.ndarray) -> np.ndarray:
+def probabilities(freqs: np.ndarray) -> np.ndarray:
     """Integer frequencies ``[N, A]`` -> float64 probabilities. Sums of integers below 2**53 are
     exact and IEEE division is correctly rounded, so the result is identical on every machine.
     Row-major whatever the tables' layout: constriction reads the buffer as ``[N, A]`` rows."""
@@ -42,7 +42,7 @@ def write_symbols(symbols: np.ndarray, freqs: np.ndarray) -> bytes:
 
 def ideal_bits(symbols: np.ndarray, freqs: np.ndarray) -> float:
     """The information content ``sum(-log2 p)`` of ``symbols`` under the same tables (the
-    probability of each coded symbol alone: the same divisions as ``_probabilities``'s)."""
+    probability of each coded symbol alone: the same divisions as ``probabilities``'s)."""
     f = freqs[np.arange(len(symbols)), symbols].astype(np.float64)
     return float(-np.log2(f / freqs.sum(axis=1).astype(np.float64)).sum())
 
@@ -61,7 +61,7 @@ class SymbolWriter:
     def write(self, symbols: np.ndarray, freqs: np.ndarray) -> None:
         """Code the next ``len(symbols)`` symbols, each with its own table ``[N, A]``."""
         if len(symbols):
-            p = _probabilities(freqs)
+            p = probabilities(freqs)
             self._encoder.encode(symbols.astype(np.int32), _FAMILY, p)
             self.ideal += float(-np.log2(p[np.arange(len(symbols)), symbols]).sum())
 
@@ -87,7 +87,11 @@ class SymbolReader:
         """The next ``len(freqs)`` symbols, each with its own table ``[N, A]``."""
         if not len(freqs):
             return np.zeros(0, dtype=np.int64)
-        p = _probabilities(freqs)
+        return self.read_probabilities(probabilities(freqs))
+
+    def read_probabilities(self, p: np.ndarray) -> np.ndarray:
+        """``read`` with the tables already turned into probabilities (``probabilities``): for a
+        caller that reads many small groups with few distinct tables and keeps them."""
         try:
             out = self._decoder.decode(_FAMILY, p)
             self._shadow.encode(np.asarray(out, dtype=np.int32), _FAMILY, p)

@@ -35,6 +35,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from .entropy import probabilities
 from .errors import CorruptChunk
 
 BLOCK = 4  # layer tokens per block side
@@ -47,6 +48,7 @@ COUNT_MAX = 255  # a flag context halves its counts once they pass this
 MV_COUNT_MAX = 1023  # and a vector component's table
 CONTEXTS = 6  # the flag's context: previous frame's flag (0/1) + 2 x (left + top flags of this frame)
 TABLE_WIDTH = MV_ALPHABET  # the fewest columns a table of these symbols needs
+_FLAG_P: dict[tuple[int, int], np.ndarray] = {}  # SkipModel._flag_probabilities
 
 # the layer's rate-distortion slope (8-bit RGB squared error per bit) at level l is about
 # LAMBDA_0 * LAMBDA_RATIO ** l: measured between adjacent levels of vt1e-fsq-v2 on 7 clips (the
@@ -103,15 +105,29 @@ class SkipModel:
     value coded, halved rounding up once their sum passes ``MV_COUNT_MAX``)."""
 
     def __init__(self) -> None:
-        self.flags = np.ones((CONTEXTS, 2), dtype=np.int64)
-        self.mvs = np.ones((2, MV_ALPHABET), dtype=np.int64)
+        # plain lists: a frame's flags are modelled one block at a time, where numpy's per-call
+        # overhead would dominate
+        self.flags = [[1, 1] for _ in range(CONTEXTS)]
+        self.mvs = [[1] * MV_ALPHABET for _ in range(2)]
+
+    def _f1(self, ctx: int) -> int:
+        n0, n1 = self.flags[ctx]
+        return min(max(n1 * FLAG_ONE // (n0 + n1), 1), FLAG_ONE - 1)
 
     def _flag_table(self, ctx: int, width: int) -> np.ndarray:
-        n0, n1 = (int(v) for v in self.flags[ctx])
-        f1 = min(max(n1 * FLAG_ONE // (n0 + n1), 1), FLAG_ONE - 1)
+        f1 = self._f1(ctx)
         row = np.zeros(width, dtype=np.int64)
         row[0], row[1] = FLAG_ONE - f1, f1
         return row
+
+    def _flag_probabilities(self, ctx: int, width: int) -> np.ndarray:
+        """The flag's table as ``entropy.probabilities`` turns it into ``[1, width]``, kept per
+        table (at most ``FLAG_ONE - 1`` of them)."""
+        key = (self._f1(ctx), width)
+        if key not in _FLAG_P:
+            _FLAG_P[key] = probabilities(self._flag_table(ctx, width)[None])
+            _FLAG_P[key].flags.writeable = False
+        return _FLAG_P[key]
 
     def _mv_table(self, comp: int, width: int) -> np.ndarray:
         row = np.zeros(width, dtype=np.int64)
@@ -119,10 +135,10 @@ class SkipModel:
         return row
 
     @staticmethod
-    def _update(counts: np.ndarray, value: int, cap: int) -> None:
+    def _update(counts: list[int], value: int, cap: int) -> None:
         counts[value] += 1
-        if counts.sum() > cap:
-            counts[:] = (counts + 1) // 2
+        if sum(counts) > cap:
+            counts[:] = [(c + 1) // 2 for c in counts]
 
     @staticmethod
     def _context(flags: np.ndarray, prev: np.ndarray | None, y: int, x: int) -> int:
@@ -156,7 +172,7 @@ class SkipModel:
         mvs = np.zeros((*shape, 2), dtype=np.int64)
         for y, x in np.ndindex(*shape):
             ctx = self._context(flags, prev, y, x)
-            f = int(reader.read(self._flag_table(ctx, width)[None])[0])
+            f = int(reader.read_probabilities(self._flag_probabilities(ctx, width))[0])
             if f > 1:  # a corrupt stream's symbol past the table's values
                 raise CorruptChunk(f"{reader.what}: decoded skip flag out of range (corrupt stream)")
             flags[y, x] = f

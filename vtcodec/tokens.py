@@ -59,10 +59,6 @@ class TokenCoder:
             self._steps[(h, w)] = out
         return self._steps[(h, w)]
 
-    def order(self, h: int, w: int) -> np.ndarray:
-        """The flat position (into ``h * w``) of each of a frame's symbols, in stream order."""
-        return np.concatenate([pos for _, chans, _ in self.steps(h, w) for _, pos, _ in chans])
-
     def position_bits(self, symbols: torch.Tensor, level: int | None = None,
                       side: torch.Tensor | None = None) -> np.ndarray:
         """-log2 p of the symbols at each position, summed over the channels: ``[T, h, w]`` (the

@@ -287,7 +287,7 @@ class ChunkCoder:
         skips = flags, np.zeros((*flags.shape, 2), dtype=np.int64)
         lam = skip_lambda(level, self.preset.layer_skip)
         if lam > 0 and len(layer) > 1:  # 5.0: blocks that show the previous output frame
-            bits = self.layer_coder.position_bits(layer, level, side)
+            bits = self.layer_coder.position_bits(layer, level, side, first=1)  # frame 0 is never skipped
             layer, skips = self.layered.choose_skips(frames, shown, layer, level, bits, lam, batch)
         return (layer, *self.layer_coder.to_bytes(layer, level, side, skips))
 

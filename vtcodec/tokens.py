@@ -60,12 +60,13 @@ class TokenCoder:
         return self._steps[(h, w)]
 
     def position_bits(self, symbols: torch.Tensor, level: int | None = None,
-                      side: torch.Tensor | None = None) -> np.ndarray:
+                      side: torch.Tensor | None = None, first: int = 0) -> np.ndarray:
         """-log2 p of the symbols at each position, summed over the channels: ``[T, h, w]`` (the
-        encoder's estimate of what a block's tokens cost)."""
+        encoder's estimate of what a block's tokens cost); frames before ``first`` are left at 0
+        (a chunk's first frame has no blocks to skip)."""
         t, _, h, w = symbols.shape
         out = np.zeros((t, h * w))
-        for i, tables, syms, where in self._groups(symbols, level, side):
+        for i, tables, syms, where in self._groups(symbols, level, side, first):
             f = tables[np.arange(len(syms)), syms].astype(np.float64)
             np.add.at(out[i], where, -np.log2(f / tables.sum(axis=1)))
         return out.reshape(t, h, w)
@@ -82,17 +83,17 @@ class TokenCoder:
             parts.append(pmf.transpose(0, 2, 1))
         return np.concatenate(parts, axis=1)
 
-    def _groups(self, symbols: torch.Tensor, level: int | None = None,
-                side: torch.Tensor | None = None) -> Iterator[tuple[int, np.ndarray, np.ndarray, np.ndarray]]:
-        """Symbols ``[T, S, h, w]`` of one chunk -> for each frame ``i`` and each step of the
-        prior's schedule, in stream order: ``(i, frequency tables [N, amax], symbols [N], flat
-        position of each [N])``. One step's tables at a time: a chunk's would be large (``SymbolWriter``).
-        ``level``: the chunk's quality level (gained models); ``side``: an enhancement layer's side
-        planes (class docstring)."""
+    def _groups(self, symbols: torch.Tensor, level: int | None = None, side: torch.Tensor | None = None,
+                first: int = 0) -> Iterator[tuple[int, np.ndarray, np.ndarray, np.ndarray]]:
+        """Symbols ``[T, S, h, w]`` of one chunk -> for each frame ``i`` (from ``first`` on) and
+        each step of the prior's schedule, in stream order: ``(i, frequency tables [N, amax],
+        symbols [N], flat position of each [N])``. One step's tables at a time: a chunk's would be
+        large (``SymbolWriter``). ``level``: the chunk's quality level (gained models); ``side``: an
+        enhancement layer's side planes (class docstring)."""
         t, s, h, w = symbols.shape
         states = side if side is not None else self.model.exact_states(symbols, level)[0] if self.model.state else None
         flat = symbols.reshape(t, s, h * w).numpy()
-        for i in range(t):
+        for i in range(first, t):
             prev = symbols[i - 1:i] if i else torch.zeros_like(symbols[:1])
             has_prev = torch.tensor([1.0 if i else 0.0])
             for known, chans, positions in self.steps(h, w):

@@ -27,7 +27,9 @@ from .refine import MS_WEIGHT
 # see VTModel.tokenize_chunk: each frame's tokens are held to the previous frame's where its latent
 # stays within this margin of them (benchmarks/hysteresis.py). Base tokens only: the same margin on
 # vt1e-w24w-2's layer tokens needed 1.04x the bits for the same PSNR-RGB and MS-SSIM-RGB, 1.00x for
-# LPIPS (4 dev clips and carphone, 10 frames, qualities 9-16; benchmarks/matched.py, 0.21)
+# LPIPS (4 dev clips and carphone, 10 frames, qualities 9-16; benchmarks/matched.py, 0.21), and a
+# dead zone (latents within 0.65 of zero coded as zero) 1.04x, 1.07x and 1.04x: the layer's tokens
+# are rounded to nearest, as it was trained
 TOKEN_HYSTERESIS = 0.15
 
 

@@ -26,8 +26,9 @@ then `benchmarks/matched.py` against the same points with these settings; the en
 the trial): ``search`` 7 (all the format allows) needs 1.00x the bits for the same PSNR-RGB,
 MS-SSIM-RGB and LPIPS (these clips move little); lambda x2 (``layer_skip`` = 2) 1.00x for PSNR-RGB,
 1.03x for MS-SSIM-RGB and 0.90x for LPIPS (more blocks keep the previous frame's texture); lambda
-x0.5 1.05x, 1.01x and 1.11x. None is kept: lambda x1 is the best of the three for MS-SSIM-RGB. The codec's own slope between adjacent levels on those clips, 3 x MSE-RGB per bpp, is
-873, 623, 248, 123, 65, 32, 15 from levels 0-1 to 6-7: 1.3-2.4x ``skip_lambda`` between them.
+x0.5 1.05x, 1.01x and 1.11x. None is kept: lambda x1 is the best of the three for MS-SSIM-RGB.
+The codec's own slope between adjacent levels on those clips, 3 x MSE-RGB per bpp, is 873, 623,
+248, 123, 65, 32, 15 from levels 0-1 to 6-7: 1.3-2.4x ``skip_lambda`` between them.
 """
 
 from __future__ import annotations

@@ -200,12 +200,7 @@ def block_sums(values: np.ndarray, side: int, shape: tuple[int, int]) -> np.ndar
 def _block_sse(err: torch.Tensor, shape: tuple[int, int]) -> np.ndarray:
     """Differences ``[3, H, W]`` (int32; overwritten) -> the sum of their squares over each block
     of ``shape`` ``[hb, wb]`` (float64, exact: integers)."""
-    hb, wb = shape
-    sse = err.square_().sum(0)  # int64 [H, W]
-    h, w = sse.shape
-    if (h, w) != (hb * PIXELS, wb * PIXELS):
-        sse = torch.nn.functional.pad(sse, (0, wb * PIXELS - w, 0, hb * PIXELS - h))
-    return sse.view(hb, PIXELS, wb, PIXELS).sum((1, 3)).numpy().astype(np.float64)
+    return block_sums(err.square_().sum(0).numpy(), PIXELS, shape)
 
 
 def _planes(img: np.ndarray) -> torch.Tensor:

@@ -122,7 +122,8 @@ class TokenCoder:
                 writer.write(fs, ft)
                 keep = ~token_mask(flags[i], h, w).ravel()
             if keep is not None:
-                tables, syms = tables[keep[where]], syms[keep[where]]
+                coded = keep[where]
+                tables, syms = tables[coded], syms[coded]
             if width > self.amax:
                 tables = np.pad(tables, ((0, 0), (0, width - self.amax)))
             writer.write(syms, tables)

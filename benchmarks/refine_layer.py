@@ -42,7 +42,7 @@ def main() -> None:
             for steps, lr, slope in variants:
                 p = Preset("variant", layer_steps=int(steps), layer_lr=float(lr), layer_rate_slope=float(slope))
                 t0 = time.perf_counter()
-                layer = cc.layered.encode(src, shown, lv, batch_frames((w, h)), p, sym)
+                layer = cc.layered.encode(src, shown, lv, batch_frames((w, h)), p, cc.layered.sides(sym))
                 seconds = time.perf_counter() - t0
                 payload, _ = cc.layer_coder.to_bytes(layer, lv, cc.layered.sides(sym))
                 out = from_grid(cc.layered.reconstruct(layer, shown, lv), (h, w), (h, w))

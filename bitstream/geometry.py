@@ -74,10 +74,10 @@ def split_layers(words: bytes, what: str = "frames chunk") -> tuple[bytes, bytes
 def layer_symbols(header: Header, n_layer: int) -> int:
     """Symbols a 4.x enhancement layer of ``n_layer`` channels codes per frame: one per 4x4 patch of
     the frame edge-padded to multiples of 8 (the layer codes at the source-size grid only); in 5.x
-    at most one skip flag per 16x16 block more."""
+    at most one skip flag per 16x16 block more, in 6.x four (skip and prediction flags, a vector)."""
     rows, cols = token_grid(header.width, header.height, SCALE_ONE)
-    flags = (-(-rows // 2)) * (-(-cols // 2)) if header.major >= 5 else 0
-    return 4 * rows * cols * n_layer + flags
+    per_block = 4 if header.major >= 6 else 1 if header.major >= 5 else 0
+    return 4 * rows * cols * n_layer + per_block * (-(-rows // 2)) * (-(-cols // 2))
 
 
 def payload_limit(header: Header, n_symbols: int, n_layer: int = 0) -> int:

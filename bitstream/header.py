@@ -21,14 +21,16 @@ from typing import BinaryIO
 from ..errors import FormatError, UnsupportedVersion  # standard library only
 
 MAGIC = b"VTC\x1a"
-MAJOR = 5  # the newest version this code reads and writes: 5.0, a layered model's stream with block skips
+MAJOR = 6  # the newest version this code reads and writes: 6.0, a layered model's stream with block skips
+# and motion-compensated prediction
 MINOR = 0
 # what a writer writes: 2.1 for models without gained levels (their streams have not changed since
 # 2.1: display fields appended to the header), 3.0 for models with them (vt2), 3.1 for models with
-# levels and a temporal state, 3.2 for models whose decoder sees the previous decoded frame, 5.0
+# levels and a temporal state, 3.2 for models whose decoder sees the previous decoded frame, 6.0
 # for a layered model (an enhancement layer over a token model; frames chunks carry two layers, the
-# layer's with block skips). 4.0 (the same without skips) is read, and its headers rewritten as 4.0.
-WRITTEN = ((2, 1), (3, 0), (3, 1), (3, 2), (4, 0), (5, 0))
+# layer's with block skips and blocks coded over the previous output moved into place). 4.0 (the
+# same without either) and 5.0 (skips only) are read, and their headers rewritten as they were.
+WRITTEN = ((2, 1), (3, 0), (3, 1), (3, 2), (4, 0), (5, 0), (6, 0))
 UNKNOWN_FRAMES = 0xFFFFFFFF
 
 MAX_SIDE = 16384
@@ -129,8 +131,10 @@ class Header:
                           QUANTIZERS.index(self.quantizer), self.quality, self.gop)
         body += bytes([len(name)]) + name + self.weights_sha256 + bytes([len(enc)]) + enc
         body += DISPLAY.pack(self.rotation, self.primaries, self.transfer, self.bit_depth)
-        # a header read from 1.x-2.0 is written as 2.1; one read from a later 3.x as 3.2, from 4.x as 4.0
-        major, minor = (WRITTEN[-1] if self.major >= 5 else WRITTEN[4] if self.major == 4
+        # a header read from 1.x-2.0 is written as 2.1; one read from a later 3.x as 3.2, from 4.x as
+        # 4.0, from 5.x as 5.0
+        major, minor = (WRITTEN[-1] if self.major >= 6 else WRITTEN[5] if self.major == 5
+                        else WRITTEN[4] if self.major == 4
                         else WRITTEN[1 + min(self.minor, 2)] if self.major >= 3 else WRITTEN[0])
         head = PREFIX.pack(MAGIC, major, minor, len(body)) + body
         return head + CRC.pack(zlib.crc32(head))

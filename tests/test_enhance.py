@@ -77,7 +77,7 @@ def test_training_runs_resumes_and_leaves_the_base_alone(tmp_path):
     assert longer.step == 3
     loaded = load_enhancer(run)
     assert all(torch.equal(v, longer.model.state_dict()[k]) for k, v in loaded.state_dict().items())
-    # exported, the run is a layered model that names its base by hash and codes a 5.0 stream
+    # exported, the run is a layered model that names its base by hash and codes a 6.0 stream
     from vtcodec import codec
     from vtcodec.train.export import export
 
@@ -91,7 +91,7 @@ def test_training_runs_resumes_and_leaves_the_base_alone(tmp_path):
         data = b"".join(enc.encode(f) for f in src) + enc.flush()
     register_model(entry.path)
     dec = codec.Decoder(tokens_out=back)
-    assert data[4] == 5 and len(dec.decode(data) + dec.flush()) == 2
+    assert data[4] == 6 and len(dec.decode(data) + dec.flush()) == 2
     assert codec.digest_tokens(tokens) == codec.digest_tokens(back) and len(tokens) == 2
     # a new run warm-starts from the exported layer (its float16 weights), and only from a layer
     # of the same architecture

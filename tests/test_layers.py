@@ -1,4 +1,5 @@
-"""Layered streams (format 5.0, and 4.0 without block skips; vtcodec.layers, vtcodec.skip): the
+"""Layered streams (format 6.0, 5.0 without motion-compensated prediction and 4.0 without block
+skips either; vtcodec.layers, vtcodec.skip): the
 bundled enhancement layers over vt1-fsq, coded by the codec, decoded exactly, refused cleanly when
 damaged."""
 
@@ -85,14 +86,14 @@ def test_each_later_bundled_layer_is_the_one_before_trained_on_over_the_same_bas
 
 
 def test_layered_streams_decode_exactly_and_the_layer_adds_quality():
-    """Every quality codes a 5.0 stream whose tokens (base and layer) decode exactly; the layer's
+    """Every quality codes a 6.0 stream whose tokens (base and layer) decode exactly; the layer's
     levels add bits and quality over the base alone (quality 6: the base's own bytes)."""
     src = synth_frames(40, 24, 3, seed=3)
     base, base_tokens = encode(src, model="vt1-fsq", quality=6, gop=2)
     sizes, quality = [], []
     for q in (6, 8, 9, 16):
         data, tokens = encode(src, quality=q, gop=2)
-        assert data[4:6] == bytes([5, 0])
+        assert data[4:6] == bytes([6, 0])
         out, dtokens = decode(data)
         assert out.shape == src.shape
         assert codec.digest_tokens(tokens) == codec.digest_tokens(dtokens)
@@ -123,7 +124,7 @@ def test_a_layered_chunk_decodes_from_any_frame():
 
 
 def test_still_blocks_are_skipped_and_show_the_previous_frame(tmp_path):
-    """5.0: where a clip stands still, the encoder skips the layer's blocks (fewer bytes than with
+    """5.0 and 6.0: where a clip stands still, the encoder skips the layer's blocks (fewer bytes than with
     skips off, about the same quality), and the decoder shows the previous output frame there; the
     tokens decode exactly and random access inside the chunk gives the same frames."""
     src = synth_frames(48, 32, 4, seed=7)
@@ -162,12 +163,111 @@ def test_a_skipped_block_shows_the_previous_frame_displaced_with_its_edges_repli
     assert not out[:16, 16:32].any() and not out[16:, :32].any()
 
 
+def test_the_prediction_moves_the_previous_frame_into_moved_and_skipped_blocks():
+    """vtcodec.skip.prediction (SPEC.md, "Motion-compensated prediction"): the base decode in coded
+    blocks, the previous output displaced by the block's vector in moved and skipped ones (edges
+    replicated, blocks cut short at the frame's edges); ``predict`` moves skipped blocks only."""
+    from vtcodec.skip import CODED, MOTION, SKIPPED, predict, prediction
+
+    rng = np.random.default_rng(3)
+    prev = rng.integers(0, 256, (20, 36, 3)).astype(np.uint8)
+    base = rng.integers(0, 256, (20, 36, 3)).astype(np.uint8)
+    flags = np.array([[MOTION, CODED, SKIPPED], [CODED, MOTION, MOTION]])
+    mvs = np.zeros((2, 3, 2), dtype=np.int64)
+    mvs[0, 0], mvs[0, 2], mvs[1, 1], mvs[1, 2] = (-3, 2), (1, -4), (6, -7), (5, 7)
+    pred = prediction(prev, flags, mvs, base)
+    for by, bx in np.ndindex(*flags.shape):
+        ys, xs = np.arange(16 * by, min(16 * by + 16, 20)), np.arange(16 * bx, min(16 * bx + 16, 36))
+        dy, dx = mvs[by, bx]
+        want = base[ys][:, xs] if flags[by, bx] == CODED else \
+            prev[np.clip(ys + dy, 0, 19)][:, np.clip(xs + dx, 0, 35)]
+        assert np.array_equal(pred[ys][:, xs], want), (by, bx)
+    shown = predict(prev, flags, mvs, base)  # the output: only the skipped block is copied
+    assert np.array_equal(shown[:16, 32:], pred[:16, 32:])
+    assert np.array_equal(np.delete(shown[:16], np.s_[32:], 1), np.delete(base[:16], np.s_[32:], 1))
+    assert np.array_equal(shown[16:], base[16:])
+
+
+def test_block_modes_and_vectors_code_and_read_back_exactly():
+    """6.0's block syntax (vtcodec.skip.SkipModel with motion): random modes and vectors over a
+    chunk's frames, written as the encoder writes them and read back by the decoder's reader; a
+    5.0 model reads the same words differently."""
+    from vtcodec.entropy import SymbolReader, SymbolWriter
+    from vtcodec.skip import MV_RANGE, TABLE_WIDTH, SkipModel
+
+    rng = np.random.default_rng(11)
+    frames = []
+    for _ in range(5):
+        modes = rng.choice(3, size=(3, 5), p=[0.3, 0.3, 0.4])
+        mvs = rng.integers(-MV_RANGE, MV_RANGE + 1, size=(3, 5, 2)) * (modes != 0)[..., None]
+        frames.append((modes, mvs))
+    writer, model = SymbolWriter(), SkipModel(motion=True)
+    for t, (modes, mvs) in enumerate(frames):
+        tables, symbols = model.code(modes, mvs, frames[t - 1][0] if t else None, TABLE_WIDTH)
+        writer.write(symbols, tables)
+    words = writer.finish()
+    reader, back = SymbolReader(words, "test"), SkipModel(motion=True)
+    for t, (modes, mvs) in enumerate(frames):
+        got, got_mvs = back.read(reader, modes.shape, frames[t - 1][0] if t else None, TABLE_WIDTH)
+        assert np.array_equal(got, modes) and np.array_equal(got_mvs, mvs), t
+    reader.finish()
+    old, misread = SymbolReader(words, "test"), []
+    for t, (modes, _) in enumerate(frames):
+        try:
+            misread.append(np.array_equal(SkipModel().read(old, modes.shape, None, TABLE_WIDTH)[0], modes))
+        except CorruptChunk:
+            misread.append(False)
+            break
+    assert not all(misread)
+
+
+def test_moving_blocks_are_coded_over_the_previous_output_moved_into_place(tmp_path):
+    """6.0 end to end: on a pan the layer codes blocks over the previous output moved or skips them,
+    with the vector the scene moved by; after a scene cut, some blocks over the base decode; the
+    tokens decode exactly, and random access inside the chunk gives the same frames. (What it
+    saves is measured on real clips: models/README.md, "Motion-compensated prediction".)"""
+    from vtcodec import layers, skip
+
+    wide = synth_frames(96, 48, 1, seed=9)[0]
+    pan = np.stack([wide[:, 4 * t:4 * t + 64] for t in range(5)])  # the window moves 4 px a frame
+    src = np.concatenate([pan, synth_frames(64, 48, 2, seed=10)])  # then a cut
+    seen: list = []
+    code = layers.Layered.code
+
+    def keep(self, *a, **k):
+        out = code(self, *a, **k)
+        seen.append(out[1])
+        return out
+
+    layers.Layered.code = keep
+    try:
+        data, tokens = encode(src, quality=12, gop=8)
+    finally:
+        layers.Layered.code = code
+    flags, mvs = seen[0]
+    assert (flags[1:5] == skip.MOTION).any() and (flags[1:5] != skip.CODED).mean() > 0.8
+    moved = mvs[1:5][flags[1:5] != skip.CODED]
+    assert (moved[:, 1] == 4).mean() > 0.5  # the previous frame's content lies 4 px to the right
+    assert (flags[5] == skip.CODED).any()
+    out, back = decode(data)
+    assert codec.digest_tokens(back) == codec.digest_tokens(tokens)
+    assert psnr(out, src) > 25
+    path = tmp_path / "m.vtc"
+    path.write_bytes(data)
+    assert np.array_equal(np.concatenate(list(files.iter_decode(str(path), start=3, frames=3))), out[3:6])
+
+
 def test_the_encoders_skip_choice_is_the_plain_search_it_describes():
-    """vtcodec.skip.choose (integer block errors over windows of the edge-padded previous frame)
-    decides as the search written out directly does: every vector within SEARCH, the previous
-    frame read at clamped coordinates, float block sums; odd sizes, blocks cut at the edges, and
-    lambdas from never to always skipping."""
-    from vtcodec.skip import BLOCK, MV_BITS, PIXELS, SEARCH, block_sums, blocks, choose
+    """vtcodec.skip.search then skipped (integer block errors over windows of the edge-padded
+    previous frame) decide as the search written out directly does: every vector within SEARCH,
+    the previous frame read at clamped coordinates, float block sums; odd sizes, blocks cut at the
+    edges, and lambdas from never to always skipping."""
+    from vtcodec.skip import BLOCK, MV_BITS, PIXELS, SEARCH, block_sums, blocks, search, skipped
+
+    def choose(source, coded, previous, bits, lam):
+        best, mvs = search(source, previous, lam)
+        flags = skipped(best, source, coded, bits, lam).astype(np.int64)
+        return flags, mvs * flags[..., None]
 
     def reference(source, coded, previous, bits, lam):
         shape = blocks(*bits.shape)

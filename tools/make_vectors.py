@@ -224,6 +224,15 @@ def main() -> None:
         model=LAYERED, gop=8, quality=13)
     v["35-format-5.0-layered-quality-16-odd-size"] = lambda: stream(moving_pattern(27, 19, 3, seed=34), model=LAYERED,
                                                                     quality=16)
+    # format 6.0: the layer also codes blocks over the previous output frame moved into place (a
+    # prediction flag and a vector per coded block); 5.0's vectors above stay as vtcodec 0.17-0.21 wrote them
+    v["36-format-6.0-layered-scene-cut-three-block-modes"] = lambda: stream(np.concatenate(
+        [moving_pattern(48, 32, 3, seed=35), moving_pattern(48, 32, 4, seed=135)]), model=LAYERED, gop=8, quality=12)
+    v["37-format-6.0-layered-panning-motion-prediction"] = lambda: stream(
+        np.stack([f[:, 3 * t:3 * t + 48] for t, f in enumerate(moving_pattern(72, 32, 6, seed=36))]),
+        model=LAYERED, gop=8, quality=15)
+    v["38-format-6.0-layered-quality-16-odd-size"] = lambda: stream(moving_pattern(27, 19, 3, seed=37), model=LAYERED,
+                                                                    quality=16)
 
     u = vectors["uncommon"]
     u["01-minor-version-9-extra-header-field"] = seal_stream(header_with(base, body_extra=b"\x05hello", minor=9), frames)
@@ -322,7 +331,7 @@ def main() -> None:
                                                                      frames4[1]])
     fz["39-format-4.0-base-layer-length-past-the-payload"] = seal_stream(
         head4, [with_payload(frames4[0], payload[:2] + struct.pack("<I", len(payload)) + payload[6:]), frames4[1]])
-    fz["40-newer-major-version-6"] = base[:4] + b"\x06" + base[5:]
+    fz["40-newer-major-version-7"] = base[:4] + b"\x07" + base[5:]
     fz["41-format-4.0-header-naming-a-token-model"] = seal_stream(header_with(head4, model=DEFAULT, weights_sha256=bytes.fromhex(
         find_model(DEFAULT).sha256)), frames4)
     old = bytearray(head4)
@@ -335,6 +344,14 @@ def main() -> None:
     payload = payload_of(frames5[0], 0)
     fz["43-format-5.0-layer-words-one-word-short"] = seal_stream(head5, [with_payload(frames5[0], payload[:-4]),
                                                                          *frames5[1:]])
+    head6, frames6 = frames_chunks(v["37-format-6.0-layered-panning-motion-prediction"])
+    payload = payload_of(frames6[0], 0)
+    fz["44-format-6.0-layer-words-one-word-short"] = seal_stream(head6, [with_payload(frames6[0], payload[:-4]),
+                                                                         *frames6[1:]])
+    old = bytearray(head6)
+    old[4:6] = bytes([5, 0])  # read as 5.0: the prediction flags are misread
+    old[-4:] = struct.pack("<I", zlib.crc32(bytes(old[:-4])))
+    fz["45-format-6.0-layer-read-as-5.0"] = seal_stream(bytes(old), frames6)
 
     manifest = {"tolerance": TOLERANCE, "vectors": []}
     # format 1.0 streams, kept as written (this encoder writes 2.0 only)

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-__version__ = "0.21.0"
+__version__ = "0.22.0"
 
 # what ``vtcodec encode`` and ``Encoder`` code with when no model is named: a layered model
 # (``vtcodec.layers``; qualities 1..8 its base's grids, 9..16 its enhancement layer), whose base

@@ -70,7 +70,7 @@ from .layers import Layered, find_installed_layer, find_layer, load_layer, side_
 from .presets import DEFAULT_PRESET, Preset, get_preset
 from .rate import Ladder, RateControl, check_quality
 from .refine import refine_latents
-from .skip import blocks, predict, skip_lambda
+from .skip import predict, prediction, skip_lambda
 from .tokens import TokenCoder
 from .workers import Workers, check_jobs
 from .zoo import find_installed, find_model, load_model, resolve_precision
@@ -211,12 +211,12 @@ def _env_int(name: str, default: int) -> int:
 
 # ----------------------------------------------------------------------------------- encoding
 def version_of(model, layered: Layered | None = None) -> dict[str, int]:
-    """The format version a stream of ``model`` is written as (SPEC.md, "Version policy"): 5.0 for
-    a layered model (``layered``: an enhancement layer over ``model``; 4.0 streams, without block
-    skips, are read but no longer written), 3.2 for a model with a
+    """The format version a stream of ``model`` is written as (SPEC.md, "Version policy"): 6.0 for
+    a layered model (``layered``: an enhancement layer over ``model``; 4.0 and 5.0 streams, without
+    block skips or without motion-compensated prediction, are read but no longer written), 3.2 for a model with a
     decoded-frame context, 3.1 for one with a temporal state, 3.0 for one with quality levels
     only, 2.1 for the others."""
-    major, minor = ((5, 0) if layered is not None else (3, 2) if model.recon else (3, 1) if model.state
+    major, minor = ((6, 0) if layered is not None else (3, 2) if model.recon else (3, 1) if model.state
                     else (3, 0) if model.levels else (2, 1))
     return {"major": major, "minor": minor}
 
@@ -268,11 +268,12 @@ class ChunkCoder:
 
     def code_layer(self, frames: np.ndarray, symbols: torch.Tensor, level: int,
                    refine: bool = True) -> tuple[torch.Tensor, bytes, float]:
-        """The enhancement layer of a chunk (format 5.0) at ``level``: the base decode of its base
+        """The enhancement layer of a chunk (format 6.0) at ``level``: the base decode of its base
         symbols ``symbols`` (as the decoder reconstructs it: ``StreamDecoder``), the layer's
-        tokens over it (refined by a refining preset), the blocks of its later frames that show the
-        previous output frame instead (``vtcodec.skip``, with the preset's ``layer_skip``) and
-        their payload -> (layer symbols, payload, ideal bits)."""
+        tokens over it or over the previous output moved into place, block by block (refined by a
+        refining preset), the blocks of its later frames that show the previous output frame
+        instead (``vtcodec.skip``, with the preset's ``layer_skip``; ``Layered.code``) and their
+        payload -> (layer symbols, payload, ideal bits)."""
         w, h = self.width, self.height
         batch = batch_frames((w, h), (w, h))
         shown = []
@@ -281,20 +282,18 @@ class ChunkCoder:
                                        before=symbols[i - 1].to(self.device) if i else None)
             shown.append(from_grid(x, (h, w), (h, w)))
         shown = np.concatenate(shown)
-        layer = self.layered.encode(frames, shown, level, batch, self.preset if refine else None, symbols)
         side = self.layered.sides(symbols)
-        flags = np.zeros((len(layer), *blocks(*layer.shape[2:])), dtype=np.int64)
-        skips = flags, np.zeros((*flags.shape, 2), dtype=np.int64)
         lam = skip_lambda(level, self.preset.layer_skip)
-        if lam > 0 and len(layer) > 1:  # 5.0: blocks that show the previous output frame
-            bits = self.layer_coder.position_bits(layer, level, side, first=1)  # frame 0 is never skipped
-            layer, skips = self.layered.choose_skips(frames, shown, layer, level, bits, lam, batch)
-        return (layer, *self.layer_coder.to_bytes(layer, level, side, skips))
+        layer, skips = self.layered.code(
+            frames, shown, level, side, lam,
+            lambda pair, t: self.layer_coder.position_bits(pair, level, side[t - 1:t + 1], first=1)[1],
+            self.preset if refine else None)
+        return (layer, *self.layer_coder.to_bytes(layer, level, side, skips, motion=True))
 
     def head(self, r: int) -> bytes:
         """The bytes that start a frames chunk's payload at rung ``r``: the scale index, and the
         quantizer level for a model with levels (format 3.0) or the layer byte for a layered
-        model (4.0 and 5.0)."""
+        model (4.0 to 6.0)."""
         k, level = self.ladder.rung(r)
         return bytes([k, level]) if self.model.levels or self.layered is not None else bytes([k])
 
@@ -715,22 +714,25 @@ class StreamDecoder:
 
     def _layered_frames(self, chunk: Chunk, lo: int, hi: int, tokens_out: list | None, level: int,
                         payload: bytes) -> Iterator[np.ndarray]:
-        """``frames`` for a 4.x or 5.x chunk that carries the enhancement layer at ``level``: each
+        """``frames`` for a 4.x to 6.x chunk that carries the enhancement layer at ``level``: each
         frame's base symbols, then its layer symbols (whose prior's side planes are those base
         symbols), the two range-coder streams read side by side; the base decode, then the
-        layer's. In 5.x a frame's skipped blocks show the previous output frame, so the chunk's
-        frames reconstruct in order from its first (``vtcodec.skip``)."""
+        layer's. From 5.x a frame's skipped blocks show the previous output frame, and in 6.x the
+        layer corrects blocks of it moved into place, so the chunk's frames reconstruct in order
+        from its first (``vtcodec.skip``)."""
         header, what, layered = self.header, chunk.what, self.layered
         base_words, layer_words = split_layers(payload, what)
         w, h = header.width, header.height
         rows, cols = token_grid(w, h, SCALE_ONE)
         base: list[torch.Tensor | None] = []  # the base symbols decoded so far (the layer's side planes)
-        skips: list | None = [] if header.major >= 5 else None  # each frame's block flags and vectors
+        skips: list | None = [] if header.major >= 5 else None  # each frame's block modes and vectors
+        motion = header.major >= 6
         bases = self.coder.from_bytes(base_words, chunk.n_frames, rows, cols, hi, f"{what}, base layer")
         layers = self.layer_coder.from_bytes(layer_words, chunk.n_frames, *layered.grid(rows, cols), hi,
-                                             f"{what}, enhancement layer", level, side_source(layered, base), skips)
+                                             f"{what}, enhancement layer", level, side_source(layered, base), skips,
+                                             motion)
         first = 0 if skips is not None else lo
-        shown = None  # 5.x: the latest output frame
+        shown = None  # 5.x, 6.x: the latest output frame
         batch = batch_frames((w, h), (w, h))
         kept: list[tuple[torch.Tensor, torch.Tensor]] = []
         pending: list[tuple[torch.Tensor, torch.Tensor]] = []
@@ -753,10 +755,20 @@ class StreamDecoder:
                     x = self.model.reconstruct(torch.stack([b for b, _ in pending]).to(self.device),
                                                starts_chunk=start == 0,
                                                before=before.to(self.device) if start else None)
-                    y = from_grid(layered.reconstruct(torch.stack([e for _, e in pending]),
-                                                      from_grid(x, (h, w), (h, w)), level, self.layer_synthesis),
-                                  (h, w), (h, w))
-                    if skips is not None:
+                    x = from_grid(x, (h, w), (h, w))
+                    if motion:  # 6.x: each frame's layer corrects a picture made from the output before
+                        y = np.empty_like(x)
+                        for j, (_, layer) in enumerate(pending):
+                            pred = x[j] if shown is None else prediction(shown, *skips[start + j], x[j])
+                            y[j] = from_grid(layered.reconstruct(layer[None], pred[None], level, self.layer_synthesis),
+                                             (h, w), (h, w))[0]
+                            if shown is not None:
+                                y[j] = predict(shown, *skips[start + j], y[j])
+                            shown = y[j].copy()  # what is yielded is the caller's to change
+                    else:
+                        y = from_grid(layered.reconstruct(torch.stack([e for _, e in pending]), x, level,
+                                                          self.layer_synthesis), (h, w), (h, w))
+                    if skips is not None and not motion:
                         for j in range(len(y)):
                             if shown is not None:
                                 y[j] = predict(shown, *skips[start + j], y[j])

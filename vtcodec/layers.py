@@ -1,5 +1,6 @@
 """Layered models: an enhancement layer (``models/enhance.py``) over a token model, as a stream
-carries them (format 4.0; 5.0 adds block skips, ``vtcodec.skip``; SPEC.md "Layered streams").
+carries them (format 4.0; 5.0 adds block skips and 6.0 motion-compensated prediction,
+``vtcodec.skip``; SPEC.md "Layered streams").
 
 A layer is a folder holding ``weights.safetensors`` (the ``Enhancer``'s tensors) and
 ``layer.json``: its name, the sha256 of its weights, its config (``EnhanceConfig``) and the base
@@ -14,8 +15,9 @@ What the layer adds (``Layered``): the base layer codes a chunk as the base mode
 source-size grid; the layer's encoder sees the source and the base decode *as the decoder shows
 it* (8-bit RGB), and its tokens (one per 4x4 patch of the frame edge-padded to multiples of 8) are
 range-coded under its exact prior, whose side planes are the base tokens. Its decoder adds a
-correction to that base decode. Frames of a layer are independent given their tokens (an intra
-layer: a layer with a decoded-frame context, ``recon`` > 0, has no format yet and is refused).
+correction to that base decode; in 6.0, to a *prediction* instead, where each 16x16 block of a
+chunk's later frames is the base decode or the previous output moved into place (``code``). A
+layer with a learned decoded-frame context (``recon`` > 0) has no format yet and is refused.
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ from .models.config import NAME
 from .models.enhance import EnhanceConfig, Enhancer
 from .presets import Preset
 from .refine import refine_layer
-from .skip import blocks, choose, predict, token_mask
+from .skip import CODED, MOTION, SKIPPED, blocks, modes, predict, prediction, skipped, token_mask
 from .zoo import (
     ZOO_DIR,
     _candidates,
@@ -227,45 +229,60 @@ class Layered:
 
     @torch.inference_mode()
     def encode(self, frames: np.ndarray, shown: np.ndarray, level: int, batch: int,
-               preset: Preset | None = None, symbols: torch.Tensor | None = None) -> torch.Tensor:
-        """Source frames and their base decode ``[T, H, W, 3]`` uint8 -> the layer's symbols
-        ``[T, S, 2h, 2w]`` at ``level``, ``batch`` frames per network call. A refining ``preset``
-        refines the chunk's latents first (``vtcodec.refine.refine_layer``; ``symbols``: the
-        chunk's base symbols, whose side planes its rate term needs)."""
+               preset: Preset | None = None, side: torch.Tensor | None = None) -> torch.Tensor:
+        """Source frames and the pictures the layer corrects (their base decode, or 6.0's
+        prediction) ``[T, H, W, 3]`` uint8 -> the layer's symbols ``[T, S, 2h, 2w]`` at ``level``,
+        ``batch`` frames per network call. A refining ``preset`` refines the latents first
+        (``vtcodec.refine.refine_layer``; ``side``: the frames' side planes, which its rate term
+        needs)."""
         z = torch.cat([self.net.latents(to_grid(frames[i:i + batch], self.device),
                                         to_grid(shown[i:i + batch], self.device), level).float()
                        for i in range(0, len(frames), batch)])
         if preset is not None and preset.layer_steps:
             h, w = frames.shape[1:3]
-            side = self.sides(symbols).to(self.device) if preset.layer_rate_slope > 0 else None
+            side = side.to(self.device) if preset.layer_rate_slope > 0 else None
             z = refine_layer(self.net, z, to_grid(frames, self.device)[:, :, :h, :w], to_grid(shown, self.device),
                              side, level, preset.layer_steps, preset.layer_lr, preset.ms_weight, batch,
                              preset.layer_rate_slope)
         return self.net.quantizer.encode(z, level).cpu()
 
-    def choose_skips(self, frames: np.ndarray, shown: np.ndarray, symbols: torch.Tensor, level: int,
-                     bits: np.ndarray, lam: float, batch: int) -> tuple[torch.Tensor, tuple[np.ndarray, np.ndarray]]:
-        """A 5.0 chunk's block skips (``vtcodec.skip``): source frames, their base decode
-        ``[T, H, W, 3]`` uint8, the layer's symbols ``[T, S, 2h, 2w]`` and the bits of each of their
-        positions ``[T, 2h, 2w]`` -> (the symbols with each skipped block's the previous frame's,
-        (flags ``[T, hb, wb]``, vectors ``[T, hb, wb, 2]``)), frame after frame against the output
-        the decoder will show."""
+    def code(self, frames: np.ndarray, shown: np.ndarray, level: int, side: torch.Tensor, lam: float,
+             bits: Callable[[torch.Tensor, int], np.ndarray], preset: Preset | None = None,
+             ) -> tuple[torch.Tensor, tuple[np.ndarray, np.ndarray]]:
+        """A 6.0 chunk's layer, frame after frame against the output the decoder will show: source
+        frames and their base decode ``[T, H, W, 3]`` uint8, their side planes ``[T, C, 2h, 2w]``,
+        the skips' ``lam`` (0: none) and ``bits``: (the symbols of frames ``t - 1`` and ``t``
+        ``[2, S, 2h, 2w]``, ``t``) -> the -log2 p of each position of frame ``t`` ``[2h, 2w]``
+        -> (the layer's symbols ``[T, S, 2h, 2w]``,
+        (modes ``[T, hb, wb]``, vectors ``[T, hb, wb, 2]``)). In each frame after the first, a
+        block is coded over the previous output moved into place where that is closer to the
+        source than the base decode (``vtcodec.skip.modes``); then the blocks whose moved previous
+        output is as good as their coding's error plus ``lam`` times its bits are skipped (their
+        symbols the previous frame's, as in 5.0)."""
         h, w = frames.shape[1:3]
-        rows, cols = symbols.shape[2:]
-        coded = np.concatenate([from_grid(self.reconstruct(symbols[i:i + batch], shown[i:i + batch], level),
-                                          (h, w), (h, w)) for i in range(0, len(symbols), batch)])
-        out, symbols = coded[0], symbols.clone()
-        flags = np.zeros((len(symbols), *blocks(rows, cols)), dtype=np.int64)
+        out, symbols = None, []
+        flags = np.zeros((len(frames), *blocks(*self.grid(-(-h // 8), -(-w // 8)))), dtype=np.int64)
         mvs = np.zeros((*flags.shape, 2), dtype=np.int64)
-        for t in range(1, len(symbols)):
-            flags[t], mvs[t] = choose(frames[t], coded[t], out, bits[t], lam)
-            if not flags[t].any():
-                out = coded[t]
-                continue
-            symbols[t] = torch.where(torch.from_numpy(token_mask(flags[t], rows, cols)), symbols[t - 1], symbols[t])
-            y = from_grid(self.reconstruct(symbols[t:t + 1], shown[t:t + 1], level), (h, w), (h, w))[0]
-            out = predict(out, flags[t], mvs[t], y)
-        return symbols, (flags, mvs)
+        for t in range(len(frames)):
+            pred = shown[t]
+            if t:
+                flags[t], best, found = modes(frames[t], shown[t], out, lam)
+                mvs[t] = found * (flags[t] == MOTION)[..., None]
+                pred = prediction(out, flags[t], mvs[t], shown[t])
+            tokens = self.encode(frames[t:t + 1], pred[None], level, 1, preset, side[t:t + 1])
+            coded = from_grid(self.reconstruct(tokens, pred[None], level), (h, w), (h, w))[0]
+            if t and lam > 0:
+                skip = skipped(best, frames[t], coded, bits(torch.cat([symbols[-1], tokens]), t), lam)
+                if skip.any():
+                    flags[t][skip] = SKIPPED
+                    mvs[t] = found * (flags[t] != CODED)[..., None]
+                    tokens = torch.where(torch.from_numpy(token_mask(flags[t], *tokens.shape[2:])), symbols[-1], tokens)
+                    pred = prediction(out, flags[t], mvs[t], shown[t])
+                    coded = predict(out, flags[t], mvs[t],
+                                    from_grid(self.reconstruct(tokens, pred[None], level), (h, w), (h, w))[0])
+            symbols.append(tokens)
+            out = coded
+        return torch.cat(symbols), (flags, mvs)
 
     @torch.inference_mode()
     def reconstruct(self, symbols: torch.Tensor, shown: np.ndarray, level: int,

@@ -10,7 +10,8 @@ decoder rebuilds the tables step by step and reads each step's symbols in one ca
 
 A 5.0 enhancement layer (``skips``) also codes, before each frame's tokens after a chunk's first,
 a skip flag per 16x16 block (and a skipped block's motion vector), and leaves out the tokens of
-skipped blocks, which are the previous frame's (``vtcodec.skip``; SPEC.md, "Block skips").
+skipped blocks, which are the previous frame's (``vtcodec.skip``; SPEC.md, "Block skips"); a 6.0
+layer (``motion``) also a prediction flag per coded block, and a vector where it is set.
 """
 
 from __future__ import annotations
@@ -105,16 +106,17 @@ class TokenCoder:
 
     def to_bytes(self, symbols: torch.Tensor, level: int | None = None,
                  side: torch.Tensor | None = None,
-                 skips: tuple[np.ndarray, np.ndarray] | None = None) -> tuple[bytes, float]:
+                 skips: tuple[np.ndarray, np.ndarray] | None = None, motion: bool = False) -> tuple[bytes, float]:
         """Symbols ``[T, S, h, w]`` of one chunk -> (payload, ideal bits). ``skips``: a 5.0
         layer's block flags ``[T, hb, wb]`` and vectors ``[T, hb, wb, 2]`` (frame 0's unused; the
         skipped blocks' symbols must be the previous frame's): each frame after the first starts
         with its blocks' flags and vectors, its skipped blocks' symbols are left out, and every
-        table has ``max(amax, TABLE_WIDTH)`` entries."""
+        table has ``max(amax, TABLE_WIDTH)`` entries. ``motion``: a 6.0 layer's (``flags`` holding
+        ``vtcodec.skip``'s block modes, a coded block's prediction coded after its flag)."""
         h, w = symbols.shape[2:]
         writer = entropy.SymbolWriter()
         width = self.amax if skips is None else max(self.amax, TABLE_WIDTH)
-        skip_model, frame, keep = SkipModel(), 0, None
+        skip_model, frame, keep = SkipModel(motion), 0, None
         for i, tables, syms, where in self._groups(symbols, level, side):
             if skips is not None and i != frame:  # a later frame's first step: its blocks first
                 frame, (flags, mvs) = i, skips
@@ -139,7 +141,7 @@ class TokenCoder:
     def from_bytes(self, payload: bytes, t: int, h: int, w: int, stop: int | None = None,
                    what: str = "chunk", level: int | None = None,
                    side: torch.Tensor | Callable[[int], torch.Tensor] | None = None,
-                   skips_out: list | None = None) -> Iterator[tuple[torch.Tensor, torch.Tensor | None]]:
+                   skips_out: list | None = None, motion: bool = False) -> Iterator[tuple[torch.Tensor, torch.Tensor | None]]:
         """The symbols ``[S, h, w]`` (int64) of each frame of a chunk of ``t`` frames, frame by
         frame as they are decoded, each with the exact temporal state ``[1, C, h, w]`` before the
         frame (None for a model without one); with ``stop``, only the first ``stop`` frames. A payload that
@@ -149,7 +151,8 @@ class TokenCoder:
         ``i``'s, asked for only when that frame is about to be decoded (so the base layer can be
         decoded frame by frame beside the layer). ``skips_out``: a 5.0 layer (each frame's block
         flags ``[hb, wb]`` and vectors ``[hb, wb, 2]``, read before its tokens, are appended to
-        this list; zeros for a chunk's first frame)."""
+        this list; zeros for a chunk's first frame); with ``motion``, a 6.0 layer's (the flags are
+        ``vtcodec.skip``'s block modes)."""
         s = len(self.alphabets)
         reader = entropy.SymbolReader(payload, f"{what}: payload")
         steps = self.steps(h, w)
@@ -157,7 +160,7 @@ class TokenCoder:
         side_at = side if callable(side) or side is None else (lambda i: side[i:i + 1])
         state = side_at(0) if side is not None else self.model.first_state(h, w) if self.model.state else None
         n_frames = t if stop is None else min(stop, t)
-        skip_model, flags, width = SkipModel(), None, max(self.amax, TABLE_WIDTH)
+        skip_model, flags, width = SkipModel(motion), None, max(self.amax, TABLE_WIDTH)
         for i in range(n_frames):
             has_prev = torch.tensor([1.0 if i else 0.0])
             cur = torch.zeros(1, s, h, w, dtype=torch.int64)

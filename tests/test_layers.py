@@ -1,7 +1,6 @@
 """Layered streams (format 6.0, 5.0 without motion-compensated prediction and 4.0 without block
-skips either; vtcodec.layers, vtcodec.skip): the
-bundled enhancement layers over vt1-fsq, coded by the codec, decoded exactly, refused cleanly when
-damaged."""
+skips either; vtcodec.layers, vtcodec.skip): the bundled enhancement layers over vt1-fsq, coded by
+the codec, decoded exactly, refused cleanly when damaged."""
 
 from __future__ import annotations
 
@@ -124,9 +123,9 @@ def test_a_layered_chunk_decodes_from_any_frame():
 
 
 def test_still_blocks_are_skipped_and_show_the_previous_frame(tmp_path):
-    """5.0 and 6.0: where a clip stands still, the encoder skips the layer's blocks (fewer bytes than with
-    skips off, about the same quality), and the decoder shows the previous output frame there; the
-    tokens decode exactly and random access inside the chunk gives the same frames."""
+    """5.0 and 6.0: where a clip stands still, the encoder skips the layer's blocks (fewer bytes
+    than with skips off, about the same quality), and the decoder shows the previous output frame
+    there; the tokens decode exactly and random access inside the chunk gives the same frames."""
     src = synth_frames(48, 32, 4, seed=7)
     src[:, 16:] = src[0, 16:]  # the lower half stands still
     data, tokens = encode(src, quality=12, gop=4)
@@ -224,9 +223,11 @@ def test_block_modes_and_vectors_code_and_read_back_exactly():
 def test_moving_blocks_are_coded_over_the_previous_output_moved_into_place(tmp_path):
     """6.0 end to end: on a pan the layer codes blocks over the previous output moved or skips them,
     with the vector the scene moved by; after a scene cut, some blocks over the base decode; the
-    tokens decode exactly, and random access inside the chunk gives the same frames. (What it
+    tokens decode exactly, the decoder's frames are the encoder's (each layer decode over the
+    prediction its modes make), and random access inside the chunk gives the same frames. (What it
     saves is measured on real clips: models/README.md, "Motion-compensated prediction".)"""
     from vtcodec import layers, skip
+    from vtcodec.grid import from_grid
 
     wide = synth_frames(96, 48, 1, seed=9)[0]
     pan = np.stack([wide[:, 4 * t:4 * t + 64] for t in range(5)])  # the window moves 4 px a frame
@@ -236,7 +237,7 @@ def test_moving_blocks_are_coded_over_the_previous_output_moved_into_place(tmp_p
 
     def keep(self, *a, **k):
         out = code(self, *a, **k)
-        seen.append(out[1])
+        seen.append((self, a, out))
         return out
 
     layers.Layered.code = keep
@@ -244,7 +245,7 @@ def test_moving_blocks_are_coded_over_the_previous_output_moved_into_place(tmp_p
         data, tokens = encode(src, quality=12, gop=8)
     finally:
         layers.Layered.code = code
-    flags, mvs = seen[0]
+    layered, (_, shown, level, *_), (symbols, (flags, mvs)) = seen[0]
     assert (flags[1:5] == skip.MOTION).any() and (flags[1:5] != skip.CODED).mean() > 0.8
     moved = mvs[1:5][flags[1:5] != skip.CODED]
     assert (moved[:, 1] == 4).mean() > 0.5  # the previous frame's content lies 4 px to the right
@@ -252,6 +253,13 @@ def test_moving_blocks_are_coded_over_the_previous_output_moved_into_place(tmp_p
     out, back = decode(data)
     assert codec.digest_tokens(back) == codec.digest_tokens(tokens)
     assert psnr(out, src) > 25
+    h, w = src.shape[1:3]
+    own = shown[0]
+    for t in range(len(src)):  # the encoder's own output, frame after frame
+        pred = shown[t] if t == 0 else skip.prediction(own, flags[t], mvs[t], shown[t])
+        y = from_grid(layered.reconstruct(symbols[t:t + 1], pred[None], level), (h, w), (h, w))[0]
+        own = y if t == 0 else skip.predict(own, flags[t], mvs[t], y)
+        assert np.abs(own.astype(int) - out[t]).max() <= 2, t  # float rounding of the networks
     path = tmp_path / "m.vtc"
     path.write_bytes(data)
     assert np.array_equal(np.concatenate(list(files.iter_decode(str(path), start=3, frames=3))), out[3:6])

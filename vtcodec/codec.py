@@ -729,8 +729,8 @@ class StreamDecoder:
         motion = header.major >= 6
         bases = self.coder.from_bytes(base_words, chunk.n_frames, rows, cols, hi, f"{what}, base layer")
         layers = self.layer_coder.from_bytes(layer_words, chunk.n_frames, *layered.grid(rows, cols), hi,
-                                             f"{what}, enhancement layer", level, side_source(layered, base), skips,
-                                             motion)
+                                             f"{what}, enhancement layer", level, side_source(layered, base),
+                                             skips, motion)
         first = 0 if skips is not None else lo
         shown = None  # 5.x, 6.x: the latest output frame
         batch = batch_frames((w, h), (w, h))
@@ -760,8 +760,8 @@ class StreamDecoder:
                         y = np.empty_like(x)
                         for j, (_, layer) in enumerate(pending):
                             pred = x[j] if shown is None else prediction(shown, *skips[start + j], x[j])
-                            y[j] = from_grid(layered.reconstruct(layer[None], pred[None], level, self.layer_synthesis),
-                                             (h, w), (h, w))[0]
+                            y[j] = from_grid(layered.reconstruct(layer[None], pred[None], level,
+                                                                 self.layer_synthesis), (h, w), (h, w))[0]
                             if shown is not None:
                                 y[j] = predict(shown, *skips[start + j], y[j])
                             shown = y[j].copy()  # what is yielded is the caller's to change

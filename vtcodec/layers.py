@@ -251,10 +251,10 @@ class Layered:
              ) -> tuple[torch.Tensor, tuple[np.ndarray, np.ndarray]]:
         """A 6.0 chunk's layer, frame after frame against the output the decoder will show: source
         frames and their base decode ``[T, H, W, 3]`` uint8, their side planes ``[T, C, 2h, 2w]``,
-        the skips' ``lam`` (0: none) and ``bits``: (the symbols of frames ``t - 1`` and ``t``
-        ``[2, S, 2h, 2w]``, ``t``) -> the -log2 p of each position of frame ``t`` ``[2h, 2w]``
-        -> (the layer's symbols ``[T, S, 2h, 2w]``,
-        (modes ``[T, hb, wb]``, vectors ``[T, hb, wb, 2]``)). In each frame after the first, a
+        the skips' ``lam`` (0: none) and ``bits`` (the -log2 p of each position of frame ``t``
+        ``[2h, 2w]``, given the symbols of frames ``t - 1`` and ``t`` ``[2, S, 2h, 2w]`` and ``t``)
+        -> (the layer's symbols ``[T, S, 2h, 2w]``, (modes ``[T, hb, wb]``, vectors
+        ``[T, hb, wb, 2]``)). In each frame after the first, a
         block is coded over the previous output moved into place where that is closer to the
         source than the base decode (``vtcodec.skip.modes``); then the blocks whose moved previous
         output is as good as their coding's error plus ``lam`` times its bits are skipped (their
@@ -276,7 +276,8 @@ class Layered:
                 if skip.any():
                     flags[t][skip] = SKIPPED
                     mvs[t] = found * (flags[t] != CODED)[..., None]
-                    tokens = torch.where(torch.from_numpy(token_mask(flags[t], *tokens.shape[2:])), symbols[-1], tokens)
+                    kept = torch.from_numpy(token_mask(flags[t], *tokens.shape[2:]))
+                    tokens = torch.where(kept, symbols[-1], tokens)
                     pred = prediction(out, flags[t], mvs[t], shown[t])
                     coded = predict(out, flags[t], mvs[t],
                                     from_grid(self.reconstruct(tokens, pred[None], level), (h, w), (h, w))[0])

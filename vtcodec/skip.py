@@ -17,14 +17,14 @@ flag, and a skipped block's vector, are range-coded before the frame's tokens wi
 The encoder's choice is a Lagrangian one per block (``search``, ``skipped``): the vector within
 ``SEARCH`` pixels with the least squared error, and skip where that error is at most the coded
 block's plus lambda times the bits of its tokens, lambda the slope of the layer's rate-distortion
-curve at the level (``skip_lambda``). Measured through the codec (models/README.md, "Block skips"; `vtcodec rd`, 7
-clips, 10 frames, vt1e-fsq-v2): at quality 11 the bits fall to 0.34-0.62x of 4.0's for 0.55-1.19 dB
-less PSNR-RGB, at quality 16 to 0.39-0.95x for 0.02-0.76 dB less; all 7 clips need 2.51x x264's
-bits for its PSNR-RGB where they needed 3.04x.
+curve at the level (``skip_lambda``). Measured through the codec (models/README.md, "Block skips";
+`vtcodec rd`, 7 clips, 10 frames, vt1e-fsq-v2): at quality 11 the bits fall to 0.34-0.62x of 4.0's
+for 0.55-1.19 dB less PSNR-RGB, at quality 16 to 0.39-0.95x for 0.02-0.76 dB less; all 7 clips need
+2.51x x264's bits for its PSNR-RGB where they needed 3.04x.
 
 Tried on vt1e-w24w-2 (0.21; the 4 dev clips and carphone, 10 frames, qualities 9-16, `vtcodec rd`
 then `benchmarks/matched.py` against the same points with these settings; the encoder patched for
-the trial): ``search`` 7 (all the format allows) needs 1.00x the bits for the same PSNR-RGB,
+the trial): a search reach of 7 (all the format allows) needs 1.00x the bits for the same PSNR-RGB,
 MS-SSIM-RGB and LPIPS (these clips move little); lambda x2 (``layer_skip`` = 2) 1.00x for PSNR-RGB,
 1.03x for MS-SSIM-RGB and 0.90x for LPIPS (more blocks keep the previous frame's texture); lambda
 x0.5 1.05x, 1.01x and 1.11x. None is kept: lambda x1 is the best of the three for MS-SSIM-RGB.
@@ -58,7 +58,8 @@ import torch
 from .entropy import probabilities
 from .errors import CorruptChunk
 
-CODED, SKIPPED, MOTION = 0, 1, 2  # a block's mode (``flags``); MOTION: coded over the moved previous frame (6.0)
+# a block's mode (``flags``); MOTION (6.0): coded over the previous output frame, moved
+CODED, SKIPPED, MOTION = 0, 1, 2
 BLOCK = 4  # layer tokens per block side
 PIXELS = 4 * BLOCK  # pixels per block side
 MV_RANGE = 7  # a motion vector's components lie in -7..7
@@ -271,24 +272,26 @@ def _planes(img: np.ndarray) -> torch.Tensor:
 def block_errors(source: np.ndarray, image: np.ndarray) -> np.ndarray:
     """The squared error of ``image`` against ``source`` (``[H, W, 3]`` uint8) over each block
     ``[hb, wb]`` (float64, exact)."""
-    return _block_sse(_planes(source) - _planes(image), (-(-source.shape[0] // PIXELS), -(-source.shape[1] // PIXELS)))
+    shape = (-(-source.shape[0] // PIXELS), -(-source.shape[1] // PIXELS))
+    return _block_sse(_planes(source) - _planes(image), shape)
 
 
-def search(source: np.ndarray, previous: np.ndarray, lam: float, search: int = SEARCH) -> tuple[np.ndarray, np.ndarray]:
-    """Per block ``[hb, wb]``: the vector within ``search`` pixels whose displaced ``previous``
+def search(source: np.ndarray, previous: np.ndarray, lam: float,
+           reach: int = SEARCH) -> tuple[np.ndarray, np.ndarray]:
+    """Per block ``[hb, wb]``: the vector within ``reach`` pixels whose displaced ``previous``
     output frame has the least squared error against ``source`` plus ``lam`` times what the vector
     costs (``MV_BITS``; 2 bits for a zero one) -> (that cost, the vectors ``[hb, wb, 2]``)."""
     h, w = source.shape[:2]
     shape = (-(-h // PIXELS), -(-w // PIXELS))
     x = _planes(source)
-    # the previous frame edge-padded by ``search``: each displacement is a window of it (the
+    # the previous frame edge-padded by ``reach``: each displacement is a window of it (the
     # clamped coordinates of ``predict``); squared errors of 8-bit values are exact in integers
-    prev = _planes(np.pad(previous, ((search, search), (search, search), (0, 0)), mode="edge"))
+    prev = _planes(np.pad(previous, ((reach, reach), (reach, reach), (0, 0)), mode="edge"))
     best = np.full(shape, np.inf)
     mvs = np.zeros((*shape, 2), dtype=np.int64)
-    for dy in range(-search, search + 1):
-        for dx in range(-search, search + 1):
-            d = _block_sse(x - prev[:, search + dy:search + dy + h, search + dx:search + dx + w], shape)
+    for dy in range(-reach, reach + 1):
+        for dx in range(-reach, reach + 1):
+            d = _block_sse(x - prev[:, reach + dy:reach + dy + h, reach + dx:reach + dx + w], shape)
             d += lam * (2.0 if dy == dx == 0 else MV_BITS)
             better = d < best
             best[better] = d[better]
@@ -296,14 +299,16 @@ def search(source: np.ndarray, previous: np.ndarray, lam: float, search: int = S
     return best, mvs
 
 
-def skipped(best: np.ndarray, source: np.ndarray, coded: np.ndarray, bits: np.ndarray, lam: float) -> np.ndarray:
+def skipped(best: np.ndarray, source: np.ndarray, coded: np.ndarray, bits: np.ndarray,
+            lam: float) -> np.ndarray:
     """The blocks to skip ``[hb, wb]`` (bool): where ``search``'s cost ``best`` is at most the coded
     block's error plus ``lam`` times ``bits``, the -log2 p of its tokens (per layer position
     ``[rows, cols]``). ``coded``: the frame as its own tokens decode."""
     return best <= block_errors(source, coded) + lam * block_sums(bits, BLOCK, best.shape)
 
 
-def modes(source: np.ndarray, base: np.ndarray, previous: np.ndarray, lam: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def modes(source: np.ndarray, base: np.ndarray, previous: np.ndarray,
+          lam: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """6.0, before the layer is coded: each block ``MOTION`` where the best displaced ``previous``
     frame (``search``) is closer to ``source`` than its base decode ``base`` is, else ``CODED``
     -> (modes ``[hb, wb]``, ``search``'s costs and vectors, for the skips after)."""

@@ -758,21 +758,17 @@ class StreamDecoder:
                     x = from_grid(x, (h, w), (h, w))
                     if motion:  # 6.x: each frame's layer corrects a picture made from the output before
                         y = np.empty_like(x)
-                        for j, (_, layer) in enumerate(pending):
-                            pred = x[j] if shown is None else prediction(shown, *skips[start + j], x[j])
-                            y[j] = from_grid(layered.reconstruct(layer[None], pred[None], level,
-                                                                 self.layer_synthesis), (h, w), (h, w))[0]
-                            if shown is not None:
-                                y[j] = predict(shown, *skips[start + j], y[j])
-                            shown = y[j].copy()  # what is yielded is the caller's to change
                     else:
                         y = from_grid(layered.reconstruct(torch.stack([e for _, e in pending]), x, level,
                                                           self.layer_synthesis), (h, w), (h, w))
-                    if skips is not None and not motion:
-                        for j in range(len(y)):
-                            if shown is not None:
-                                y[j] = predict(shown, *skips[start + j], y[j])
-                            shown = y[j].copy()  # what is yielded is the caller's to change
+                    for j in range(len(y) if skips is not None else 0):  # 5.x, 6.x: in order
+                        if motion:
+                            pred = x[j] if shown is None else prediction(shown, *skips[start + j], x[j])
+                            y[j] = from_grid(layered.reconstruct(pending[j][1][None], pred[None], level,
+                                                                 self.layer_synthesis), (h, w), (h, w))[0]
+                        if shown is not None:
+                            y[j] = predict(shown, *skips[start + j], y[j])
+                        shown = y[j].copy()  # what is yielded is the caller's to change
                     if i >= lo:
                         yield y[max(lo - start, 0):]
                     pending = []

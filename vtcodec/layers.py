@@ -36,7 +36,7 @@ from .models.config import NAME
 from .models.enhance import EnhanceConfig, Enhancer
 from .presets import Preset
 from .refine import refine_layer
-from .skip import CODED, MOTION, SKIPPED, blocks, modes, predict, prediction, skipped, token_mask
+from .skip import CODED, SKIPPED, blocks, modes, predict, prediction, skipped, token_mask
 from .zoo import (
     ZOO_DIR,
     _candidates,
@@ -267,20 +267,20 @@ class Layered:
             pred = shown[t]
             if t:
                 flags[t], best, found = modes(frames[t], shown[t], out, lam)
-                mvs[t] = found * (flags[t] == MOTION)[..., None]
-                pred = prediction(out, flags[t], mvs[t], shown[t])
+                pred = prediction(out, flags[t], found, shown[t])
             tokens = self.encode(frames[t:t + 1], pred[None], level, 1, preset, side[t:t + 1])
             coded = from_grid(self.reconstruct(tokens, pred[None], level), (h, w), (h, w))[0]
             if t and lam > 0:
                 skip = skipped(best, frames[t], coded, bits(torch.cat([symbols[-1], tokens]), t), lam)
                 if skip.any():
                     flags[t][skip] = SKIPPED
-                    mvs[t] = found * (flags[t] != CODED)[..., None]
                     kept = torch.from_numpy(token_mask(flags[t], *tokens.shape[2:]))
                     tokens = torch.where(kept, symbols[-1], tokens)
-                    pred = prediction(out, flags[t], mvs[t], shown[t])
-                    coded = predict(out, flags[t], mvs[t],
+                    pred = prediction(out, flags[t], found, shown[t])
+                    coded = predict(out, flags[t], found,
                                     from_grid(self.reconstruct(tokens, pred[None], level), (h, w), (h, w))[0])
+            if t:  # a coded block's vector is not in the stream
+                mvs[t] = found * (flags[t] != CODED)[..., None]
             symbols.append(tokens)
             out = coded
         return torch.cat(symbols), (flags, mvs)
